@@ -1,0 +1,3 @@
+"""grader: an autograder for numerical programming assignments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""Turning a child's answer into a trusted float64 array, and comparing it with the expected one.
+
+Relative error is measured against the norm of the whole expected array, with a floor so an
+expected zero does not divide by zero:  ``||got - expected|| / max(||expected||, floor)``.
+An answer computed in float32 is ~1e-6 off on ordinary inputs and ~1e-4 with logits near 1000;
+a real mistake is ~1e-2 and up, so a default rtol of 1e-3 separates them with room either side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+
+class BadAnswer(Exception):
+    """The answer cannot be compared at all (wrong type, dtype, shape, or not finite)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ok: bool
+    rel_error: float
+    worst: tuple[int, ...]  # index of the element farthest from the expected one
+    expected: float
+    got: float
+
+
+def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> Array:
+    """The float64 array in a child's exported value; raise BadAnswer saying what is wrong.
+
+    ``value`` comes from the wire: ``{"array": ndarray}``, ``{"dict": {...}}`` or
+    ``{"unsupported": "a list"}``. With ``key``, the answer is that entry of a returned dict.
+    """
+    if key is not None:
+        if not isinstance(value, dict) or "dict" not in value:
+            raise BadAnswer(f"must be a dict with the key {key!r}, but the function returned {_what(value)}")
+        entries = value["dict"]
+        if key not in entries:
+            keys = ", ".join(repr(k) for k in sorted(entries)) or "none"
+            raise BadAnswer(f"is missing: the returned dict has no key {key!r} (keys: {keys})")
+        value = entries[key]
+    if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
+        raise BadAnswer(f"must be a numpy array or a float, but it is {_what(value)}")
+    array = value["array"]
+    if array.dtype.kind == "b":
+        raise BadAnswer("is an array of booleans; it must hold numbers")
+    if array.dtype.kind not in "fiu":
+        raise BadAnswer(f"has dtype {array.dtype}; it must hold real numbers")
+    if shape == () and array.size == 1:
+        array = array.reshape(())
+    if array.shape != shape:
+        raise BadAnswer(f"has shape {_shape(array.shape)}, but it must have shape {_shape(shape)}")
+    result = array.astype(np.float64)
+    bad = ~np.isfinite(result)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f" at {list(index)}" if index else ""
+        raise BadAnswer(f"is not finite: {int(bad.sum())} value(s) are nan or inf (first{where}: {result[index]})")
+    return result
+
+
+def relative_error(got: Array, expected: Array, floor: float) -> float:
+    return float(np.linalg.norm(got - expected) / max(float(np.linalg.norm(expected)), floor))
+
+
+def compare(got: Array, expected: Array, rtol: float, floor: float) -> Comparison:
+    """Compare arrays of the same shape."""
+    error = relative_error(got, expected, floor)
+    diff = np.abs(got - expected)
+    worst = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.size else ()
+    return Comparison(
+        ok=bool(error <= rtol),
+        rel_error=error,
+        worst=worst,
+        expected=float(expected[worst]) if expected.size else 0.0,
+        got=float(got[worst]) if got.size else 0.0,
+    )
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, dict) and "unsupported" in value:
+        return str(value["unsupported"])[:100]
+    if isinstance(value, dict) and "dict" in value:
+        return "a dict"
+    if isinstance(value, dict) and "array" in value:
+        return "an array"
+    return "nothing (None)" if value is None else "something else"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -1,0 +1,169 @@
+"""The ``gradcheck`` check: a student's gradient against centered finite differences.
+
+Directional derivatives ``<g, v>`` along a few sampled coordinates and random unit directions
+``v`` are compared with ``(J(theta + h v) - J(theta - h v)) / 2h`` of
+
+- the reference J (graded: that is the truth), and
+- the student's own J (reported: it tells "gradient wrong" from "loss wrong").
+
+A check costs ``2 * (samples + directions)`` loss evaluations, not ``2 * size``. Where the loss
+has kinks (ReLU), the reference's ``kinks(...)`` gives values whose signs must not change
+between ``theta - h v`` and ``theta + h v``; a direction that crosses one is replaced by another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from grader.checks.compare import BadAnswer, answer_array, relative_error
+from grader.checks.context import Context
+from grader.checks.verdicts import failed, passed, unanswered
+from grader.results import CheckResult
+from grader.rubric import Check
+
+Array = npt.NDArray[np.float64]
+#: step for the float64 reference: truncation ~h^2 and rounding ~1e-16/h both stay below 1e-9
+H_REFERENCE = 1e-6
+#: step for the student's loss, which may be float32: rounding 6e-8 * J / h stays near 1e-4
+H_OWN = 1e-3
+#: agreement with the student's own loss is judged loosely: it informs, it does not score
+OWN_RTOL = 1e-2
+#: random directions tried per wanted direction before giving up on finding a kink-free one
+_ATTEMPTS = 20
+
+
+def gradcheck(ctx: Context, check: Check) -> CheckResult:
+    name = ctx.rubric.name_of(check.function, check.key)
+    loss_name = ctx.rubric.name_of(check.loss)
+    worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
+    own_problem = ""
+    for case in check.cases:
+        problem = unanswered(ctx, check, check.function, case)
+        if problem is not None:
+            return problem
+        inputs = ctx.inputs(case)
+        theta = np.asarray(inputs[check.wrt][check.key], dtype=np.float64)
+        try:
+            grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.key)
+        except BadAnswer as exc:
+            return failed(check, f"{name} {exc} (on {ctx.describe(case, check.hidden)}).", {"case": case})
+        directions, crossed = _directions(ctx, check, inputs, ctx.rng(f"{check.id}:{case}"))
+        count += len(directions)
+        skipped += crossed
+        if not directions:
+            continue
+        slopes = np.array([np.sum(grad * v) for v in directions])
+        truth = np.array([_difference(ctx, check, inputs, v) for v in directions])
+        worst = max(worst, relative_error(slopes, truth, ctx.rubric.floor))
+        own, why = _own_differences(ctx, check, inputs, directions)
+        if own is None:
+            own_problem = own_problem or why
+        else:
+            worst_own = max(worst_own, relative_error(slopes, own, ctx.rubric.floor))
+    errors: dict[str, Any] = {
+        "rel_error": worst,
+        "tolerance": ctx.rubric.rtol,
+        "directions": count,
+        "skipped_at_kinks": skipped,
+        "own_loss_rel_error": None if own_problem else worst_own,
+    }
+    if count == 0:
+        return passed(check, f"{name} could not be checked by finite differences: every direction crossed a kink of {loss_name}.", errors)
+    along = f"along {count} directions"
+    own_ok = not own_problem and worst_own <= OWN_RTOL
+    if worst <= ctx.rubric.rtol:
+        if own_problem:
+            tail = f" Your own {loss_name} could not be compared: {own_problem}."
+        elif own_ok:
+            tail = f" It also agrees with finite differences of your own {loss_name}."
+        else:
+            tail = (
+                f" It disagrees with finite differences of your own {check.loss} (relative error "
+                f"{worst_own:.2g}), so your {check.loss} does not compute {loss_name}."
+            )
+        return passed(check, f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}", errors)
+    if own_ok:
+        tail = (
+            f" It does agree with finite differences of your own {check.loss}: this gradient is right "
+            f"for your {check.loss}, so the mistake is in your {check.loss} as much as here."
+        )
+    elif own_problem:
+        tail = f" Your own {check.loss} could not be compared: {own_problem}."
+    else:
+        tail = f" It disagrees with finite differences of your own {check.loss} too (relative error {worst_own:.2g})."
+    message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {ctx.rubric.rtol:g}).{tail}"
+    return failed(check, message, errors)
+
+
+def _with(inputs: dict[str, Any], check: Check, theta: Array) -> dict[str, Any]:
+    """``inputs`` with the checked parameter replaced (the rest shared, read-only use)."""
+    changed = dict(inputs)
+    changed[check.wrt] = {**inputs[check.wrt], check.key: theta}
+    return changed
+
+
+def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.random.Generator) -> tuple[list[Array], int]:
+    """Unit directions, coordinates first, none crossing a kink within +-H_OWN; and how many were skipped."""
+    theta = np.asarray(inputs[check.wrt][check.key], dtype=np.float64)
+    kinks = "kinks" if callable(getattr(ctx.assignment.reference, "kinks", None)) else None
+    signs = np.sign(ctx.reference(kinks, inputs)) if kinks else None
+
+    def smooth(v: Array) -> bool:
+        if kinks is None:
+            return True
+        return all(
+            np.array_equal(np.sign(ctx.reference(kinks, _with(inputs, check, theta + s * H_OWN * v))), signs)
+            for s in (1.0, -1.0)
+        )
+
+    chosen: list[Array] = []
+    skipped = 0
+    for index in rng.permutation(theta.size):
+        if len(chosen) == min(check.samples, theta.size):
+            break
+        v = np.zeros(theta.size)
+        v[index] = 1.0
+        v = v.reshape(theta.shape)
+        if smooth(v):
+            chosen.append(v)
+        else:
+            skipped += 1
+    wanted = len(chosen) + check.directions
+    for _ in range(check.directions * _ATTEMPTS):
+        if len(chosen) == wanted:
+            break
+        v = rng.standard_normal(theta.shape)
+        v /= np.linalg.norm(v)
+        if smooth(v):
+            chosen.append(v)
+        else:
+            skipped += 1
+    return chosen, skipped
+
+
+def _difference(ctx: Context, check: Check, inputs: dict[str, Any], v: Array) -> float:
+    theta = inputs[check.wrt][check.key]
+    plus = ctx.reference(check.loss, _with(inputs, check, theta + H_REFERENCE * v))
+    minus = ctx.reference(check.loss, _with(inputs, check, theta - H_REFERENCE * v))
+    return (float(plus) - float(minus)) / (2 * H_REFERENCE)
+
+
+def _own_differences(ctx: Context, check: Check, inputs: dict[str, Any], directions: list[Array]) -> tuple[Array | None, str]:
+    """Finite differences of the student's own loss, or None and the reason."""
+    if ctx.state(check.loss) != "ok":
+        return None, f"{check.loss} is not defined"
+    theta = inputs[check.wrt][check.key]
+    batch = [_with(inputs, check, theta + s * H_OWN * v) for v in directions for s in (1.0, -1.0)]
+    values = []
+    for outcome in ctx.call(check.loss, batch):
+        if outcome.status != "ok":
+            return None, f"{check.loss} failed ({outcome.error})"
+        try:
+            values.append(float(answer_array(outcome.value, ())))
+        except BadAnswer as exc:
+            return None, f"{check.loss} {exc}"
+    pairs = np.array(values).reshape(len(directions), 2)
+    return (pairs[:, 0] - pairs[:, 1]) / (2 * H_OWN), ""

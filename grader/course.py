@@ -1,0 +1,83 @@
+"""A course directory: ``rubrics/NAME.toml`` and ``reference/MODULE.py`` for each assignment."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from grader.errors import CourseError, RubricError, UnknownAssignment
+from grader.rubric import Rubric, load_rubric
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    rubric: Rubric
+    reference: ModuleType
+    #: changes whenever the rubric or the reference changes: results carry it
+    version: str
+
+    @property
+    def name(self) -> str:
+        return self.rubric.name
+
+    def function(self, name: str) -> Callable[..., Any]:
+        return getattr(self.reference, name)
+
+    def parameters(self, name: str) -> list[str]:
+        """The argument names of a contract function, in order, from the reference."""
+        return list(inspect.signature(self.function(name)).parameters)
+
+
+class Course:
+    def __init__(self, root: Path | str = ".") -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise CourseError(f"course directory {self.root} does not exist.")
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "rubrics").glob("*.toml"))
+
+    def assignment(self, name: str) -> Assignment:
+        """Load and check an assignment; raise UnknownAssignment, RubricError or CourseError."""
+        path = self.root / "rubrics" / f"{name}.toml"
+        if not _NAME.match(name) or not path.is_file():
+            known = ", ".join(self.names()) or "none"
+            raise UnknownAssignment(
+                f"no assignment {name!r} in {self.root} (rubrics/{name}.toml); known: {known}."
+            )
+        rubric = load_rubric(path)
+        if rubric.name != name:
+            raise RubricError(f"{path}: [assignment] name is {rubric.name!r}, but the file is named {name!r}.")
+        reference_path = self.root / "reference" / f"{rubric.reference}.py"
+        module = _import(reference_path, f"grader_reference_{name}")
+        wanted = list(rubric.functions) + ["make_inputs"]
+        missing = [f for f in wanted if not callable(getattr(module, f, None))]
+        if missing:
+            raise RubricError(f"{reference_path} does not define {', '.join(missing)}.")
+        digest = hashlib.sha256(rubric.digest.encode() + reference_path.read_bytes()).hexdigest()
+        return Assignment(rubric, module, digest[:16])
+
+
+def _import(path: Path, module_name: str) -> ModuleType:
+    if not path.is_file():
+        raise CourseError(f"the reference module {path} does not exist.")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise CourseError(f"{path} cannot be imported.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise CourseError(f"{path} fails to import: {type(exc).__name__}: {exc}.") from None
+    return module

@@ -1,0 +1,53 @@
+"""Grading one submission: load it in a sandbox, run the rubric's checks, score them."""
+
+from __future__ import annotations
+
+from grader.checks import run_check
+from grader.checks.context import Context
+from grader.checks.verdicts import failed
+from grader.course import Assignment
+from grader.loading import Submission, Unloadable, to_program
+from grader.results import GradingResult
+from grader.sandbox.process import Sandbox
+
+ISOLATION = "process"
+
+
+def grade(assignment: Assignment, submission: Submission, *, seed: int) -> GradingResult:
+    """Grade ``submission``; a student's failure of any kind ends up in the result, never raised."""
+    rubric = assignment.rubric
+    try:
+        program = to_program(submission)
+    except Unloadable as exc:
+        return _not_loaded(assignment, "error", f"{submission.filename}: {exc}", seed)
+    with Sandbox(program, list(rubric.functions), rubric.limits) as sandbox:
+        report = sandbox.load()
+        if report.status != "ok":
+            return _not_loaded(assignment, report.status, report.message, seed, report.warnings, sandbox.output)
+        ctx = Context(assignment, sandbox, report, seed)
+        ctx.prefetch(rubric.checks)
+        checks = tuple(run_check(ctx, check) for check in rubric.checks)
+        output = sandbox.output
+    score = sum(c.score for c in checks)
+    missing = [f for f, state in report.functions.items() if state != "ok"]
+    message = f"{score:g} of {rubric.max_score:g} points."
+    if missing:
+        message += f" Not defined: {', '.join(missing)}."
+    if report.warnings:
+        message += f" {len(report.warnings)} warning(s) while loading."
+    return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, ISOLATION)
+
+
+def _not_loaded(
+    assignment: Assignment,
+    status: str,
+    message: str,
+    seed: int,
+    warnings: tuple[str, ...] = (),
+    output: str = "",
+) -> GradingResult:
+    """Every check scores 0 with the reason, so the gradebook has a row for each."""
+    checks = tuple(
+        failed(check, f"not graded: {message}", status=status) for check in assignment.rubric.checks
+    )
+    return GradingResult(status, message, seed, checks, assignment.rubric.max_score, warnings, output, ISOLATION)

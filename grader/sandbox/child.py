@@ -1,0 +1,221 @@
+# The program of a sandboxed child. It is not imported: ``grader.sandbox.process`` runs the
+# source of ``wire.py`` followed by this file with ``python -I -c``, so it sees wire's
+# ``read_frame``, ``write_frame`` and ``Closed`` as globals and imports nothing of the grader.
+#
+# Protocol, over two pipes given as argv[1] (requests in) and argv[2] (replies out):
+#   1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions"}
+#   2. the child runs the cells and answers {"warnings", "functions": {name: state}, "error"}
+#   3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
+#      {"status", "value", "error", "seconds", "mutated", "inner_calls"}
+import signal
+import sys
+import time
+import traceback
+import types
+
+import numpy as np
+
+OUTPUT_CAP = 64 * 1024
+MAX_ELEMENTS = 10_000_000
+
+
+class CappedOutput:
+    """stdout/stderr for student code: keeps the first OUTPUT_CAP characters, drops the rest.
+
+    Printing never fails, however much a submission prints."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.kept = 0
+
+    def write(self, text):
+        text = str(text)
+        room = OUTPUT_CAP - self.kept
+        if room > 0 and text:
+            chunk = text[:room].encode("utf-8", "replace")
+            try:
+                os.write(self.fd, chunk)
+            except OSError:
+                pass
+            self.kept += len(text[:room])
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+
+class NoGraderImports:
+    """A meta-path finder that refuses the grader's own packages."""
+
+    BLOCKED = ("grader", "reference")
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"module {name!r} is not available to submissions")
+        return None
+
+
+def where(exc, filenames):
+    """'line 12 in gradients' for the innermost frame of the submission's own code."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in filenames]
+    if isinstance(exc, SyntaxError) and exc.filename in filenames:
+        return f"line {exc.lineno}"
+    if not frames:
+        return ""
+    last = frames[-1]
+    inside = "" if last.name == "<module>" else f" in {last.name}"
+    return f"line {last.lineno}{inside}"
+
+
+def describe(exc, filenames):
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    place = where(exc, filenames)
+    return (f"{text} ({place})" if place else text)[:500]
+
+
+def export(value, depth=0):
+    """The student's return value as plain numbers, or a description of what it was."""
+    if depth > 3:
+        return {"unsupported": "a value nested too deeply"}
+    if isinstance(value, dict):
+        items = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return {"unsupported": f"a dict with a key of type {type(key).__name__}"}
+            items[key] = export(item, depth + 1)
+        return {"dict": items}
+    if isinstance(value, np.ndarray) or isinstance(value, (bool, int, float, np.generic)):
+        shape = np.shape(value)
+        count = 1
+        for n in shape:
+            count *= int(n)
+        if count > MAX_ELEMENTS:
+            return {"unsupported": f"an array of shape {tuple(shape)}, too large to be an answer"}
+        array = np.array(value, copy=True, subok=False)
+        if array.dtype.kind not in "fiub":
+            return {"unsupported": f"an array of dtype {array.dtype}"}
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        if array.dtype.str not in WIRE_DTYPES:
+            return {"unsupported": f"an array of dtype {array.dtype}"}
+        return {"array": array}
+    return {"unsupported": "None" if value is None else f"a {type(value).__name__}"}
+
+
+def snapshot(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    return value
+
+
+def changed(before, after, name):
+    """Names of the input arrays a call modified in place."""
+    if isinstance(before, dict):
+        out = []
+        for key, item in before.items():
+            out += changed(item, after.get(key) if isinstance(after, dict) else None, f"{name}[{key!r}]")
+        return out
+    if isinstance(before, np.ndarray):
+        same = (
+            isinstance(after, np.ndarray)
+            and after.shape == before.shape
+            and np.array_equal(after, before, equal_nan=True)
+        )
+        return [] if same else [name]
+    return []
+
+
+class Counter:
+    """Wraps a contract function so calls between the student's own functions are counted."""
+
+    def __init__(self, function):
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+def load(program, module):
+    filenames = {cell["filename"] for cell in program["cells"]}
+    warnings = []
+    for cell in program["cells"]:
+        try:
+            code = compile(cell["source"], cell["filename"], "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            message = describe(exc, filenames)
+            if program["strict_syntax"]:
+                return filenames, warnings, f"{cell['filename']} does not compile: {message}"
+            warnings.append(f"{cell['filename']} was skipped: {message}")
+            continue
+        try:
+            exec(code, module.__dict__)
+        except BaseException as exc:  # noqa: BLE001 - a cell that fails must not stop the others
+            warnings.append(f"{cell['filename']} raised {describe(exc, filenames)}")
+    return filenames, warnings, None
+
+
+def call(function, counters, names, args, filenames):
+    before = [snapshot(a) for a in args]
+    for counter in counters.values():
+        counter.calls = 0
+    reply = {"status": "ok", "value": None, "error": "", "mutated": []}
+    start = time.perf_counter()
+    try:
+        value = function(*args)
+        reply["seconds"] = time.perf_counter() - start
+        reply["value"] = export(value)
+    except MemoryError:
+        reply.update(status="memory", error="MemoryError: ran out of memory")
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the student's failure
+        reply.update(status="error", error=describe(exc, filenames))
+    reply.setdefault("seconds", time.perf_counter() - start)
+    reply["inner_calls"] = {name: c.calls for name, c in counters.items()}
+    for name, old, new in zip(names, before, args):
+        reply["mutated"] += changed(old, new, name)
+    return reply
+
+
+def main():
+    requests, replies = int(sys.argv[1]), int(sys.argv[2])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    sys.stdout = sys.__stdout__ = CappedOutput(1)
+    sys.stderr = sys.__stderr__ = CappedOutput(2)
+    sys.meta_path.insert(0, NoGraderImports())
+    program = read_frame(requests)
+    module = types.ModuleType(program["module"])
+    module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
+    sys.modules[program["module"]] = module
+    filenames, warnings, error = load(program, module)
+    states, counters = {}, {}
+    for name in program["functions"]:
+        function = module.__dict__.get(name)
+        states[name] = "missing" if function is None else "ok" if callable(function) else "not callable"
+        if states[name] == "ok":
+            counters[name] = Counter(function)
+            module.__dict__[name] = counters[name]
+    write_frame(replies, {"warnings": warnings, "functions": states, "error": error})
+    while True:
+        try:
+            request = read_frame(requests)
+        except Closed:
+            return
+        function = counters[request["function"]].function
+        for args in request["calls"]:
+            write_frame(replies, call(function, counters, request["names"], args, filenames))
+
+
+main()
+os._exit(0)

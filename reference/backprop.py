@@ -1,0 +1,119 @@
+"""Reference solution of the ``backprop`` assignment.
+
+A two-layer network with a ReLU hidden layer, softmax cross-entropy and L2
+regularization, in the notation of the assignment::
+
+    z2 = X W1 + b1        a2 = phi(z2)     (phi = ReLU)
+    z3 = a2 W2 + b2       a3 = psi(z3)     (psi = softmax over the C classes)
+    J  = (1/N) sum_i -log psi(z3)[i, y_i] + lambda (||W1||^2 + ||W2||^2)
+
+Shapes: ``X: (N, D)``, ``y: (N,)`` integers in ``[0, C)``,
+``W1: (D, H)``, ``b1: (H,)``, ``W2: (H, C)``, ``b2: (C,)``.
+
+Pure numpy; this module never imports the grader.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+
+def relu(z: Array) -> Array:
+    """phi(z) = max(z, 0), elementwise."""
+    return np.maximum(z, 0.0)
+
+
+def log_softmax(z3: Array) -> Array:
+    """Row-wise log psi(z3), shifted by the row maximum so large logits cannot overflow.
+
+    z3: (N, C) -> (N, C)
+    """
+    shifted = z3 - z3.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def forward(params: dict[str, Array], X: Array) -> tuple[Array, Array, Array]:
+    """z2: (N, H), a2: (N, H), z3: (N, C)."""
+    z2 = X @ params["W1"] + params["b1"]
+    a2 = relu(z2)
+    z3 = a2 @ params["W2"] + params["b2"]
+    return z2, a2, z3
+
+
+def loss(params: dict[str, Array], X: Array, y: npt.NDArray[np.int64], reg: float) -> float:
+    """J: the mean cross-entropy plus lambda (||W1||^2 + ||W2||^2)."""
+    _, _, z3 = forward(params, X)
+    n = X.shape[0]
+    data = -log_softmax(z3)[np.arange(n), y].mean()
+    penalty = reg * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+    return float(data + penalty)
+
+
+def softmax_grad(z3: Array, y: npt.NDArray[np.int64]) -> Array:
+    """dJ/dz3 of the data term: (psi(z3) - Delta) / N, where Delta is one-hot of y.
+
+    z3: (N, C), y: (N,) -> (N, C)
+    """
+    n = z3.shape[0]
+    dz3 = np.exp(log_softmax(z3))
+    dz3[np.arange(n), y] -= 1.0
+    return dz3 / n
+
+
+def gradients(
+    params: dict[str, Array], X: Array, y: npt.NDArray[np.int64], reg: float
+) -> dict[str, Array]:
+    """dJ/dW1: (D, H), dJ/db1: (H,), dJ/dW2: (H, C), dJ/db2: (C,)."""
+    z2, a2, z3 = forward(params, X)
+    dz3 = softmax_grad(z3, y)
+    dz2 = (dz3 @ params["W2"].T) * (z2 > 0)
+    return {
+        "W1": X.T @ dz2 + 2.0 * reg * params["W1"],
+        "b1": dz2.sum(axis=0),
+        "W2": a2.T @ dz3 + 2.0 * reg * params["W2"],
+        "b2": dz3.sum(axis=0),
+    }
+
+
+def kinks(params: dict[str, Array], X: Array) -> Array:
+    """Where J is not differentiable: the loss has a kink wherever an entry of z2 changes sign.
+
+    Finite differences across a kink are meaningless, so a gradient check keeps only
+    perturbations that leave the sign of every entry of this array unchanged.
+    """
+    return X @ params["W1"] + params["b1"]
+
+
+def make_inputs(
+    rng: np.random.Generator,
+    N: int,
+    D: int,
+    H: int,
+    C: int,
+    reg: float,
+    logit_shift: float = 0.0,
+) -> dict[str, object]:
+    """One randomized grading case: the arguments of every function of the assignment.
+
+    ``logit_shift`` is added to every logit (through b2 for loss and gradients, directly to z3
+    for softmax_grad), so that only a max-subtracted softmax stays finite. Each hidden bias is
+    chosen to keep its column of z2 clear of the ReLU kink, so the derivative is unambiguous
+    (``z2 > 0`` and ``z2 >= 0`` agree) and small finite-difference steps rarely cross it.
+    """
+    X = rng.standard_normal((N, D))
+    W1 = rng.standard_normal((D, H)) / np.sqrt(D)
+    pre = X @ W1
+    # For each hidden unit, of 64 candidate biases keep the one whose column of z2 stays
+    # farthest from the kink.
+    candidates = 0.5 * rng.standard_normal((64, H))
+    clearance = np.abs(pre[None, :, :] + candidates[:, None, :]).min(axis=1)  # (64, H)
+    b1 = candidates[clearance.argmax(axis=0), np.arange(H)]
+    W2 = 2.0 * rng.standard_normal((H, C)) / np.sqrt(H)
+    b2 = 0.5 * rng.standard_normal(C) + logit_shift
+    y = rng.integers(0, C, size=N)
+    params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    _, _, z3 = forward(params, X)
+    return {"params": params, "X": X, "y": y, "reg": float(reg), "z3": z3}
