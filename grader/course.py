@@ -15,7 +15,7 @@ from typing import Any, Callable
 from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import Rubric, load_rubric
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # used with fullmatch: "^...$" accepts "name\n"
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class Course:
     def assignment(self, name: str) -> Assignment:
         """Load and check an assignment; raise UnknownAssignment, RubricError or CourseError."""
         path = self.root / "rubrics" / f"{name}.toml"
-        if not _NAME.match(name) or not path.is_file():
+        if not _NAME.fullmatch(name) or not path.is_file():
             known = ", ".join(self.names()) or "none"
             raise UnknownAssignment(
-                f"no assignment {name!r} in {self.root} (rubrics/{name}.toml); known: {known}."
+                f"no assignment {name!r} in {self.root} (no rubrics/NAME.toml); known: {known}."
             )
         rubric = load_rubric(path)
         if rubric.name != name:
@@ -77,7 +77,7 @@ def _import(path: Path, module_name: str) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: an unguarded sys.exit() or argparse at import
         del sys.modules[module_name]
         raise CourseError(f"{path} fails to import: {type(exc).__name__}: {exc}.") from None
     return module

@@ -53,7 +53,7 @@ def read_submission(path: Path) -> Submission:
             raise SubmissionFileError(f"{path} is not a file.")
         if size > MAX_BYTES:
             raise SubmissionFileError(
-                f"{path} is {size >> 20} MiB, over the {MAX_BYTES >> 20} MiB limit for a submission."
+                f"{path} is {size / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:g} MiB limit for a submission."
             )
         content = path.read_bytes()
     except FileNotFoundError:
@@ -81,7 +81,7 @@ def _decode_python(content: bytes) -> str:
 def _notebook_cells(content: bytes) -> tuple[Cell, ...]:
     try:
         data = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep [[[[... nesting
         raise Unloadable(f"the notebook is not valid JSON ({exc}); save it again from Jupyter.") from None
     if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int):
         raise Unloadable("the file is JSON but not a Jupyter notebook (no nbformat version).")

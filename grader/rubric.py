@@ -100,7 +100,7 @@ def load_rubric(path: Path) -> Rubric:
         return _build(data, hashlib.sha256(raw).hexdigest())
     except RubricError as exc:
         raise RubricError(f"{path}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. tolerance = 3, not a table
         raise RubricError(f"{path}: malformed rubric ({type(exc).__name__}: {exc}).") from None
 
 
@@ -169,6 +169,8 @@ def _check(data: dict[str, Any], part: str, functions: tuple[str, ...], cases: d
     if kind == "gradcheck":
         for name in ("loss", "wrt", "key"):
             _required(data, name, str, where)
+    if "key" in data and not isinstance(data["key"], str):
+        raise RubricError(f"{where} has a key that is not a string.")
     return Check(
         id=check_id,
         part=part,

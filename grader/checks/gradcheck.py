@@ -73,27 +73,24 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     if count == 0:
         return passed(check, f"{name} could not be checked by finite differences: every direction crossed a kink of {loss_name}.", errors)
     along = f"along {count} directions"
+    own = f"your own {check.loss}()"
     own_ok = not own_problem and worst_own <= OWN_RTOL
-    if worst <= ctx.rubric.rtol:
-        if own_problem:
-            tail = f" Your own {loss_name} could not be compared: {own_problem}."
-        elif own_ok:
-            tail = f" It also agrees with finite differences of your own {loss_name}."
-        else:
-            tail = (
-                f" It disagrees with finite differences of your own {check.loss} (relative error "
-                f"{worst_own:.2g}), so your {check.loss} does not compute {loss_name}."
-            )
-        return passed(check, f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}", errors)
-    if own_ok:
+    if own_problem:
+        tail = f" {own[0].upper()}{own[1:]} could not be compared: {own_problem}."
+    elif worst <= ctx.rubric.rtol:
         tail = (
-            f" It does agree with finite differences of your own {check.loss}: this gradient is right "
-            f"for your {check.loss}, so the mistake is in your {check.loss} as much as here."
+            f" It also agrees with finite differences of {own}."
+            if own_ok
+            else f" It disagrees with finite differences of {own} (relative error {worst_own:.2g}), so {own} does not compute {loss_name}."
         )
-    elif own_problem:
-        tail = f" Your own {check.loss} could not be compared: {own_problem}."
     else:
-        tail = f" It disagrees with finite differences of your own {check.loss} too (relative error {worst_own:.2g})."
+        tail = (
+            f" It does agree with finite differences of {own}: your gradient follows {own}, so the mistake is in both; compare {own} with {loss_name}."
+            if own_ok
+            else f" It disagrees with finite differences of {own} too (relative error {worst_own:.2g})."
+        )
+    if worst <= ctx.rubric.rtol:
+        return passed(check, f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}", errors)
     message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {ctx.rubric.rtol:g}).{tail}"
     return failed(check, message, errors)
 

@@ -74,7 +74,7 @@ def read_frame(fd: int, *, deadline: float | None = None, max_bytes: int = 1 << 
         raise WireError(f"header of {size} bytes is over the {MAX_HEADER}-byte limit")
     try:
         header = json.loads(_read_exact(fd, size, deadline))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # [[[[... is hostile too
         raise WireError(f"header is not JSON: {exc}") from None
     if type(header) is not dict or set(header) != {"body", "buffers"}:
         raise WireError("header must have exactly the keys body and buffers")
@@ -107,7 +107,7 @@ def _array(spec: dict[str, Any], buffers: list[bytes]) -> np.ndarray:
         raise WireError("malformed array description")
     if not 0 <= index < len(buffers):
         raise WireError(f"array refers to missing buffer {index}")
-    if dtype not in WIRE_DTYPES:
+    if type(dtype) is not str or dtype not in WIRE_DTYPES:  # a list is unhashable: test the type first
         raise WireError(f"dtype {dtype!r} may not cross the sandbox boundary")
     if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
         raise WireError("array shape must be a short list of non-negative integers")

@@ -1,0 +1,121 @@
+"""The ``grade`` command line. Each command only parses options and calls the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from grader.errors import GraderError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageProblem(click.ClickException):
+    """An operator mistake: one line on stderr, exit code 2, nothing recorded."""
+
+    exit_code = 2
+
+
+def _one_line_errors(command: F) -> F:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except GraderError as exc:
+            raise UsageProblem(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option(
+    "--course",
+    envvar="GRADE_COURSE",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Course directory holding reference/ and rubrics/ (env GRADE_COURSE).",
+)
+@click.version_option(package_name="grader")
+@click.pass_context
+def main(ctx: click.Context, course: Path) -> None:
+    """Grade numerical programming assignments."""
+    ctx.obj = course
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--assignment", "-a", required=True, help="Assignment name (rubrics/NAME.toml).")
+@click.option("--student", "-s", required=True, help="Student id, stored exactly as given.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh).")
+@click.pass_obj
+@_one_line_errors
+def submit(course: Path, path: Path, assignment: str, student: str, as_json: bool, seed: int | None) -> None:
+    """Grade the .py file or .ipynb notebook at PATH and store the result."""
+    from grader.reports import Header, render_text
+    from grader.submit import submit as submit_file
+
+    done = submit_file(path, assignment=assignment, student=student, course=course, seed=seed)
+    if as_json:
+        click.echo(json.dumps(done.to_json()))
+        return
+    result = done.result
+    header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name)
+    click.echo(render_text(header, result.checks, result.warnings, _rubric(course, assignment)))
+
+
+@main.command()
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--student", "-s", required=True, help="Student id.")
+@click.pass_obj
+@_one_line_errors
+def report(course: Path, assignment: str, student: str) -> None:
+    """Print a student's latest result for an assignment."""
+    from grader.db import Gradebook, database_url
+    from grader.errors import NotFound
+    from grader.reports import Header, render_text
+
+    with Gradebook(database_url(course)) as gradebook:
+        stored = gradebook.latest(student, assignment)
+    if stored is None:
+        raise NotFound(f"no submission of {student!r} for {assignment!r} in the gradebook.")
+    message = stored.message if stored.status != "pending" else "grading did not finish; submit again."
+    header = Header(stored.id, stored.student, stored.assignment, stored.status, message, stored.score or 0.0, stored.max_score or 0.0, stored.submitted_at, stored.filename)
+    click.echo(render_text(header, stored.checks, stored.warnings, _rubric(course, assignment)))
+
+
+@main.group()
+def db() -> None:
+    """Manage the gradebook database (GRADE_DB_URL, default sqlite:///COURSE/grade.db)."""
+
+
+@db.command()
+@click.pass_obj
+@_one_line_errors
+def upgrade(course: Path) -> None:
+    """Create the gradebook or bring its schema up to date."""
+    from grader.db import Gradebook, database_url
+
+    with Gradebook(database_url(course), upgrade=False) as gradebook:
+        before, after = gradebook.upgrade()
+    click.echo(f"gradebook at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
+
+
+def _rubric(course: Path, assignment: str) -> Any:
+    """The rubric for part titles in reports, or None if the course no longer has it."""
+    from grader.course import Course
+
+    try:
+        return Course(course).assignment(assignment).rubric
+    except GraderError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

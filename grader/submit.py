@@ -1,0 +1,99 @@
+"""Grading a submission and storing it: the API behind ``grade submit``."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from grader.course import Course
+from grader.db import Gradebook, database_url
+from grader.errors import GraderError
+from grader.grading import ISOLATION, grade
+from grader.loading import read_submission
+from grader.results import GradingResult
+
+
+@dataclass(frozen=True)
+class Submitted:
+    submission_id: int
+    student: str
+    assignment: str
+    result: GradingResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract of ``grade submit --json``."""
+        return {
+            "submission_id": self.submission_id,
+            "student": self.student,
+            "assignment": self.assignment,
+            "status": self.result.status,
+            "message": self.result.message,
+            "score": self.result.score,
+            "max_score": self.result.max_score,
+            "checks": [c.to_json() for c in self.result.checks],
+        }
+
+
+def submit(
+    path: Path | str,
+    *,
+    assignment: str,
+    student: str,
+    course: Path | str = ".",
+    db_url: str | None = None,
+    seed: int | None = None,
+) -> Submitted:
+    """Grade the file at ``path`` for ``student`` and store the result.
+
+    Operator mistakes (a missing file, an unknown assignment, a broken rubric, an unusable
+    database) raise GraderError before anything is recorded. Once recorded, the submission
+    always ends with a stored result, even if grading is interrupted.
+    """
+    if not student.strip():
+        raise GraderError("the student id is empty; pass --student ID.")
+    loaded = Course(course).assignment(assignment)
+    submission = read_submission(Path(path))
+    seed = secrets.randbits(63) if seed is None else seed
+    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+        submission_id = gradebook.begin_submission(
+            student=student,
+            assignment=assignment,
+            filename=submission.filename,
+            content=submission.content,
+            seed=seed,
+            rubric_version=loaded.version,
+        )
+        try:
+            with _terminate_as_interrupt():
+                result = grade(loaded, submission, seed=seed)
+        except BaseException as exc:
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by {type(exc).__name__}: {exc}"
+            gradebook.finish_submission(
+                submission_id,
+                GradingResult("error", f"grading was {reason}; submit again.", seed, (), loaded.rubric.max_score, isolation=ISOLATION),
+            )
+            raise
+        gradebook.finish_submission(submission_id, result)
+    return Submitted(submission_id, student, assignment, result)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so a terminated grading still stores its result."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

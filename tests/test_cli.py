@@ -1,0 +1,220 @@
+"""End to end: `grade submit` and `grade report` on the shipped samples and on broken files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.db import Gradebook
+
+from conftest import SAMPLES
+
+FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 15, "q2c_db2": 10}
+
+
+def submit(course: Path, path: Path, student: str = "ada", *extra: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main, ["--course", str(course), "submit", str(path), "--assignment", "backprop", "--student", student, "--json", *extra]
+    )
+    return result.exit_code, json.loads(result.output) if result.exit_code == 0 else {"output": result.output}
+
+
+def part_scores(checks: list[dict]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for check in checks:
+        part = next(p for p in FULL if check["id"].startswith(p))
+        scores[part] = scores.get(part, 0.0) + check["score"]
+    return scores
+
+
+# Each seed mistake loses exactly its own part (see ../shared/seed/README.md).
+EXPECTED = {
+    "correct_vectorized.py": {},
+    "correct_loops.py": {},
+    "correct_float32.py": {},
+    "correct_relu_ge.py": {},
+    "correct_notebook.ipynb": {},
+    "correct_notebook_v3.ipynb": {},
+    "seed_softmax_over_samples.py": {"q1_loss": 0},
+    "seed_db1_phi.py": {"q2c_db1": 0},
+    "seed_db2_not_summed.py": {"q2c_db2": 0},
+    "seed_dW2_transposed.py": {"q2b_dW2": 0},
+    "seed_answer.py": {"q1_loss": 0, "q2b_dW2": 0, "q2c_db1": 0, "q2c_db2": 0},
+}
+
+
+def test_every_sample_has_expectations() -> None:
+    assert sorted(p.name for p in SAMPLES.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_part_scores(course: Path, db_url: str, name: str) -> None:
+    code, out = submit(course, SAMPLES / name)
+    assert code == 0, out
+    assert out["status"] == "graded"
+    expected = {**FULL, **EXPECTED[name]}
+    assert part_scores(out["checks"]) == expected
+    assert out["score"] == sum(expected.values())
+    assert out["max_score"] == 100
+
+
+def test_json_contract(course: Path, db_url: str) -> None:
+    code, out = submit(course, SAMPLES / "seed_db2_not_summed.py")
+    assert code == 0
+    assert set(out) == {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "checks"}
+    assert isinstance(out["submission_id"], int)
+    for check in out["checks"]:
+        assert set(check) == {"id", "status", "score", "max_score", "message", "diagnoses"}
+        assert check["status"] in ("passed", "failed", "error", "timeout", "memory", "crashed")
+    db2 = {c["id"]: c for c in out["checks"]}["q2c_db2_reference"]
+    assert db2["status"] == "failed"
+    assert "(8, 3)" in db2["message"] and "(3,)" in db2["message"]
+
+
+def test_messages_speak_the_assignments_notation(course: Path, db_url: str) -> None:
+    _, out = submit(course, SAMPLES / "seed_softmax_over_samples.py")
+    checks = {c["id"]: c for c in out["checks"]}
+    assert checks["q1_loss_reference"]["message"].startswith("J is wrong on case")
+    assert "lambda=" in checks["q1_loss_reference"]["message"]
+    # The gradient is right, so the gradient check passes, but it tells the student that their
+    # own loss does not match the gradient.
+    gradcheck = checks["q2c_dW1_gradcheck"]
+    assert gradcheck["status"] == "passed"
+    assert "disagrees with finite differences of your own loss()" in gradcheck["message"]
+
+
+def variant(tmp_path: Path, source: str, name: str = "variant.py") -> Path:
+    path = tmp_path / name
+    path.write_text(source)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("override", "lost", "status"),
+    [
+        ("def gradients(params, X, y, reg):\n    while True:\n        pass\n", ("q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2"), "timeout"),
+        ("def softmax_grad(z3, y):\n    raise NotImplementedError('todo')\n", ("q2a_dz3",), "error"),
+        ("del gradients\n", ("q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2"), "error"),
+        ("def loss(params, X, y, reg):\n    import os\n    os._exit(0)\n", ("q1_loss",), "crashed"),
+        ("def loss(params, X, y, reg):\n    import sys\n    sys.exit(0)\n", ("q1_loss",), "error"),
+    ],
+)
+def test_a_broken_function_costs_only_its_parts(
+    course: Path, db_url: str, tmp_path: Path, correct_source: str, override: str, lost: tuple[str, ...], status: str
+) -> None:
+    code, out = submit(course, variant(tmp_path, correct_source + "\n" + override))
+    assert code == 0
+    assert out["status"] == "graded"
+    assert part_scores(out["checks"]) == {**FULL, **{p: 0 for p in lost}}
+    lost_checks = [c for c in out["checks"] if c["id"].startswith(lost) and not c["id"].endswith("_gradcheck")]
+    assert lost_checks and all(c["status"] == status for c in lost_checks)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "status", "text"),
+    [
+        ("syntax.py", b"import numpy as np\n\ndef loss(params, X, y, reg)\n    return 0.0\n", "error", "line 3"),
+        ("garbage.py", bytes(range(128, 256)) * 4, "error", "not readable Python text"),
+        ("truncated.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_ty', "error", "not valid JSON"),
+        ("garbage.ipynb", b"\x89PNG\r\n\x1a\n\x00\x00", "error", "not valid JSON"),
+        ("hang.py", b"while True:\n    pass\n", "timeout", "longer than 3 s"),
+    ],
+)
+def test_unloadable_files_are_recorded_as_errors(
+    course: Path, db_url: str, tmp_path: Path, name: str, content: bytes, status: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out = submit(course, path)
+    assert code == 0
+    assert out["status"] == status and out["score"] == 0
+    assert text in out["message"]
+    assert len(out["checks"]) == 13 and all(c["status"] == status for c in out["checks"])
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.get(out["submission_id"])
+    assert stored is not None and stored.status == status
+    assert stored.sha256 == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["submit", "missing.py", "-a", "backprop", "-s", "ada"], "does not exist"),
+        (["submit", "{sample}", "-a", "nosuch", "-s", "ada"], "no assignment 'nosuch'"),
+        (["submit", "{sample}", "-a", "../rubrics/backprop", "-s", "ada"], "no assignment"),
+        (["submit", "{sample}", "-a", "backprop", "-s", "  "], "student id is empty"),
+        (["submit", "{notes}", "-a", "backprop", "-s", "ada"], "neither a .py file nor a .ipynb"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line_and_record_nothing(course: Path, db_url: str, tmp_path: Path, args: list[str], text: str) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    args = [a.format(sample=SAMPLES / "correct_loops.py", notes=notes) for a in args]
+    result = CliRunner().invoke(main, ["--course", str(course), *args])
+    assert result.exit_code == 2
+    assert text in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert not Path(db_url.removeprefix("sqlite:///")).exists()
+
+
+def test_malformed_rubric_is_a_usage_error(course: Path, db_url: str) -> None:
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(rubric.read_text().replace('id = "q2c_db2_gradcheck"', 'id = "wrong_prefix"'))
+    result = CliRunner().invoke(main, ["--course", str(course), "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada"])
+    assert result.exit_code == 2
+    assert "wrong_prefix" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_hostile_student_ids_are_stored_exactly_and_never_become_paths(course: Path, db_url: str, tmp_path: Path) -> None:
+    student = "../../etc/passwd'; DROP TABLE students; -- Zoë 学生"
+    code, out = submit(course, SAMPLES / "correct_loops.py", student)
+    assert code == 0 and out["student"] == student
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.latest(student, "backprop")
+    assert stored is not None and stored.student == student and stored.score == 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["course", "gradebook.db", *[p.name for p in tmp_path.glob("gradebook.db-*")]])
+
+
+def test_the_seed_reproduces_a_grading_exactly(course: Path, db_url: str) -> None:
+    _, first = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "1234")
+    _, again = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "1234")
+    _, other = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "99")
+    assert [c["message"] for c in first["checks"]] == [c["message"] for c in again["checks"]]
+    assert [c["message"] for c in first["checks"]] != [c["message"] for c in other["checks"]]
+
+
+def test_report_prints_the_latest_result(course: Path, db_url: str) -> None:
+    submit(course, SAMPLES / "correct_loops.py", "grace")
+    _, latest = submit(course, SAMPLES / "seed_db1_phi.py", "grace")
+    result = CliRunner().invoke(main, ["--course", str(course), "report", "--student", "grace", "--assignment", "backprop"])
+    assert result.exit_code == 0
+    assert f"submission {latest['submission_id']} (seed_db1_phi.py)" in result.output
+    assert "Score: 85 / 100" in result.output
+    assert "Question 2c: dJ/db1" in result.output
+    assert "dJ/db1 is wrong on case" in result.output
+
+
+def test_report_for_an_unknown_student_is_a_one_line_error(course: Path, db_url: str) -> None:
+    result = CliRunner().invoke(main, ["--course", str(course), "report", "-s", "nobody", "-a", "backprop"])
+    assert result.exit_code == 2 and "no submission of 'nobody'" in result.output
+
+
+def test_text_output_shows_parts_checks_and_messages(course: Path, db_url: str) -> None:
+    result = CliRunner().invoke(main, ["--course", str(course), "submit", str(SAMPLES / "seed_dW2_transposed.py"), "-a", "backprop", "-s", "ada"])
+    assert result.exit_code == 0
+    assert "Score: 80 / 100" in result.output
+    assert "FAIL q2b_dW2_reference" in result.output
+    assert "dJ/dW2 has shape (3, 7), but it must have shape (7, 3)" in result.output
+
+
+def test_db_upgrade_creates_the_gradebook(course: Path, db_url: str) -> None:
+    result = CliRunner().invoke(main, ["--course", str(course), "db", "upgrade"])
+    assert result.exit_code == 0 and "gradebook at revision" in result.output
+    again = CliRunner().invoke(main, ["--course", str(course), "db", "upgrade"])
+    assert "up to date" in again.output

@@ -1,0 +1,133 @@
+"""Finite-difference gradient checks: cheap, safe at ReLU kinks, and telling loss from gradient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.checks.gradcheck import H_OWN
+from grader.course import Course
+from grader.grading import grade
+from grader.loading import Submission
+from grader.results import CheckResult
+
+from conftest import SAMPLES
+
+# Half of the hidden units get their first sample within 1e-7 of the ReLU kink: a step of
+# H_OWN along those units' coordinates crosses it, where finite differences are meaningless.
+NEAR_KINK = '''
+
+_make_inputs = make_inputs
+
+
+def make_inputs(rng, **case):
+    inputs = _make_inputs(rng, **case)
+    params, X = inputs["params"], inputs["X"]
+    half = params["b1"].shape[0] // 2
+    params["b1"][:half] = -(X @ params["W1"])[0, :half] + 1e-7
+    inputs["z3"] = forward(params, X)[2]
+    return inputs
+'''
+
+
+def checks_of(course: Path, source: str, seed: int = 7) -> dict[str, CheckResult]:
+    assignment = Course(course).assignment("backprop")
+    result = grade(assignment, Submission("student.py", source.encode(), "python"), seed=seed)
+    assert result.status == "graded", result.message
+    return {c.id: c for c in result.checks}
+
+
+def gradchecks(checks: dict[str, CheckResult]) -> dict[str, CheckResult]:
+    return {k: v for k, v in checks.items() if k.endswith("_gradcheck")}
+
+
+def test_a_check_costs_a_few_directions_not_every_coordinate(course: Path, correct_source: str) -> None:
+    checks = gradchecks(checks_of(course, correct_source))
+    # samples = 6 coordinates (all 3 when b2 has only 3) plus 2 random directions
+    assert {k: c.errors["directions"] for k, c in checks.items()} == {
+        "q2b_dW2_gradcheck": 8,  # W2: (7, 3)
+        "q2c_dW1_gradcheck": 8,  # W1: (5, 7)
+        "q2c_db1_gradcheck": 8,  # b1: (7,)
+        "q2c_db2_gradcheck": 5,  # b2: (3,)
+    }
+    for check in checks.values():
+        assert check.status == "passed"
+        assert check.errors["rel_error"] < 1e-7
+        assert check.errors["own_loss_rel_error"] < 1e-3
+
+
+def test_kinks_are_skipped_never_failed(course: Path, correct_source: str) -> None:
+    reference = course / "reference" / "backprop.py"
+    reference.write_text(reference.read_text() + NEAR_KINK)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("near_kink", reference)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inputs = module.make_inputs(np.random.default_rng(0), N=8, D=5, H=7, C=3, reg=0.1)
+    assert np.abs(module.kinks(inputs["params"], inputs["X"])).min() < 1e-6  # the case is real
+
+    checks = checks_of(course, correct_source)
+    for key in ("q2c_dW1_gradcheck", "q2c_db1_gradcheck"):
+        assert checks[key].status == "passed", checks[key].message
+        assert checks[key].errors["skipped_at_kinks"] > 0
+        assert checks[key].errors["directions"] > 0
+    # W2 and b2 do not move z2: nothing to skip there
+    assert checks["q2b_dW2_gradcheck"].errors["skipped_at_kinks"] == 0
+
+
+def test_a_step_across_the_kink_would_have_given_a_false_failure(course: Path) -> None:
+    """The reason for skipping: the centered difference across a kink is far from the gradient."""
+    import importlib.util
+
+    reference = course / "reference" / "backprop.py"
+    reference.write_text(reference.read_text() + NEAR_KINK)
+    spec = importlib.util.spec_from_file_location("near_kink2", reference)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inputs = module.make_inputs(np.random.default_rng(0), N=8, D=5, H=7, C=3, reg=0.1)
+    params, X, y = inputs["params"], inputs["X"], inputs["y"]
+    analytic = module.gradients(params, X, y, 0.1)["b1"][0]
+    shifted = []
+    for step in (H_OWN, -H_OWN):
+        moved = {**params, "b1": params["b1"].copy()}
+        moved["b1"][0] += step
+        shifted.append(module.loss(moved, X, y, 0.1))
+    across = (shifted[0] - shifted[1]) / (2 * H_OWN)
+    assert abs(across - analytic) > 1e-3 * max(abs(analytic), 1e-6)
+
+
+def test_gradient_right_for_its_own_wrong_loss_is_told_apart(course: Path, correct_source: str) -> None:
+    # lambda forgotten in both the loss and the gradients: the gradient follows the student's loss
+    source = correct_source + (
+        "\n_loss, _gradients = loss, gradients\n"
+        "def loss(params, X, y, reg):\n    return _loss(params, X, y, 0.0)\n"
+        "def gradients(params, X, y, reg):\n    return _gradients(params, X, y, 0.0)\n"
+    )
+    checks = gradchecks(checks_of(course, source))
+    for key in ("q2b_dW2_gradcheck", "q2c_dW1_gradcheck"):
+        assert checks[key].status == "failed"
+        assert "It does agree with finite differences of your own loss()" in checks[key].message
+        assert checks[key].errors["own_loss_rel_error"] < 1e-3
+    for key in ("q2c_db1_gradcheck", "q2c_db2_gradcheck"):
+        # biases are not regularized: along them the student's loss has J's slopes
+        assert checks[key].status == "passed"
+        assert "also agrees with finite differences of your own loss()" in checks[key].message
+
+
+def test_float32_gradients_pass_and_agree_with_their_own_float32_loss(course: Path) -> None:
+    checks = gradchecks(checks_of(course, (SAMPLES / "correct_float32.py").read_text()))
+    for check in checks.values():
+        assert check.status == "passed", check.message
+        assert "also agrees with finite differences of your own loss()" in check.message
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_wrong_gradient_fails_both_ways(course: Path, seed: int) -> None:
+    checks = checks_of(course, (SAMPLES / "seed_db1_phi.py").read_text(), seed=seed)
+    db1 = checks["q2c_db1_gradcheck"]
+    assert db1.status == "failed"
+    assert db1.errors["rel_error"] > 1e-2
+    assert "disagrees with finite differences of your own loss() too" in db1.message

@@ -1,0 +1,153 @@
+"""The child-process boundary: failures become outcomes, and only plain numbers come back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.sandbox.process import Cell, Limits, Program, Sandbox
+
+FAST = Limits(load_timeout=5.0, call_timeout=1.0)
+
+
+def sandbox(source: str, functions: list[str], *, strict: bool = True) -> Sandbox:
+    return Sandbox(Program((Cell("student.py", source),), strict_syntax=strict), functions, FAST)
+
+
+def test_calls_return_plain_arrays_and_note_mutation() -> None:
+    source = "def double(x):\n    x *= 2\n    return x\n"
+    with sandbox(source, ["double"]) as box:
+        assert box.load().functions == {"double": "ok"}
+        [outcome] = box.run("double", ["x"], [[np.arange(3.0)]])
+    assert outcome.status == "ok"
+    assert type(outcome.value["array"]) is np.ndarray
+    np.testing.assert_array_equal(outcome.value["array"], [0.0, 2.0, 4.0])
+    assert outcome.mutated == ("x",)
+
+
+def test_syntax_error_of_a_python_file_is_a_load_error_with_its_line() -> None:
+    with sandbox("x = 1\n\ndef f(:\n    pass\n", ["f"]) as box:
+        report = box.load()
+    assert report.status == "error"
+    assert "SyntaxError" in report.message and "line 3" in report.message
+
+
+def test_missing_and_uncallable_functions_are_reported_by_name() -> None:
+    with sandbox("g = 3\n", ["f", "g"]) as box:
+        assert box.load().functions == {"f": "missing", "g": "not callable"}
+
+
+def test_an_exception_at_top_level_is_a_warning_and_earlier_definitions_survive() -> None:
+    with sandbox("def f():\n    return 1.0\nraise RuntimeError('boom')\ndef g():\n    return 2.0\n", ["f", "g"]) as box:
+        report = box.load()
+    assert report.status == "ok"
+    assert report.functions == {"f": "ok", "g": "missing"}
+    assert any("RuntimeError: boom" in w and "line 3" in w for w in report.warnings)
+
+
+def test_a_hanging_function_costs_only_its_own_calls() -> None:
+    source = "def hang(x):\n    while True:\n        pass\n\ndef ok(x):\n    return x + 1\n"
+    with sandbox(source, ["hang", "ok"]) as box:
+        box.load()
+        first = box.run("hang", ["x"], [[1.0], [2.0]])
+        again = box.run("hang", ["x"], [[3.0]])
+        fine = box.run("ok", ["x"], [[1.0]])
+    assert [o.status for o in first] == ["timeout", "timeout"]
+    assert again[0].status == "timeout"  # not run again: the limit is paid once
+    assert fine[0].status == "ok" and float(fine[0].value["array"]) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [
+        ("raise ValueError('bad shape')", "error", "ValueError: bad shape (line 2 in f)"),
+        ("import sys; sys.exit(0)", "error", "SystemExit"),
+        ("import os; os._exit(0)", "crashed", "exit code 0"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "crashed", "SIGSEGV"),
+        ("import numpy; return numpy.ones(10**10)", "memory", "MemoryError"),
+    ],
+)
+def test_failures_inside_a_call_become_outcomes(body: str, status: str, text: str) -> None:
+    with sandbox(f"def f(x):\n    {body}\n\ndef g(x):\n    return 1.0\n", ["f", "g"]) as box:
+        box.load()
+        [outcome] = box.run("f", ["x"], [[0.0]])
+        [after] = box.run("g", ["x"], [[0.0]])
+    assert outcome.status == status
+    assert text in outcome.error
+    assert after.status == "ok"  # the child is restarted for the other functions
+
+
+def test_load_that_hangs_times_out() -> None:
+    with Sandbox(Program((Cell("s.py", "while True:\n    pass\n"),)), ["f"], Limits(load_timeout=1.0)) as box:
+        report = box.load()
+    assert report.status == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("[1.0, 2.0]", {"unsupported": "a list"}),
+        ("None", {"unsupported": "None"}),
+        ("numpy.array([1 + 2j])", {"unsupported": "an array of dtype complex128"}),
+        ("numpy.array(['a'], dtype=object)", {"unsupported": "an array of dtype object"}),
+        ("numpy.broadcast_to(numpy.float64(1.0), (10**6, 10**6))", {"unsupported": "an array of shape (1000000, 1000000), too large to be an answer"}),
+        ("{1: 2.0}", {"unsupported": "a dict with a key of type int"}),
+    ],
+)
+def test_only_plain_numbers_cross_the_boundary(expression: str, expected: dict[str, str]) -> None:
+    with sandbox(f"import numpy\ndef f():\n    return {expression}\n", ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "ok"
+    assert outcome.value == expected
+
+
+def test_a_lying_float_subclass_arrives_as_its_plain_value() -> None:
+    source = (
+        "class Liar(float):\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "    def __sub__(self, other):\n        return 0.0\n"
+        "def f():\n    return Liar(5.0)\n"
+    )
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    value = outcome.value["array"]
+    assert type(value) is np.ndarray and value.dtype == np.float64
+    assert float(value) == 5.0
+    assert not (value == 6.0)
+
+
+def test_output_is_captured_and_capped() -> None:
+    source = "print('hello from the student')\ndef f():\n    print('x' * 10_000_000)\n    return 1.0\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+        output = box.output
+    assert outcome.status == "ok"
+    assert output.startswith("hello from the student")
+    assert len(output) <= 64 * 1024
+
+
+def test_the_grader_is_not_importable_and_the_environment_is_empty() -> None:
+    source = (
+        "import os\n"
+        "def env():\n    return float(len([k for k in os.environ if k not in ('PATH', 'HOME', 'LANG') and not k.endswith('_THREADS') and not k.startswith('OPENBLAS_')]))\n"
+        "def imports():\n"
+        "    try:\n        import grader\n    except ImportError:\n        return 0.0\n    return 1.0\n"
+    )
+    with sandbox(source, ["env", "imports"]) as box:
+        box.load()
+        [env] = box.run("env", [], [[]])
+        [imports] = box.run("imports", [], [[]])
+    assert float(env.value["array"]) == 0.0
+    assert float(imports.value["array"]) == 0.0
+
+
+def test_scratch_directory_is_removed() -> None:
+    box = sandbox("open('left-behind.txt', 'w').write('x')\n", [])
+    box.load()
+    scratch = box.scratch
+    assert (scratch / "left-behind.txt").exists()
+    box.close()
+    assert not scratch.exists()
