@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.checks.compare import BadAnswer, Comparison, answer_array, compare, relative_error
+from grader.checks.compare import HUGE, BadAnswer, Comparison, answer_array, compare, relative_error
 
 
 def exported(array: Any) -> dict[str, Any]:
@@ -218,3 +218,9 @@ def test_compare_scalars_and_empty_arrays() -> None:
     assert scalar == Comparison(ok=False, rel_error=pytest.approx(0.2), worst=(), expected=2.5, got=2.0)
     empty = compare(np.zeros((0, 3)), np.zeros((0, 3)), rtol=1e-3, floor=1e-6)
     assert empty == Comparison(ok=True, rel_error=0.0, worst=(), expected=0.0, got=0.0)
+
+
+def test_relative_error_of_answers_near_overflow_is_finite() -> None:
+    # ||[1e200, 1e200]|| overflows when squared naively; the scaled norm does not
+    assert relative_error(np.array([1e200, 1e200]), np.array([1.0, 0.0]), 1e-6) == pytest.approx(1e200 * np.sqrt(2), rel=1e-12)
+    assert relative_error(np.array([1.7e308, -1.7e308]), np.array([-1.7e308, 1.7e308]), 1e-6) == HUGE

@@ -64,8 +64,23 @@ def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> 
     return result
 
 
+#: what a relative error too large to compute is reported as (JSON has no inf)
+HUGE = 1e300
+
+
 def relative_error(got: Array, expected: Array, floor: float) -> float:
-    return float(np.linalg.norm(got - expected) / max(float(np.linalg.norm(expected)), floor))
+    """``||got - expected|| / max(||expected||, floor)``, finite even for answers near overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = float(_norm(got - expected) / max(_norm(expected), floor))
+    return error if np.isfinite(error) and error < HUGE else HUGE
+
+
+def _norm(a: Array) -> float:
+    """The 2-norm, scaled so that squaring 1e200 does not overflow."""
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(a / scale))
 
 
 def compare(got: Array, expected: Array, rtol: float, floor: float) -> Comparison:

@@ -1,0 +1,116 @@
+"""Where the gradebook lives and how to connect to it.
+
+Every failure to reach the database becomes a one-line ``DatabaseError`` naming the URL
+with its password masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from alembic.util import CommandError
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from grader.errors import DatabaseError
+
+#: Environment variable that overrides the course's own SQLite gradebook.
+URL_VARIABLE = "GRADE_DB_URL"
+#: How long SQLite waits for another grader's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def default_url(course_root: Path) -> str:
+    """The SQLite gradebook inside the course directory."""
+    return "sqlite:///" + str((course_root / "grade.db").absolute())
+
+
+def database_url(course_root: Path) -> str:
+    """``GRADE_DB_URL`` when set and non-empty, else the course's own SQLite file."""
+    return os.environ.get(URL_VARIABLE, "").strip() or default_url(course_root)
+
+
+def masked(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``, safe for messages and logs."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Unparseable, so mask anything shaped like user:password@ by hand.
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of what the driver said, without SQLAlchemy's SQL and links."""
+    source = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(source).splitlines() if line.strip()]
+    return lines[0].rstrip(".") if lines else type(source).__name__
+
+
+CHECK_URL = f"check the URL ({URL_VARIABLE}) and that the database is reachable"
+
+
+@contextmanager
+def translated(action: str, url: str | URL, fix: str = CHECK_URL) -> Iterator[None]:
+    """Turn database and migration failures inside the block into a ``DatabaseError``."""
+    try:
+        yield
+    except (SQLAlchemyError, CommandError, ImportError) as exc:
+        raise DatabaseError(f"Cannot {action} {masked(url)}: {reason(exc)}; {fix}.") from exc
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``, configured for concurrent graders; connects lazily."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(
+            f"Cannot open gradebook {masked(url)}: it is not a database URL; "
+            "use e.g. sqlite:////abs/path/grade.db or postgresql+psycopg://user@host/db."
+        ) from exc
+    if parsed.drivername == "postgresql":
+        # psycopg 3 is the driver we ship; SQLAlchemy 2.0 would otherwise want psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        _require_directory(parsed)
+    with translated("open gradebook", parsed):
+        engine = create_engine(
+            parsed,
+            # Same answer on both backends: PostgreSQL's json rejects NaN and Infinity.
+            json_serializer=partial(json.dumps, allow_nan=False),
+        )
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _require_directory(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or url.query.get("uri"):
+        return
+    directory = Path(database).absolute().parent
+    if not directory.is_dir():
+        raise DatabaseError(
+            f"Cannot open gradebook {masked(url)}: directory {directory} does not exist; "
+            f"create it or set {URL_VARIABLE} to another location."
+        )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first: switching to WAL itself may wait for another grader's lock.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL lets reports read while a grader writes.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()

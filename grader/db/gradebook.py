@@ -1,0 +1,201 @@
+"""The gradebook: submissions are recorded before grading and completed after it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
+
+from grader.db import schema
+from grader.db.engine import masked, open_engine, translated
+from grader.db.models import Assignment, Student, Submission
+from grader.db.records import StoredSubmission, check_row, stored
+from grader.errors import DatabaseError, NotFound
+from grader.results import SUBMISSION_STATUSES, GradingResult
+
+PENDING = "pending"
+
+
+class Gradebook:
+    """Submissions and their results in SQLite or PostgreSQL.
+
+    Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and
+    waits up to 30 s for a write lock, and first-use upgrades are serialized.
+    """
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self._engine: Engine = open_engine(url)
+        self._url = self._engine.url
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            # Connect first, so an unreachable server is reported as such, not as an upgrade.
+            with translated("open gradebook", self._url), self._engine.connect():
+                pass
+            if upgrade:
+                self.upgrade()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Gradebook({masked(self._url)!r})"
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Bring the schema to the newest revision; returns (revision before, revision after)."""
+        with translated("upgrade gradebook", self._url):
+            before, after = schema.upgrade(self._engine)
+        if after is None:
+            raise DatabaseError(f"Upgrading gradebook {masked(self._url)} left no revision.")
+        return before, after
+
+    def revision(self) -> str | None:
+        """The schema revision the gradebook is at, or None if it has no schema yet."""
+        with translated("read gradebook", self._url), self._engine.connect() as connection:
+            return schema.current_revision(connection)
+
+    def begin_submission(
+        self,
+        *,
+        student: str,
+        assignment: str,
+        filename: str,
+        content: bytes,
+        seed: int,
+        rubric_version: str,
+    ) -> int:
+        """Record a submission as 'pending' before grading starts; returns its id."""
+        _require_name("student", student)
+        _require_name("assignment", assignment)
+        with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
+            # Writes come first so SQLite takes its write lock (and waits) at the start.
+            row = Submission(
+                student_id=_get_or_create(s, Student, Student.external_id, student),
+                assignment_id=_get_or_create(s, Assignment, Assignment.name, assignment),
+                filename=filename,
+                content=content,
+                sha256=hashlib.sha256(content).hexdigest(),
+                submitted_at=datetime.now(UTC),
+                status=PENDING,
+                message="",
+                seed=seed,
+                rubric_version=rubric_version,
+                warnings=[],
+                output="",
+                isolation="",
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_submission(self, submission_id: int, result: GradingResult) -> None:
+        """Store the outcome and every check of a pending submission, all or nothing."""
+        _require_storable(result)
+        values: dict[str, Any] = {
+            "status": result.status,
+            "message": result.message,
+            "seed": result.seed,
+            "score": result.score,
+            "max_score": result.max_score,
+            "warnings": list(result.warnings),
+            "output": result.output,
+            "isolation": result.isolation,
+            "graded_at": datetime.now(UTC),
+        }
+        with translated("store results in", self._url, _RETRY), self._sessions.begin() as s:
+            # Only a pending row is updated, so two workers cannot both finish it.
+            done = s.execute(
+                update(Submission)
+                .where(Submission.id == submission_id, Submission.status == PENDING)
+                .values(values)
+            )
+            if cast("CursorResult[Any]", done).rowcount != 1:
+                status = s.scalar(select(Submission.status).where(Submission.id == submission_id))
+                if status is None:
+                    raise NotFound(f"Submission {submission_id} is not in the gradebook.")
+                raise ValueError(f"Submission {submission_id} is already finished ({status}).")
+            s.add_all(check_row(submission_id, check) for check in result.checks)
+
+    def latest(self, student: str, assignment: str) -> StoredSubmission | None:
+        """The newest submission of ``student`` for ``assignment``, graded or not."""
+        return self._load(Student.external_id == student, Assignment.name == assignment)
+
+    def get(self, submission_id: int) -> StoredSubmission | None:
+        return self._load(Submission.id == submission_id)
+
+    def _load(self, *where: ColumnElement[bool]) -> StoredSubmission | None:
+        query = (
+            select(Submission, Student.external_id, Assignment.name)
+            .join(Student, Submission.student_id == Student.id)
+            .join(Assignment, Submission.assignment_id == Assignment.id)
+            .where(*where)
+            .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+            .limit(1)
+            .options(selectinload(Submission.checks))
+        )
+        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
+            found = s.execute(query).one_or_none()
+            return None if found is None else stored(*found)
+
+
+_RETRY = "try again, and check the database is reachable"
+
+
+def _require_name(kind: str, value: str) -> None:
+    # PostgreSQL text cannot hold NUL, and silently replacing it would merge two students.
+    if not value or "\x00" in value:
+        raise ValueError(f"The {kind} name {value!r} must be non-empty and free of NUL.")
+
+
+def _require_storable(result: GradingResult) -> None:
+    if result.status not in SUBMISSION_STATUSES:
+        raise ValueError(f"Status {result.status!r} is not one of {SUBMISSION_STATUSES}.")
+    for check in result.checks:
+        try:
+            json.dumps(check.errors, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Check {check.id!r} errors must be plain JSON without NaN or infinity "
+                f"(PostgreSQL rejects them), got {check.errors!r}: {exc}."
+            ) from exc
+
+
+def _get_or_create(
+    session: Session,
+    model: type[Student] | type[Assignment],
+    column: InstrumentedAttribute[str],
+    value: str,
+) -> int:
+    """The id of the row whose ``column`` is ``value``, inserting it if needed, race-free."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        stmt = insert_(model).values({column.key: value})
+        session.execute(stmt.on_conflict_do_nothing(index_elements=[column.key]))
+    else:
+        try:
+            with session.begin_nested():
+                session.execute(insert(model).values({column.key: value}))
+        except IntegrityError:
+            pass  # another grader inserted it first
+    return session.scalars(select(model.id).where(column == value)).one()

@@ -1,0 +1,139 @@
+"""The gradebook tables as SQLAlchemy models.
+
+The schema itself is created by the Alembic revisions in ``migrations/versions``; these
+models must describe the same tables (``tests/test_db.py`` compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Explicit constraint names, so later batch migrations on SQLite can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as an aware UTC datetime.
+
+    SQLite keeps no zone, so the UTC value is stored naive and UTC is re-attached on the way
+    out; PostgreSQL (timestamptz) returns the session's zone, which is converted back to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone; the gradebook stores aware UTC times.")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FreeText(TypeDecorator[str]):
+    """Text that may come from a student (output, messages): NUL becomes U+FFFD.
+
+    PostgreSQL text cannot hold NUL, and a student's print must not leave a submission stuck
+    in 'pending'; SQLite gets the same replacement so both backends return the same value.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored exactly as given and only ever used as data, never as a path.
+    external_id: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_assignment_id_student_id", "assignment_id", "student_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    filename: Mapped[str] = mapped_column(FreeText)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    graded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 'pending' until finish_submission, then one of results.SUBMISSION_STATUSES.
+    status: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(FreeText)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    rubric_version: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float | None] = mapped_column(Float)
+    warnings: Mapped[list[str]] = mapped_column(JSON)
+    output: Mapped[str] = mapped_column(FreeText)
+    isolation: Mapped[str] = mapped_column(Text)
+
+    checks: Mapped[list[CheckRow]] = relationship(
+        order_by="CheckRow.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CheckRow(Base):
+    __tablename__ = "check_results"
+    __table_args__ = (UniqueConstraint("submission_id", "check_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    check_id: Mapped[str] = mapped_column(Text)
+    part: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(FreeText)
+    diagnoses: Mapped[list[str]] = mapped_column(JSON)
+    errors: Mapped[dict[str, Any]] = mapped_column(JSON)

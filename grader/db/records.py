@@ -1,0 +1,80 @@
+"""The values the gradebook returns, and their conversion from and to table rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from grader.db.models import CheckRow, Submission
+from grader.results import CheckResult
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    """One submission as the gradebook holds it; ``score`` is None until it is finished."""
+
+    id: int
+    student: str
+    assignment: str
+    filename: str
+    sha256: str
+    submitted_at: datetime
+    graded_at: datetime | None
+    status: str
+    message: str
+    seed: int
+    rubric_version: str
+    score: float | None
+    max_score: float | None
+    warnings: tuple[str, ...]
+    output: str
+    isolation: str
+    checks: tuple[CheckResult, ...]
+
+
+def check_row(submission_id: int, check: CheckResult) -> CheckRow:
+    return CheckRow(
+        submission_id=submission_id,
+        check_id=check.id,
+        part=check.part,
+        status=check.status,
+        score=check.score,
+        max_score=check.max_score,
+        message=check.message,
+        diagnoses=list(check.diagnoses),
+        errors=dict(check.errors),
+    )
+
+
+def stored(row: Submission, student: str, assignment: str) -> StoredSubmission:
+    return StoredSubmission(
+        id=row.id,
+        student=student,
+        assignment=assignment,
+        filename=row.filename,
+        sha256=row.sha256,
+        submitted_at=row.submitted_at,
+        graded_at=row.graded_at,
+        status=row.status,
+        message=row.message,
+        seed=row.seed,
+        rubric_version=row.rubric_version,
+        score=row.score,
+        max_score=row.max_score,
+        warnings=tuple(row.warnings),
+        output=row.output,
+        isolation=row.isolation,
+        checks=tuple(
+            CheckResult(
+                id=c.check_id,
+                part=c.part,
+                status=c.status,
+                score=c.score,
+                max_score=c.max_score,
+                message=c.message,
+                diagnoses=tuple(c.diagnoses),
+                errors=c.errors,
+            )
+            for c in row.checks
+        ),
+    )

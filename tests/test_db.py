@@ -1,0 +1,355 @@
+"""The gradebook on a fresh SQLite file per test, and on the real PostgreSQL server.
+
+PostgreSQL tests are marked ``postgres``; they fail, never skip, when the server is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, func, inspect, make_url, select
+from sqlalchemy.exc import DBAPIError
+
+import grader.db
+from grader.db import Gradebook, database_url, default_url
+from grader.db.models import Base, Student, Submission
+from grader.errors import DatabaseError, NotFound
+from grader.results import CheckResult, GradingResult
+
+#: Admin connection used to create throwaway databases; CI may point it elsewhere.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
+REPO = Path(grader.db.__file__).parents[2]
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+CONTENT = b"def forward(x):\n    return x\n"
+CHECKS = (
+    CheckResult(
+        id="forward",
+        part="a",
+        status="passed",
+        score=2.0,
+        max_score=2.0,
+        message="z3 matches the reference.",
+        diagnoses=(),
+        errors={"rel_error": 1.5e-12, "worst": [0, 3], "case": "small"},
+    ),
+    CheckResult(
+        id="backward",
+        part="b",
+        status="failed",
+        score=0.5,
+        max_score=3.0,
+        message="dW2 is off by a factor of 2.",
+        diagnoses=("dW2 looks doubled: did you add the gradient twice?", "phi' sign"),
+        errors={"rel_error": 0.5, "nested": {"ok": True, "none": None}},
+    ),
+)
+RESULT = GradingResult(
+    status="graded",
+    message="2 of 2 checks ran.",
+    seed=2**40 + 7,
+    checks=CHECKS,
+    max_score=5.0,
+    warnings=("numpy RuntimeWarning: overflow in exp", "slow: 3.2 s"),
+    output="loss 0.25\nlambda = 1e-3\n",
+    isolation="subprocess",
+)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return default_url(tmp_path)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A uniquely named empty database on the real server, dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"grader_test_{uuid.uuid4().hex}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except DBAPIError as exc:
+        admin.dispose()
+        where = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+        pytest.fail(
+            f"PostgreSQL at {where} is unusable ({str(exc.orig or exc).splitlines()[0]}); "
+            "start the server (CI does) or set GRADER_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def submit(book: Gradebook, student: str = "s1", assignment: str = "hw1") -> int:
+    return book.begin_submission(
+        student=student,
+        assignment=assignment,
+        filename="hw1.py",
+        content=CONTENT,
+        seed=RESULT.seed,
+        rubric_version="v3",
+    )
+
+
+def test_first_use_creates_schema_at_head(url: str) -> None:
+    with Gradebook(url) as book:
+        assert book.revision() == HEAD
+    engine = create_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    finally:
+        engine.dispose()
+    assert {"students", "assignments", "submissions", "check_results"} <= tables
+    assert diff == [], "the models and the migrations disagree"
+
+
+def test_round_trip_returns_what_was_stored(url: str) -> None:
+    with Gradebook(url) as book:
+        sid = submit(book)
+        book.finish_submission(sid, RESULT)
+        got = book.get(sid)
+    assert got is not None
+    assert got.checks == CHECKS
+    assert [type(c.diagnoses) for c in got.checks] == [tuple, tuple]
+    assert (got.student, got.assignment, got.filename) == ("s1", "hw1", "hw1.py")
+    assert (got.status, got.message, got.seed) == ("graded", RESULT.message, RESULT.seed)
+    assert (got.score, got.max_score) == (2.5, 5.0)
+    assert got.warnings == RESULT.warnings
+    assert (got.output, got.isolation, got.rubric_version) == (RESULT.output, "subprocess", "v3")
+    assert got.sha256 == hashlib.sha256(CONTENT).hexdigest()
+    assert got.submitted_at.tzinfo is UTC and got.graded_at is not None
+    assert got.graded_at.tzinfo is UTC and got.graded_at >= got.submitted_at
+
+
+def test_pending_submission_is_visible(url: str) -> None:
+    with Gradebook(url) as book:
+        sid = submit(book)
+        got = book.latest("s1", "hw1")
+    assert got is not None and got.id == sid
+    assert (got.status, got.score, got.graded_at, got.checks) == ("pending", None, None, ())
+
+
+def test_latest_picks_the_newest(sqlite_url: str) -> None:
+    with Gradebook(sqlite_url) as book:
+        first, second = submit(book), submit(book)
+        other = submit(book, student="s2")
+        newest = book.latest("s1", "hw1")
+        assert book.latest("s1", "hw2") is None
+        assert book.latest("nobody", "hw1") is None
+    assert first < second and newest is not None and newest.id == second
+    assert other not in (first, second)
+
+
+@pytest.mark.parametrize(
+    "student",
+    ["'; DROP TABLE students; --", "O'Brien", "a/b\\c", "🦊 Zoë", "  spaced  ", '"quoted"'],
+)
+def test_hostile_student_ids_round_trip(sqlite_url: str, student: str) -> None:
+    with Gradebook(sqlite_url) as book:
+        sid = submit(book, student=student, assignment=student)
+        got = book.latest(student, student)
+    assert got is not None and got.id == sid
+    assert (got.student, got.assignment) == (student, student)
+
+
+@pytest.mark.parametrize("student", ["", "a\x00b"])
+def test_unstorable_student_ids_are_refused(sqlite_url: str, student: str) -> None:
+    with Gradebook(sqlite_url) as book, pytest.raises(ValueError, match="NUL"):
+        submit(book, student=student)
+
+
+def test_finish_is_one_transaction(sqlite_url: str) -> None:
+    duplicate = GradingResult("graded", "", 1, (CHECKS[0], CHECKS[0]), 4.0)
+    with Gradebook(sqlite_url) as book:
+        sid = submit(book)
+        with pytest.raises(DatabaseError, match="UNIQUE"):
+            book.finish_submission(sid, duplicate)
+        got = book.get(sid)
+    assert got is not None and (got.status, got.checks) == ("pending", ())
+
+
+def test_finish_refuses_unknown_finished_and_non_json(sqlite_url: str) -> None:
+    nan = CheckResult("x", "a", "failed", 0.0, 1.0, "NaN", errors={"rel_error": float("nan")})
+    with Gradebook(sqlite_url) as book:
+        sid = submit(book)
+        with pytest.raises(NotFound):
+            book.finish_submission(sid + 1, RESULT)
+        with pytest.raises(ValueError, match="NaN"):
+            book.finish_submission(sid, GradingResult("graded", "", 1, (nan,), 1.0))
+        book.finish_submission(sid, RESULT)
+        with pytest.raises(ValueError, match="already finished"):
+            book.finish_submission(sid, RESULT)
+
+
+def test_nul_in_student_output_is_replaced(url: str) -> None:
+    noisy = GradingResult("crashed", "died\x00", 1, (), 0.0, output="a\x00b")
+    with Gradebook(url) as book:
+        sid = submit(book)
+        book.finish_submission(sid, noisy)
+        got = book.get(sid)
+    assert got is not None and (got.output, got.message) == ("a\ufffdb", "died\ufffd")
+
+
+def test_missing_sqlite_directory_is_a_database_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(DatabaseError, match="does not exist") as caught:
+        Gradebook(default_url(missing))
+    assert "\n" not in str(caught.value)
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a url",
+        "nosuchdb://user:s3cret@host/db",
+        "postgresql+psycopg://user:s3cret@127.0.0.1:1/db",  # nothing listens on port 1
+        "sqlite+nosuchdriver:///x.db",
+    ],
+)
+def test_bad_url_is_a_one_line_database_error(bad: str) -> None:
+    with pytest.raises(DatabaseError) as caught:
+        Gradebook(bad)
+    message = str(caught.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert message.startswith("Cannot open gradebook")
+
+
+def test_upgrading_twice_is_a_no_op(sqlite_url: str) -> None:
+    with Gradebook(sqlite_url) as book:
+        sid = submit(book)
+    with Gradebook(sqlite_url) as book:
+        assert book.upgrade() == (HEAD, HEAD)
+        assert book.revision() == HEAD
+        assert book.get(sid) is not None
+
+
+def test_upgrade_reports_the_empty_start(sqlite_url: str) -> None:
+    with Gradebook(sqlite_url, upgrade=False) as book:
+        assert book.revision() is None
+        assert book.upgrade() == (None, HEAD)
+
+
+def test_database_url_prefers_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = "sqlite:///" + str((tmp_path / "grade.db").absolute())
+    monkeypatch.delenv("GRADE_DB_URL", raising=False)
+    assert database_url(tmp_path) == default_url(tmp_path) == expected
+    monkeypatch.setenv("GRADE_DB_URL", "")
+    assert database_url(tmp_path) == expected
+    monkeypatch.setenv("GRADE_DB_URL", "postgresql+psycopg://u@h/d")
+    assert database_url(tmp_path) == "postgresql+psycopg://u@h/d"
+
+
+def submit_at_once(url: str, workers: int) -> list[int]:
+    """``workers`` threads open their own gradebook, then all submit at the same moment."""
+    ready = threading.Barrier(workers)
+
+    def work(_: int) -> int:
+        ready.wait()
+        with Gradebook(url) as book:  # also races the first-use upgrade
+            ready.wait()
+            return submit(book, student="racer", assignment="race")
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, range(workers)))
+
+
+def count_rows(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            students = connection.scalar(select(func.count()).select_from(Student))
+            submissions = connection.scalar(select(func.count()).select_from(Submission))
+    finally:
+        engine.dispose()
+    return int(students or 0), int(submissions or 0)
+
+
+@pytest.mark.postgres
+def test_concurrent_first_submissions_postgres(postgres_url: str) -> None:
+    ids = submit_at_once(postgres_url, 20)
+    assert len(set(ids)) == 20
+    assert count_rows(postgres_url) == (1, 20)
+
+
+def test_concurrent_first_submissions_sqlite(sqlite_url: str) -> None:
+    ids = submit_at_once(sqlite_url, 8)
+    assert len(set(ids)) == 8
+    assert count_rows(sqlite_url) == (1, 8)
+
+
+#: A grader process that opens the gradebook at a given wall-clock time.
+OPEN_AT = """
+import sys, time
+from grader.db import Gradebook
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+with Gradebook(sys.argv[1]) as book:
+    print(book.revision())
+"""
+
+
+def test_concurrent_first_use_from_several_processes(url: str) -> None:
+    # Threads share one process lock, so only processes exercise the database's own lock.
+    start = str(time.time() + 3.0)  # after every interpreter has imported grader
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    graders = [
+        subprocess.Popen(
+            [sys.executable, "-W", "error", "-c", OPEN_AT, url, start],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outcomes = [grader_.communicate(timeout=120) for grader_ in graders]
+    assert [(g.returncode, out.strip(), err) for g, (out, err) in zip(graders, outcomes)] == [
+        (0, HEAD, "")
+    ] * 6
+
+
+def test_threads_opening_different_gradebooks_at_once(tmp_path: Path) -> None:
+    # Alembic's proxies are process-wide, so even unrelated gradebooks must migrate in turn.
+    urls = [default_url(tmp_path / f"course{i}") for i in range(8)]
+    for i in range(8):
+        (tmp_path / f"course{i}").mkdir()
+    ready = threading.Barrier(len(urls))
+
+    def open_one(url: str) -> str | None:
+        ready.wait()
+        with Gradebook(url) as book:
+            return book.revision()
+
+    with ThreadPoolExecutor(len(urls)) as pool:
+        assert list(pool.map(open_one, urls)) == [HEAD] * len(urls)
