@@ -67,7 +67,7 @@ def to_program(submission: Submission) -> Program:
     """The cells to run; raise Unloadable with a message for the student."""
     if submission.kind == "python":
         return Program((Cell(submission.filename, _decode_python(submission.content)),))
-    return Program(_notebook_cells(submission.content), module="__main__", strict_syntax=False)
+    return Program(_notebook_cells(submission.content), module="__main__", strict_syntax=False, by_statement=False)
 
 
 def _decode_python(content: bytes) -> str:

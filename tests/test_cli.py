@@ -122,7 +122,7 @@ def test_a_broken_function_costs_only_its_parts(
         ("garbage.py", bytes(range(128, 256)) * 4, "error", "not readable Python text"),
         ("truncated.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_ty', "error", "not valid JSON"),
         ("garbage.ipynb", b"\x89PNG\r\n\x1a\n\x00\x00", "error", "not valid JSON"),
-        ("hang.py", b"while True:\n    pass\n", "timeout", "longer than 3 s"),
+        ("hang.py", b"while True:\n    pass\n" * 3, "timeout", "longer than 3 s (hang.py line 5 was running)"),
     ],
 )
 def test_unloadable_files_are_recorded_as_errors(
@@ -218,3 +218,14 @@ def test_db_upgrade_creates_the_gradebook(course: Path, db_url: str) -> None:
     assert result.exit_code == 0 and "gradebook at revision" in result.output
     again = CliRunner().invoke(main, ["--course", str(course), "db", "upgrade"])
     assert "up to date" in again.output
+
+
+def test_changing_an_input_in_place_is_noticed_but_not_penalized(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+    source = correct_source + (
+        "\n_loss = loss\n"
+        "def loss(params, X, y, reg):\n    value = _loss(params, X, y, reg)\n    X[:] = 0.0\n    return value\n"
+    )
+    _, out = submit(course, variant(tmp_path, source))
+    q1 = {c["id"]: c for c in out["checks"]}["q1_loss_reference"]
+    assert q1["status"] == "passed"
+    assert "loss changed its input X in place" in q1["message"]

@@ -7,7 +7,7 @@ import pytest
 
 from grader.sandbox.process import Cell, Limits, Program, Sandbox
 
-FAST = Limits(load_timeout=5.0, call_timeout=1.0)
+FAST = Limits(load_timeout=1.0, call_timeout=1.0)
 
 
 def sandbox(source: str, functions: list[str], *, strict: bool = True) -> Sandbox:
@@ -37,12 +37,40 @@ def test_missing_and_uncallable_functions_are_reported_by_name() -> None:
         assert box.load().functions == {"f": "missing", "g": "not callable"}
 
 
-def test_an_exception_at_top_level_is_a_warning_and_earlier_definitions_survive() -> None:
+def test_a_statement_that_raises_is_a_warning_and_later_definitions_still_happen() -> None:
     with sandbox("def f():\n    return 1.0\nraise RuntimeError('boom')\ndef g():\n    return 2.0\n", ["f", "g"]) as box:
         report = box.load()
     assert report.status == "ok"
-    assert report.functions == {"f": "ok", "g": "missing"}
-    assert any("RuntimeError: boom" in w and "line 3" in w for w in report.warnings)
+    assert report.functions == {"f": "ok", "g": "ok"}
+    assert report.warnings == ("student.py line 3 raised RuntimeError: boom (line 3)",)
+
+
+def test_future_imports_apply_to_the_whole_file() -> None:
+    source = "from __future__ import annotations\n\ndef f(x: NotYetDefined) -> float:\n    return 1.0\n"
+    with sandbox(source, ["f"]) as box:
+        report = box.load()
+    assert report.warnings == () and report.functions == {"f": "ok"}
+
+
+def test_a_statement_that_hangs_is_skipped_and_the_rest_loads() -> None:
+    source = "def f():\n    return 1.0\n\nwhile True:\n    pass\n\ndef g():\n    return 2.0\n"
+    with sandbox(source, ["f", "g"]) as box:
+        report = box.load()
+        [g] = box.run("g", [], [[]])
+    assert report.status == "ok"
+    assert report.functions == {"f": "ok", "g": "ok"}
+    assert report.warnings == ("student.py line 4 ran for more than 1 s and was skipped",)
+    assert float(g.value["array"]) == 2.0  # a restarted child skips it too
+
+
+def test_a_notebook_cell_that_hangs_is_skipped() -> None:
+    cells = (Cell("cell 1", "def f():\n    return 1.0\n"), Cell("cell 2", "import time\ntime.sleep(60)\n"), Cell("cell 3", "def g():\n    return f() + 1\n"))
+    program = Program(cells, module="__main__", strict_syntax=False, by_statement=False)
+    with Sandbox(program, ["f", "g"], FAST) as box:
+        report = box.load()
+        [g] = box.run("g", [], [[]])
+    assert report.warnings == ("cell 2 ran for more than 1 s and was skipped",)
+    assert float(g.value["array"]) == 2.0
 
 
 def test_a_hanging_function_costs_only_its_own_calls() -> None:
@@ -77,10 +105,12 @@ def test_failures_inside_a_call_become_outcomes(body: str, status: str, text: st
     assert after.status == "ok"  # the child is restarted for the other functions
 
 
-def test_load_that_hangs_times_out() -> None:
-    with Sandbox(Program((Cell("s.py", "while True:\n    pass\n"),)), ["f"], Limits(load_timeout=1.0)) as box:
+def test_load_that_keeps_hanging_times_out() -> None:
+    source = "while True:\n    pass\n" * 3
+    with Sandbox(Program((Cell("s.py", source),)), ["f"], Limits(load_timeout=0.5)) as box:
         report = box.load()
     assert report.status == "timeout"
+    assert "s.py line 5 was running" in report.message
 
 
 @pytest.mark.parametrize(

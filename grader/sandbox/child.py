@@ -3,10 +3,14 @@
 # ``read_frame``, ``write_frame`` and ``Closed`` as globals and imports nothing of the grader.
 #
 # Protocol, over two pipes given as argv[1] (requests in) and argv[2] (replies out):
-#   1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions"}
-#   2. the child runs the cells and answers {"warnings", "functions": {name: state}, "error"}
+#   1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions",
+#      "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}
+#   2. the child runs the cells, sending {"running": index, "label"} before each piece of
+#      top-level code, and answers {"warnings", "functions": {name: state}, "error"}
 #   3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
 #      {"status", "value", "error", "seconds", "mutated", "inner_calls"}
+import __future__
+import ast
 import signal
 import sys
 import time
@@ -148,22 +152,52 @@ class Counter:
         return self.function(*args, **kwargs)
 
 
-def load(program, module):
-    filenames = {cell["filename"] for cell in program["cells"]}
-    warnings = []
+def units(program, warnings):
+    """(label, filename, code) of each piece of top-level code, in order: a whole notebook
+    cell, or one statement of a .py file, so that a statement that raises or hangs costs only
+    itself and later definitions still happen."""
+    flags = 0
     for cell in program["cells"]:
+        filename = cell["filename"]
         try:
-            code = compile(cell["source"], cell["filename"], "exec", dont_inherit=True)
+            tree = compile(cell["source"], filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
-            message = describe(exc, filenames)
+            message = describe(exc, {filename})
             if program["strict_syntax"]:
-                return filenames, warnings, f"{cell['filename']} does not compile: {message}"
-            warnings.append(f"{cell['filename']} was skipped: {message}")
+                raise LoadError(f"{filename} does not compile: {message}")
+            warnings.append(f"{filename} was skipped: {message}")
             continue
-        try:
-            exec(code, module.__dict__)
-        except BaseException as exc:  # noqa: BLE001 - a cell that fails must not stop the others
-            warnings.append(f"{cell['filename']} raised {describe(exc, filenames)}")
+        if not program["by_statement"]:
+            yield filename, filename, compile(tree, filename, "exec", flags, dont_inherit=True)
+            continue
+        for statement in tree.body:
+            if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+                for alias in statement.names:  # later statements compile under the same features
+                    flags |= getattr(getattr(__future__, alias.name, None), "compiler_flag", 0)
+            piece = ast.Module(body=[statement], type_ignores=[])
+            yield f"{filename} line {statement.lineno}", filename, compile(piece, filename, "exec", flags, dont_inherit=True)
+
+
+class LoadError(Exception):
+    pass
+
+
+def load(program, module, replies):
+    """Run the submission's top level, telling the grader which piece is running."""
+    filenames = {cell["filename"] for cell in program["cells"]}
+    skip = set(program["skip"])
+    warnings = []
+    try:
+        for index, (label, filename, code) in enumerate(units(program, warnings)):
+            if index in skip:
+                continue
+            write_frame(replies, {"running": index, "label": label})
+            try:
+                exec(code, module.__dict__)
+            except BaseException as exc:  # noqa: BLE001 - a piece that fails must not stop the others
+                warnings.append(f"{label} raised {describe(exc, filenames)}")
+    except LoadError as exc:
+        return filenames, warnings, str(exc)
     return filenames, warnings, None
 
 
@@ -198,7 +232,7 @@ def main():
     module = types.ModuleType(program["module"])
     module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
     sys.modules[program["module"]] = module
-    filenames, warnings, error = load(program, module)
+    filenames, warnings, error = load(program, module, replies)
     states, counters = {}, {}
     for name in program["functions"]:
         function = module.__dict__.get(name)

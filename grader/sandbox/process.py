@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ _HERE = Path(__file__).parent
 #: wire.py defines the frame format for both sides; child.py is the child's main loop.
 CHILD_SOURCE = (_HERE / "wire.py").read_text() + "\n" + (_HERE / "child.py").read_text()
 OUTPUT_CAP = 64 * 1024
+#: pieces of top-level code (cells, statements) that may be skipped for running too long before
+#: the whole load counts as timed out
+MAX_SKIPS = 2
 #: Environment variables passed through: OpenBLAS needs these on some processors to compute
 #: correct results at all.
 _PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -57,6 +60,9 @@ class Program:
     module: str = "submission"
     #: a .py file that does not compile is a load error; a notebook cell that does not is a warning
     strict_syntax: bool = True
+    #: run a .py file statement by statement (a notebook runs cell by cell), so that a top-level
+    #: statement that raises or hangs costs only itself
+    by_statement: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class Sandbox:
         self._requests = self._replies = -1
         self._dead: dict[str, Outcome] = {}
         self._report: LoadReport | None = None
+        self._skip: list[int] = []
 
     def __enter__(self) -> Sandbox:
         return self
@@ -98,8 +105,20 @@ class Sandbox:
         self.close()
 
     def load(self) -> LoadReport:
-        """Start the child and run the submission's top level; the first report is kept."""
-        report = self._start()
+        """Start the child and run the submission's top level; the first report is kept.
+
+        A cell or statement that runs past the load limit is skipped (with a warning) and the
+        load starts again without it, up to MAX_SKIPS times: a notebook's long training cell
+        must not cost the functions defined around it.
+        """
+        notes: list[str] = []
+        while True:
+            report, running = self._start()
+            if report.status != "timeout" or running is None or len(self._skip) >= MAX_SKIPS:
+                break
+            self._skip.append(running[0])
+            notes.append(f"{running[1]} ran for more than {self.limits.load_timeout:g} s and was skipped")
+        report = replace(report, warnings=tuple(notes) + report.warnings)
         if self._report is None:
             self._report = report
         return report
@@ -109,7 +128,7 @@ class Sandbox:
         if function in self._dead:
             return [self._dead[function]] * len(calls)
         if self._proc is None:
-            report = self._start()
+            report, _ = self._start()
             if report.status != "ok":
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
         outcomes: list[Outcome] = []
@@ -149,7 +168,8 @@ class Sandbox:
 
     # -- the child process -------------------------------------------------------------
 
-    def _start(self) -> LoadReport:
+    def _start(self) -> tuple[LoadReport, tuple[int, str] | None]:
+        """Start a child and load the program; also which piece was running when it stopped."""
         self._stop()
         req_read, self._requests = os.pipe()
         self._replies, rep_write = os.pipe()
@@ -171,26 +191,36 @@ class Sandbox:
             os.close(rep_write)
             out.close()
         deadline = time.monotonic() + self.limits.load_timeout
+        running = None
         try:
             program = {
                 "module": self.program.module,
                 "strict_syntax": self.program.strict_syntax,
+                "by_statement": self.program.by_statement,
+                "skip": self._skip,
                 "cells": [{"filename": c.filename, "source": c.source} for c in self.program.cells],
                 "functions": self.functions,
             }
             self._send(program, deadline)
-            reply = self._receive(deadline)
+            while True:
+                reply = self._receive(deadline)
+                if type(reply) is not dict or "running" not in reply:
+                    break
+                if type(reply["running"]) is not int:
+                    raise wire.WireError("a progress frame without an index")
+                running = (reply["running"], str(reply.get("label", ""))[:200])
         except wire.Timeout:
             self._stop()
-            return LoadReport("timeout", f"loading the submission took longer than {self.limits.load_timeout:g} s")
+            where = f" ({running[1]} was running)" if running else ""
+            return LoadReport("timeout", f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
         except (wire.Closed, OSError):
             reason = self._exit_reason()
             self._stop()
-            return LoadReport("crashed", f"the submission ended its process while loading ({reason})")
+            return LoadReport("crashed", f"the submission ended its process while loading ({reason})"), None
         except wire.WireError as exc:
             self._stop()
-            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})")
-        return _load_report(reply, self.functions)
+            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})"), None
+        return _load_report(reply, self.functions), None
 
     def _send(self, body: Any, deadline: float | None = None) -> None:
         data = memoryview(wire.encode(body))
