@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -58,14 +60,18 @@ def test_a_check_costs_a_few_directions_not_every_coordinate(course: Path, corre
         assert check.errors["own_loss_rel_error"] < 1e-3
 
 
-def test_kinks_are_skipped_never_failed(course: Path, correct_source: str) -> None:
+def near_kink_reference(course: Path) -> ModuleType:
+    """Give the course's reference the near-kink inputs; return that module."""
     reference = course / "reference" / "backprop.py"
     reference.write_text(reference.read_text() + NEAR_KINK)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("near_kink", reference)
+    spec = importlib.util.spec_from_file_location(f"near_kink_{id(course)}", reference)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_kinks_are_skipped_never_failed(course: Path, correct_source: str) -> None:
+    module = near_kink_reference(course)
     inputs = module.make_inputs(np.random.default_rng(0), N=8, D=5, H=7, C=3, reg=0.1)
     assert np.abs(module.kinks(inputs["params"], inputs["X"])).min() < 1e-6  # the case is real
 
@@ -80,13 +86,7 @@ def test_kinks_are_skipped_never_failed(course: Path, correct_source: str) -> No
 
 def test_a_step_across_the_kink_would_have_given_a_false_failure(course: Path) -> None:
     """The reason for skipping: the centered difference across a kink is far from the gradient."""
-    import importlib.util
-
-    reference = course / "reference" / "backprop.py"
-    reference.write_text(reference.read_text() + NEAR_KINK)
-    spec = importlib.util.spec_from_file_location("near_kink2", reference)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = near_kink_reference(course)
     inputs = module.make_inputs(np.random.default_rng(0), N=8, D=5, H=7, C=3, reg=0.1)
     params, X, y = inputs["params"], inputs["X"], inputs["y"]
     analytic = module.gradients(params, X, y, 0.1)["b1"][0]
