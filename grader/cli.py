@@ -54,19 +54,28 @@ def main(ctx: click.Context, course: Path) -> None:
 @click.option("--student", "-s", required=True, help="Student id, stored exactly as given.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh).")
+@click.option(
+    "--isolation",
+    type=click.Choice(["strict", "permissive"]),
+    envvar="GRADE_ISOLATION",
+    default="permissive",
+    show_default=True,
+    help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade (env GRADE_ISOLATION).",
+)
 @click.pass_obj
 @_one_line_errors
-def submit(course: Path, path: Path, assignment: str, student: str, as_json: bool, seed: int | None) -> None:
+def submit(course: Path, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str) -> None:
     """Grade the .py file or .ipynb notebook at PATH and store the result."""
     from grader.reports import Header, render_text
     from grader.submit import submit as submit_file
 
-    done = submit_file(path, assignment=assignment, student=student, course=course, seed=seed)
+    _warn_if_weakly_isolated(isolation)
+    done = submit_file(path, assignment=assignment, student=student, course=course, seed=seed, isolation=isolation)
     if as_json:
         click.echo(json.dumps(done.to_json()))
         return
     result = done.result
-    header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name)
+    header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
     click.echo(render_text(header, result.checks, result.warnings, _rubric(course, assignment)))
 
 
@@ -86,8 +95,33 @@ def report(course: Path, assignment: str, student: str) -> None:
     if stored is None:
         raise NotFound(f"no submission of {student!r} for {assignment!r} in the gradebook.")
     message = stored.message if stored.status != "pending" else "grading did not finish; submit again."
-    header = Header(stored.id, stored.student, stored.assignment, stored.status, message, stored.score or 0.0, stored.max_score or 0.0, stored.submitted_at, stored.filename)
+    header = Header(stored.id, stored.student, stored.assignment, stored.status, message, stored.score or 0.0, stored.max_score or 0.0, stored.submitted_at, stored.filename, stored.isolation)
     click.echo(render_text(header, stored.checks, stored.warnings, _rubric(course, assignment)))
+
+
+@main.command()
+def doctor() -> None:
+    """Show which isolation layers this machine gives submissions."""
+    from grader.sandbox.isolation import detect
+
+    layers = detect()
+    rows = [
+        ("process", True, "separate process, rlimits, empty environment, wall-clock limit"),
+        ("seccomp", layers.seccomp, "pyseccomp/libseccomp: ptrace, mount, namespaces, network sockets refused"),
+        ("namespaces", layers.bubblewrap is not None, f"bubblewrap at {layers.bubblewrap}: no network, own PID namespace, read-only Python, tmpfs scratch" if layers.bubblewrap else layers.reason),
+        ("landlock", False, "not used: bubblewrap's mount namespace already hides the file system"),
+    ]
+    for name, present, detail in rows:
+        click.echo(f"{name:<11} {'yes' if present else 'no ':<4} {detail}")
+    click.echo(f"level: {layers.level}" + ("" if layers.bubblewrap else " (strict isolation will refuse to grade)"))
+
+
+def _warn_if_weakly_isolated(mode: str) -> None:
+    from grader.sandbox.isolation import detect
+
+    layers = detect()
+    if mode == "permissive" and layers.bubblewrap is None:
+        click.secho(f"WARNING: grading without namespaces ({layers.reason}); submissions can see this machine.", fg="red", err=True)
 
 
 @main.group()

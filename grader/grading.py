@@ -8,22 +8,27 @@ from grader.checks.verdicts import failed
 from grader.course import Assignment
 from grader.loading import Submission, Unloadable, to_program
 from grader.results import GradingResult
+from grader.sandbox.isolation import require
 from grader.sandbox.process import Sandbox
 
-ISOLATION = "process"
 
+def grade(assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "permissive") -> GradingResult:
+    """Grade ``submission``; a student's failure of any kind ends up in the result, never raised.
 
-def grade(assignment: Assignment, submission: Submission, *, seed: int) -> GradingResult:
-    """Grade ``submission``; a student's failure of any kind ends up in the result, never raised."""
+    ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces) or
+    ``permissive`` (run with what the machine has; the result records the level).
+    """
     rubric = assignment.rubric
+    level = require(isolation).level
     try:
         program = to_program(submission)
     except Unloadable as exc:
-        return _not_loaded(assignment, "error", f"{submission.filename}: {exc}", seed)
+        return _not_loaded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
     with Sandbox(program, list(rubric.functions), rubric.limits) as sandbox:
         report = sandbox.load()
+        level = sandbox.isolation or level
         if report.status != "ok":
-            return _not_loaded(assignment, report.status, report.message, seed, report.warnings, sandbox.output)
+            return _not_loaded(assignment, report.status, report.message, seed, report.warnings, sandbox.output, level)
         ctx = Context(assignment, sandbox, report, seed)
         ctx.prefetch(rubric.checks)
         checks = tuple(run_check(ctx, check) for check in rubric.checks)
@@ -35,7 +40,7 @@ def grade(assignment: Assignment, submission: Submission, *, seed: int) -> Gradi
         message += f" Not defined: {', '.join(missing)}."
     if report.warnings:
         message += f" {len(report.warnings)} warning(s) while loading."
-    return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, ISOLATION)
+    return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, level)
 
 
 def _not_loaded(
@@ -45,9 +50,10 @@ def _not_loaded(
     seed: int,
     warnings: tuple[str, ...] = (),
     output: str = "",
+    isolation: str = "",
 ) -> GradingResult:
     """Every check scores 0 with the reason, so the gradebook has a row for each."""
     checks = tuple(
         failed(check, f"not graded: {message}", status=status) for check in assignment.rubric.checks
     )
-    return GradingResult(status, message, seed, checks, assignment.rubric.max_score, warnings, output, ISOLATION)
+    return GradingResult(status, message, seed, checks, assignment.rubric.max_score, warnings, output, isolation)

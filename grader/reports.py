@@ -25,6 +25,7 @@ class Header:
     max_score: float
     submitted_at: datetime | None = None
     filename: str = ""
+    isolation: str = ""
 
 
 def render_text(
@@ -38,7 +39,8 @@ def render_text(
     lines = [
         f"{header.assignment} / {header.student}: submission {header.submission_id}"
         f"{f' ({header.filename})' if header.filename else ''}{when}",
-        f"Status: {header.status}. Score: {header.score:g} / {header.max_score:g}.",
+        f"Status: {header.status}. Score: {header.score:g} / {header.max_score:g}."
+        + (f" Isolation: {header.isolation}." if header.isolation else ""),
     ]
     if header.status != "graded":
         lines.append(_wrap(header.message, "  "))

@@ -12,9 +12,10 @@ from typing import Any, Iterator
 from grader.course import Course
 from grader.db import Gradebook, database_url
 from grader.errors import GraderError
-from grader.grading import ISOLATION, grade
+from grader.grading import grade
 from grader.loading import read_submission
 from grader.results import GradingResult
+from grader.sandbox.isolation import require
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def submit(
     course: Path | str = ".",
     db_url: str | None = None,
     seed: int | None = None,
+    isolation: str = "permissive",
 ) -> Submitted:
     """Grade the file at ``path`` for ``student`` and store the result.
 
@@ -57,6 +59,7 @@ def submit(
         raise GraderError("the student id is empty; pass --student ID.")
     loaded = Course(course).assignment(assignment)
     submission = read_submission(Path(path))
+    require(isolation)  # refuse before anything is recorded
     seed = secrets.randbits(63) if seed is None else seed
     with Gradebook(db_url or database_url(Path(course))) as gradebook:
         submission_id = gradebook.begin_submission(
@@ -69,12 +72,12 @@ def submit(
         )
         try:
             with _terminate_as_interrupt():
-                result = grade(loaded, submission, seed=seed)
+                result = grade(loaded, submission, seed=seed, isolation=isolation)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by {type(exc).__name__}: {exc}"
             gradebook.finish_submission(
                 submission_id,
-                GradingResult("error", f"grading was {reason}; submit again.", seed, (), loaded.rubric.max_score, isolation=ISOLATION),
+                GradingResult("error", f"grading was {reason}; submit again.", seed, (), loaded.rubric.max_score),
             )
             raise
         gradebook.finish_submission(submission_id, result)

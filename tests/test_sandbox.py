@@ -162,7 +162,7 @@ def test_output_is_captured_and_capped() -> None:
 def test_the_grader_is_not_importable_and_the_environment_is_empty() -> None:
     source = (
         "import os\n"
-        "def env():\n    return float(len([k for k in os.environ if k not in ('PATH', 'HOME', 'LANG') and not k.endswith('_THREADS') and not k.startswith('OPENBLAS_')]))\n"
+        "def env():\n    return float(len([k for k in os.environ if k not in ('PATH', 'HOME', 'TMPDIR', 'LANG') and not k.endswith('_THREADS') and not k.startswith('OPENBLAS_')]))\n"
         "def imports():\n"
         "    try:\n        import grader\n    except ImportError:\n        return 0.0\n    return 1.0\n"
     )
@@ -174,10 +174,15 @@ def test_the_grader_is_not_importable_and_the_environment_is_empty() -> None:
     assert float(imports.value["array"]) == 0.0
 
 
-def test_scratch_directory_is_removed() -> None:
-    box = sandbox("open('left-behind.txt', 'w').write('x')\n", [])
-    box.load()
-    scratch = box.scratch
-    assert (scratch / "left-behind.txt").exists()
-    box.close()
-    assert not scratch.exists()
+def test_scratch_is_private_and_gone_for_the_next_submission() -> None:
+    first = "import os\nopen('left-behind.txt', 'w').write('x')\ndef where():\n    return float(len(os.getcwd()))\n"
+    with sandbox(first, ["where"]) as box:
+        assert box.load().status == "ok"
+    second = (
+        "import os, glob\n"
+        "def look():\n    return float(len(glob.glob(os.path.join(os.path.dirname(os.getcwd()), '*', 'left-behind.txt'))))\n"
+    )
+    with sandbox(second, ["look"]) as box:
+        box.load()
+        [look] = box.run("look", [], [[]])
+    assert float(look.value["array"]) == 0.0

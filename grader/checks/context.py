@@ -7,7 +7,6 @@ functions run in the sandbox on serialized copies, so neither can disturb the ot
 
 from __future__ import annotations
 
-import copy
 import zlib
 from typing import Any
 
@@ -28,6 +27,7 @@ class Context:
         self._inputs: dict[str, dict[str, Any]] = {}
         self._expected: dict[tuple[str, str], Any] = {}
         self._answers: dict[tuple[str, str], Outcome] = {}
+        self._parameters: dict[str, list[str]] = {}
 
     def rng(self, label: str) -> np.random.Generator:
         """A generator determined by the stored seed and a label, so a regrade reproduces it."""
@@ -38,15 +38,16 @@ class Context:
         if case not in self._inputs:
             spec = self.rubric.cases[case]
             self._inputs[case] = self.assignment.function("make_inputs")(self.rng(f"case:{case}"), **spec.arguments)
-        return copy.deepcopy(self._inputs[case])
+        return _fresh(self._inputs[case])
 
     def arguments(self, function: str, inputs: dict[str, Any]) -> list[Any]:
-        return [inputs[name] for name in self.assignment.parameters(function)]
+        if function not in self._parameters:
+            self._parameters[function] = self.assignment.parameters(function)
+        return [inputs[name] for name in self._parameters[function]]
 
     def reference(self, function: str, inputs: dict[str, Any]) -> Any:
-        """The reference's answer on (a deep copy of) ``inputs``."""
-        args = copy.deepcopy(self.arguments(function, inputs))
-        return self.assignment.function(function)(*args)
+        """The reference's answer on fresh copies of ``inputs``."""
+        return self.assignment.function(function)(*[_fresh(a) for a in self.arguments(function, inputs)])
 
     def expected(self, function: str, case: str) -> Any:
         if (function, case) not in self._expected:
@@ -76,8 +77,8 @@ class Context:
         """Run a student function once per set of inputs (used for finite differences)."""
         if self.state(function) != "ok":
             return [Outcome("error", error=f"{function} is not defined")] * len(inputs)
-        names = self.assignment.parameters(function)
-        return self.sandbox.run(function, names, [self.arguments(function, i) for i in inputs])
+        args = [self.arguments(function, i) for i in inputs]
+        return self.sandbox.run(function, self._parameters[function], args)
 
     def describe(self, case: str, hidden: bool = False) -> str:
         """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""
@@ -93,3 +94,14 @@ class Context:
             return
         outcomes = self.call(function, [self.inputs(c) for c in cases])
         self._answers.update({(function, c): o for c, o in zip(cases, outcomes)})
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of every array in ``value`` (much faster than copy.deepcopy for these inputs)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_fresh(v) for v in value)
+    return value

@@ -1,8 +1,9 @@
-# The program of a sandboxed child. It is not imported: ``grader.sandbox.process`` runs the
-# source of ``wire.py`` followed by this file with ``python -I -c``, so it sees wire's
-# ``read_frame``, ``write_frame`` and ``Closed`` as globals and imports nothing of the grader.
+# The program of a sandboxed child. It is not imported: the zygote (``zygote.py``) runs as the
+# source of ``wire.py``, this file and ``zygote.py`` with ``python -I -c``, so this file sees
+# wire's ``read_frame``, ``write_frame`` and ``Closed`` as globals and imports nothing of the
+# grader. The zygote forks one child per submission, which calls ``serve``.
 #
-# Protocol, over two pipes given as argv[1] (requests in) and argv[2] (replies out):
+# Protocol, over two pipes (requests in, replies out):
 #   1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions",
 #      "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}
 #   2. the child runs the cells, sending {"running": index, "label"} before each piece of
@@ -222,8 +223,8 @@ def call(function, counters, names, args, filenames):
     return reply
 
 
-def main():
-    requests, replies = int(sys.argv[1]), int(sys.argv[2])
+def serve(requests, replies):
+    """Load the submission sent on ``requests`` and answer calls until the grader hangs up."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.stdout = sys.__stdout__ = CappedOutput(1)
     sys.stderr = sys.__stderr__ = CappedOutput(2)
@@ -250,6 +251,3 @@ def main():
         for args in request["calls"]:
             write_frame(replies, call(function, counters, request["names"], args, filenames))
 
-
-main()
-os._exit(0)

@@ -1,8 +1,9 @@
 """A submission's code running in a child process, answering calls with plain numbers.
 
-The grader never executes student code itself. A ``Sandbox`` starts a fresh Python child with
-an empty environment, resource limits, its own process group and a private scratch
-directory, sends it the submission's source, and asks it to call functions. Every call has a
+The grader never executes student code itself. A ``Sandbox`` has the zygote fork a child
+(see ``zygotes``; isolation layers in ``isolation``) with an empty environment, resource
+limits, its own process group and a private scratch directory, sends it the submission's
+source, and asks it to call functions. Every call has a
 wall-clock limit; a function that hangs or kills its process costs only its own calls: the
 child is restarted for the others, and the failed function is not run again.
 """
@@ -10,30 +11,21 @@ child is restarted for the others, and the failed function is not run again.
 from __future__ import annotations
 
 import os
-import resource
 import select
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from grader.sandbox import wire
+from grader.sandbox import wire, zygotes
 
-_HERE = Path(__file__).parent
-#: wire.py defines the frame format for both sides; child.py is the child's main loop.
-CHILD_SOURCE = (_HERE / "wire.py").read_text() + "\n" + (_HERE / "child.py").read_text()
 OUTPUT_CAP = 64 * 1024
 #: pieces of top-level code (cells, statements) that may be skipped for running too long before
 #: the whole load counts as timed out
 MAX_SKIPS = 2
-#: Environment variables passed through: OpenBLAS needs these on some processors to compute
-#: correct results at all.
-_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,17 @@ class Limits:
     memory_mb: int = 1024
     cpu_seconds: int = 300
     file_mb: int = 16
+    processes: int = 64
     max_reply_mb: int = 64
+
+    def for_child(self) -> dict[str, int]:
+        """The rlimits the zygote sets on a child."""
+        return {
+            "memory_mb": self.memory_mb,
+            "cpu_seconds": self.cpu_seconds,
+            "file_mb": self.file_mb,
+            "processes": self.processes,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,19 @@ class Outcome:
 
 
 class Sandbox:
-    """One submission's child process. Use as a context manager."""
+    """One submission's child process, forked by this process's zygote. Use as a context
+    manager: the zygote serves one sandbox at a time, from the first load until close."""
 
     def __init__(self, program: Program, functions: list[str], limits: Limits = Limits()) -> None:
         self.program = program
         self.functions = list(functions)
         self.limits = limits
-        self.scratch = Path(tempfile.mkdtemp(prefix="grader-"))
-        self._output = self.scratch / ".output"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._outdir = Path(tempfile.mkdtemp(prefix="grader-output-"))
+        self._output = self._outdir / "output"
+        self._zygote: zygotes.Zygote | None = None
+        self._pid: int | None = None
+        self._locked = False
+        self.isolation = ""
         self._requests = self._replies = -1
         self._dead: dict[str, Outcome] = {}
         self._report: LoadReport | None = None
@@ -127,7 +133,7 @@ class Sandbox:
         """Call ``function`` once per argument list; one Outcome per call, in order."""
         if function in self._dead:
             return [self._dead[function]] * len(calls)
-        if self._proc is None:
+        if self._pid is None:
             report, _ = self._start()
             if report.status != "ok":
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
@@ -164,32 +170,30 @@ class Sandbox:
 
     def close(self) -> None:
         self._stop()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._locked:
+            zygotes.lock().release()
+            self._locked = False
+        shutil.rmtree(self._outdir, ignore_errors=True)
 
     # -- the child process -------------------------------------------------------------
 
     def _start(self) -> tuple[LoadReport, tuple[int, str] | None]:
         """Start a child and load the program; also which piece was running when it stopped."""
         self._stop()
+        if not self._locked:
+            zygotes.lock().acquire()
+            self._locked = True
         req_read, self._requests = os.pipe()
         self._replies, rep_write = os.pipe()
-        out = open(self._output, "ab")
+        output = os.open(self._output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", CHILD_SOURCE, str(req_read), str(rep_write)],
-                pass_fds=(req_read, rep_write),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.scratch,
-                env=self._environment(),
-                start_new_session=True,
-                preexec_fn=self._set_limits,
-            )
+            self._pid = self._fork([req_read, rep_write, output])
+        except zygotes.ZygoteDied as exc:
+            self._stop()
+            return LoadReport("crashed", f"the sandbox could not be started ({exc})"), None
         finally:
-            os.close(req_read)
-            os.close(rep_write)
-            out.close()
+            for fd in (req_read, rep_write, output):
+                os.close(fd)
         deadline = time.monotonic() + self.limits.load_timeout
         running = None
         try:
@@ -248,51 +252,48 @@ class Sandbox:
             inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
         )
 
-    def _stop(self) -> None:
-        if self._proc is not None:
+    def _fork(self, fds: list[int]) -> int:
+        for attempt in range(2):  # a submission may have killed the zygote: start a new one once
             try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self._proc.wait()
-            self._proc = None
+                self._zygote = zygotes.acquire()
+                self.isolation = self._zygote.level
+                return self._zygote.fork(self.limits.for_child(), fds)
+            except zygotes.ZygoteDied:
+                zygotes.discard()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _stop(self) -> None:
+        """Kill the child and all it started."""
+        if self._pid is not None and self._zygote is not None:
+            try:
+                self._zygote.end(self._pid, wait=False)
+            except zygotes.ZygoteDied:
+                zygotes.discard()
+        self._pid = None
         for fd in (self._requests, self._replies):
             if fd >= 0:
                 os.close(fd)
         self._requests = self._replies = -1
 
     def _exit_reason(self) -> str:
-        if self._proc is None:
+        """Why the child stopped answering; ends it."""
+        if self._pid is None or self._zygote is None:
             return "it is not running"
+        pid, self._pid = self._pid, None
         try:
-            code = self._proc.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
+            status = self._zygote.end(pid, wait=True)
+        except zygotes.ZygoteDied:
+            zygotes.discard()
+            return "it killed the sandbox"
+        if status is None:
             return "it closed its connection to the grader"
-        if code < 0:
-            return f"killed by signal {signal.Signals(-code).name}"
-        return f"exit code {code}"
-
-    def _environment(self) -> dict[str, str]:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(self.scratch),
-            "LANG": "C.UTF-8",
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-        env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
-        return env
-
-    def _set_limits(self) -> None:
-        # Runs in the child between fork and exec.
-        limits = self.limits
-        memory = limits.memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb << 20, limits.file_mb << 20))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+            return f"killed by signal {name}"
+        return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:

@@ -1,0 +1,149 @@
+"""Starting and talking to the zygote: the numpy-loaded process that forks submissions.
+
+One zygote serves one grader process, one child at a time. It starts (inside bubblewrap
+where available) the first time a submission is loaded, and again whenever a submission
+killed it. Each child gets fresh pipes from the grader, passed through the zygote unread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from grader.sandbox.isolation import Layers, bubblewrap_command, detect
+
+_HERE = Path(__file__).parent
+#: wire.py defines the frame format for both sides, child.py the child's main loop, zygote.py
+#: the fork server that runs them.
+SOURCE = "\n".join((_HERE / name).read_text() for name in ("wire.py", "child.py", "zygote.py"))
+#: Environment variables passed through: OpenBLAS needs these on some processors to compute
+#: correct results at all.
+_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+START_TIMEOUT = 60.0
+
+
+class ZygoteDied(Exception):
+    """The zygote is gone (a submission killed it, or it failed to start)."""
+
+
+class Zygote:
+    def __init__(self, layers: Layers) -> None:
+        self.layers = layers
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        namespace = "pidns" if layers.bubblewrap else "shared"
+        command = [sys.executable, "-I", "-c", SOURCE, str(theirs.fileno()), namespace]
+        if layers.bubblewrap:
+            command = bubblewrap_command(layers.bubblewrap, command)
+        self.process = subprocess.Popen(
+            command,
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=environment(),
+            start_new_session=True,
+        )
+        theirs.close()
+        self.control = ours
+        self.control.settimeout(START_TIMEOUT)
+        ready = self._receive()
+        self.seccomp = bool(ready.get("seccomp"))
+        self.control.settimeout(None)
+
+    @property
+    def level(self) -> str:
+        return ("namespaces" if self.layers.bubblewrap else "process") + ("+seccomp" if self.seccomp else "")
+
+    def fork(self, limits: dict[str, int], fds: list[int]) -> int:
+        """A new child serving the given (requests, replies, output) fds; its pid."""
+        message = {"op": "fork", "limits": limits, "env": environment()}
+        try:
+            socket.send_fds(self.control, [json.dumps(message).encode()], fds)
+        except OSError as exc:
+            raise ZygoteDied(str(exc)) from None
+        return int(self._receive()["pid"])
+
+    def end(self, pid: int, *, wait: bool) -> int | None:
+        """Kill the child and everything it started; its wait status if it had exited by itself."""
+        try:
+            self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
+        except OSError as exc:
+            raise ZygoteDied(str(exc)) from None
+        status = self._receive().get("status")
+        return status if type(status) is int else None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+
+    def _receive(self) -> dict[str, Any]:
+        try:
+            data = self.control.recv(1 << 16)
+        except (OSError, TimeoutError) as exc:
+            raise ZygoteDied(str(exc)) from None
+        if not data:
+            raise ZygoteDied("the zygote closed its control channel")
+        return dict(json.loads(data))
+
+
+def environment() -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
+    return env
+
+
+_lock = threading.Lock()
+_zygote: Zygote | None = None
+
+
+def acquire() -> Zygote:
+    """This process's zygote, started or restarted as needed. Hold ``lock()`` while using it."""
+    global _zygote
+    if _zygote is not None and not _zygote.alive():
+        _zygote.close()
+        _zygote = None
+    if _zygote is None:
+        _zygote = Zygote(detect())
+    return _zygote
+
+
+def discard() -> None:
+    """Forget the zygote after it failed; the next ``acquire`` starts a new one."""
+    global _zygote
+    if _zygote is not None:
+        zygote, _zygote = _zygote, None
+        try:
+            os.killpg(zygote.process.pid, 9)
+        except ProcessLookupError:
+            pass
+        zygote.close()
+
+
+def lock() -> threading.Lock:
+    return _lock
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _zygote is not None:
+        _zygote.close()
