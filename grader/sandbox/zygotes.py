@@ -51,6 +51,7 @@ class Zygote:
             start_new_session=True,
         )
         theirs.close()
+        self._unanswered = 0
         self.control = ours
         self.control.settimeout(START_TIMEOUT)
         ready = self._receive()
@@ -71,11 +72,16 @@ class Zygote:
         return int(self._receive()["pid"])
 
     def end(self, pid: int, *, wait: bool) -> int | None:
-        """Kill the child and everything it started; its wait status if it had exited by itself."""
+        """Kill the child and everything it started; with ``wait``, its wait status if it had
+        exited by itself. Without ``wait`` the zygote cleans up while the grader goes on: the
+        zygote handles messages in order, so the next fork still comes after the cleanup."""
         try:
             self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
         except OSError as exc:
             raise ZygoteDied(str(exc)) from None
+        if not wait:
+            self._unanswered += 1
+            return None
         status = self._receive().get("status")
         return status if type(status) is int else None
 
@@ -91,6 +97,9 @@ class Zygote:
             self.process.wait()
 
     def _receive(self) -> dict[str, Any]:
+        while self._unanswered:  # the replies to ends that were not waited for come first
+            self._unanswered -= 1
+            self._receive()
         try:
             data = self.control.recv(1 << 16)
         except (OSError, TimeoutError) as exc:

@@ -1,0 +1,75 @@
+"""Isolation layers: detected, reported by `grade doctor`, enforced by strict mode, recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.db import Gradebook
+from grader.sandbox import zygotes
+from grader.sandbox.isolation import detect
+
+from conftest import SAMPLES
+
+
+@pytest.fixture
+def without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As on a machine without bubblewrap: a fresh probe, and a zygote started without it."""
+    monkeypatch.setenv("GRADE_NO_BWRAP", "1")
+    detect.cache_clear()
+    zygotes.discard()
+    yield
+    monkeypatch.delenv("GRADE_NO_BWRAP")
+    detect.cache_clear()
+    zygotes.discard()
+
+
+def submit(course: Path, *extra: str) -> object:
+    args = ["--course", str(course), "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada", *extra]
+    return CliRunner().invoke(main, args)
+
+
+def test_this_machine_gives_every_layer() -> None:
+    # CI installs bubblewrap and pyseccomp: the tests run under full isolation
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0
+    assert "level: namespaces+seccomp" in result.output
+    assert detect().bubblewrap is not None
+
+
+def test_results_record_the_isolation_level(course: Path, db_url: str) -> None:
+    result = submit(course, "--json")
+    out = json.loads(result.output)
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.get(out["submission_id"])
+    assert stored is not None and stored.isolation == "namespaces+seccomp"
+
+
+def test_strict_mode_refuses_without_namespaces_and_records_nothing(course: Path, db_url: str, without_bubblewrap: None) -> None:
+    result = submit(course, "--isolation", "strict")
+    assert result.exit_code == 2
+    assert "strict isolation needs namespaces, but GRADE_NO_BWRAP is set" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not Path(db_url.removeprefix("sqlite:///")).exists()
+
+
+def test_permissive_mode_grades_with_a_loud_warning(course: Path, db_url: str, without_bubblewrap: None) -> None:
+    result = submit(course, "--json")
+    assert result.exit_code == 0
+    assert "WARNING: grading without namespaces" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["score"] == 100
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.get(out["submission_id"])
+    assert stored is not None and stored.isolation == "process+seccomp"
+
+
+def test_doctor_says_what_is_missing(without_bubblewrap: None) -> None:
+    result = CliRunner().invoke(main, ["doctor"])
+    assert "namespaces  no" in result.output
+    assert "strict isolation will refuse to grade" in result.output
