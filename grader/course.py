@@ -22,8 +22,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # used with fullmatch: "^...$"
 class Assignment:
     rubric: Rubric
     reference: ModuleType
-    #: changes whenever the rubric or the reference changes: results carry it
+    #: changes whenever the rubric, the reference or its mistakes change: results carry it
     version: str
+    #: the mistake variants (``MISTAKES`` and ``answer``), when the rubric names a module
+    mistakes: ModuleType | None = None
 
     @property
     def name(self) -> str:
@@ -63,8 +65,24 @@ class Course:
         missing = [f for f in wanted if not callable(getattr(module, f, None))]
         if missing:
             raise RubricError(f"{reference_path} does not define {', '.join(missing)}.")
-        digest = hashlib.sha256(rubric.digest.encode() + reference_path.read_bytes()).hexdigest()
-        return Assignment(rubric, module, digest[:16])
+        digest = hashlib.sha256(rubric.digest.encode() + reference_path.read_bytes())
+        mistakes = None
+        if rubric.mistakes:
+            mistakes_path = self.root / "reference" / f"{rubric.mistakes}.py"
+            # The variants import the reference by its own name (``import backprop``).
+            aliased = sys.modules.get(rubric.reference)
+            sys.modules[rubric.reference] = module
+            try:
+                mistakes = _import(mistakes_path, f"grader_mistakes_{name}")
+            finally:
+                if aliased is None:
+                    del sys.modules[rubric.reference]
+                else:
+                    sys.modules[rubric.reference] = aliased
+            if not isinstance(getattr(mistakes, "MISTAKES", None), list) or not callable(getattr(mistakes, "answer", None)):
+                raise RubricError(f"{mistakes_path} must define a MISTAKES list and an answer(function, inputs, mistakes) function.")
+            digest.update(mistakes_path.read_bytes())
+        return Assignment(rubric, module, digest.hexdigest()[:16], mistakes)
 
 
 def _import(path: Path, module_name: str) -> ModuleType:

@@ -2,12 +2,14 @@
 
 A rubric (``rubrics/NAME.toml``) has the sections::
 
-    [assignment]  name, title, reference (module in reference/), functions (the contract)
+    [assignment]  name, title, reference (module in reference/), functions (the contract),
+                  mistakes (optional module in reference/ of mistake variants, for diagnoses)
     [tolerance]   rtol, floor          relative error = ||got - expected|| / max(||expected||, floor)
     [limits]      load_timeout, call_timeout (seconds), memory_mb
     [notation]    how messages name things: "loss" = "J", "gradients.W1" = "dJ/dW1", reg = "lambda"
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
-    [[parts]]     id, title, and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
+    [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
+                  and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
                   and for kind = "gradcheck": loss, wrt, samples, directions
 
 Every check's id starts with its part's id. See the README for the full format.
@@ -55,6 +57,8 @@ class Part:
     id: str
     title: str
     checks: tuple[Check, ...]
+    #: partial credit: a check failed (or passed) with only these diagnoses earns this share
+    credit: dict[str, float] = field(default_factory=dict)
 
     @property
     def points(self) -> float:
@@ -74,6 +78,7 @@ class Rubric:
     limits: Limits = Limits()
     notation: dict[str, str] = field(default_factory=dict)
     digest: str = ""
+    mistakes: str | None = None
 
     @property
     def checks(self) -> tuple[Check, ...]:
@@ -124,6 +129,7 @@ def _build(data: dict[str, Any], digest: str) -> Rubric:
         name=str(_required(head, "name", str, "assignment")),
         title=str(head.get("title", head["name"])),
         reference=str(head.get("reference", head["name"])),
+        mistakes=str(head["mistakes"]) if "mistakes" in head else None,
         functions=functions,
         cases=cases,
         parts=parts,
@@ -144,7 +150,10 @@ def _part(data: dict[str, Any], functions: tuple[str, ...], cases: dict[str, Cas
     checks = tuple(_check(c, part_id, functions, cases) for c in _required(data, "checks", list, f"part {part_id!r}"))
     if not checks:
         raise RubricError(f"part {part_id!r} has no checks.")
-    return Part(part_id, str(data.get("title", part_id)), checks)
+    credit = data.get("credit", {})
+    if not isinstance(credit, dict) or not all(type(v) in (int, float) and 0 <= v <= 1 for v in credit.values()):
+        raise RubricError(f"part {part_id!r} has a credit table whose shares are not all numbers from 0 to 1.")
+    return Part(part_id, str(data.get("title", part_id)), checks, {str(k): float(v) for k, v in credit.items()})
 
 
 def _check(data: dict[str, Any], part: str, functions: tuple[str, ...], cases: dict[str, Case]) -> Check:

@@ -32,19 +32,22 @@ def part_scores(checks: list[dict]) -> dict[str, float]:
     return scores
 
 
-# Each seed mistake loses exactly its own part (see ../shared/seed/README.md).
-EXPECTED = {
+# Each seed mistake loses exactly its own part, keeps the partial credit the rubric gives its
+# diagnosis (rubrics/backprop.toml: softmax-wrong-axis 1/4, wrong-activation-derivative 1/4,
+# bias-not-summed 1/2, transposed 1/2), and is named in every check it fails.
+AXIS, PHI, BIAS, TRANSPOSED = "softmax-wrong-axis", "wrong-activation-derivative", "bias-not-summed", "transposed"
+EXPECTED: dict[str, dict[str, tuple[float, str]]] = {
     "correct_vectorized.py": {},
     "correct_loops.py": {},
     "correct_float32.py": {},
     "correct_relu_ge.py": {},
     "correct_notebook.ipynb": {},
     "correct_notebook_v3.ipynb": {},
-    "seed_softmax_over_samples.py": {"q1_loss": 0},
-    "seed_db1_phi.py": {"q2c_db1": 0},
-    "seed_db2_not_summed.py": {"q2c_db2": 0},
-    "seed_dW2_transposed.py": {"q2b_dW2": 0},
-    "seed_answer.py": {"q1_loss": 0, "q2b_dW2": 0, "q2c_db1": 0, "q2c_db2": 0},
+    "seed_softmax_over_samples.py": {"q1_loss": (20 / 4, AXIS)},
+    "seed_db1_phi.py": {"q2c_db1": (15 / 4, PHI)},
+    "seed_db2_not_summed.py": {"q2c_db2": (10 / 2, BIAS)},
+    "seed_dW2_transposed.py": {"q2b_dW2": (20 / 2, TRANSPOSED)},
+    "seed_answer.py": {"q1_loss": (20 / 4, AXIS), "q2b_dW2": (20 / 2, TRANSPOSED), "q2c_db1": (15 / 4, PHI), "q2c_db2": (10 / 2, BIAS)},
 }
 
 
@@ -53,14 +56,21 @@ def test_every_sample_has_expectations() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_sample_part_scores(course: Path, db_url: str, name: str) -> None:
+def test_sample_part_scores_and_diagnoses(course: Path, db_url: str, name: str) -> None:
     code, out = submit(course, SAMPLES / name)
     assert code == 0, out
     assert out["status"] == "graded"
-    expected = {**FULL, **EXPECTED[name]}
+    expected = {**FULL, **{part: score for part, (score, _) in EXPECTED[name].items()}}
     assert part_scores(out["checks"]) == expected
     assert out["score"] == sum(expected.values())
     assert out["max_score"] == 100
+    for check in out["checks"]:
+        part = check["id"].split("_")[0] + "_" + check["id"].split("_")[1]
+        mistake = EXPECTED[name].get(part)
+        if check["status"] == "passed":
+            assert check["diagnoses"] == [], check
+        else:
+            assert mistake is not None and check["diagnoses"] == [mistake[1]], check
 
 
 def test_json_contract(course: Path, db_url: str) -> None:
@@ -195,7 +205,7 @@ def test_report_prints_the_latest_result(course: Path, db_url: str) -> None:
     result = CliRunner().invoke(main, ["--course", str(course), "report", "--student", "grace", "--assignment", "backprop"])
     assert result.exit_code == 0
     assert f"submission {latest['submission_id']} (seed_db1_phi.py)" in result.output
-    assert "Score: 85 / 100" in result.output
+    assert "Score: 88.75 / 100" in result.output
     assert "Question 2c: dJ/db1" in result.output
     assert "dJ/db1 is wrong on case" in result.output
 
@@ -208,7 +218,7 @@ def test_report_for_an_unknown_student_is_a_one_line_error(course: Path, db_url:
 def test_text_output_shows_parts_checks_and_messages(course: Path, db_url: str) -> None:
     result = CliRunner().invoke(main, ["--course", str(course), "submit", str(SAMPLES / "seed_dW2_transposed.py"), "-a", "backprop", "-s", "ada"])
     assert result.exit_code == 0
-    assert "Score: 80 / 100" in result.output
+    assert "Score: 90 / 100" in result.output
     assert "FAIL q2b_dW2_reference" in result.output
     assert "dJ/dW2 has shape (3, 7), but it must have shape (7, 3)" in result.output
 
@@ -220,12 +230,15 @@ def test_db_upgrade_creates_the_gradebook(course: Path, db_url: str) -> None:
     assert "up to date" in again.output
 
 
-def test_changing_an_input_in_place_is_noticed_but_not_penalized(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+def test_changing_an_input_in_place_is_diagnosed_with_the_rubrics_credit(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
     source = correct_source + (
         "\n_loss = loss\n"
         "def loss(params, X, y, reg):\n    value = _loss(params, X, y, reg)\n    X[:] = 0.0\n    return value\n"
     )
     _, out = submit(course, variant(tmp_path, source))
-    q1 = {c["id"]: c for c in out["checks"]}["q1_loss_reference"]
-    assert q1["status"] == "passed"
-    assert "loss changed its input X in place" in q1["message"]
+    checks = {c["id"]: c for c in out["checks"]}
+    for check_id, points in (("q1_loss_reference", 15), ("q1_loss_stability", 5)):
+        assert checks[check_id]["diagnoses"] == ["mutates-input"]
+        assert checks[check_id]["score"] == pytest.approx(0.9 * points)  # credit 0.9 in the rubric
+        assert "loss changes its input X in place" in checks[check_id]["message"]
+    assert all(c["diagnoses"] == [] for c in out["checks"] if not c["id"].startswith("q1_loss"))

@@ -68,6 +68,16 @@ def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> 
 HUGE = 1e300
 
 
+def raw_array(value: Any, key: str | None = None) -> Array | None:
+    """The answer as a float64 array of whatever shape it has (for matching mistakes), or None."""
+    if key is not None:
+        value = value.get("dict", {}).get(key) if isinstance(value, dict) else None
+    if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
+        return None
+    array = value["array"]
+    return array.astype(np.float64) if array.dtype.kind in "fiu" else None
+
+
 def relative_error(got: Array, expected: Array, floor: float) -> float:
     """``||got - expected|| / max(||expected||, floor)``, finite even for answers near overflow."""
     with np.errstate(over="ignore", invalid="ignore"):

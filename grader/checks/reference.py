@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-from grader.checks.compare import BadAnswer, answer_array, compare
+from grader.checks.compare import BadAnswer, answer_array, compare, raw_array
 from grader.checks.context import Context
-from grader.checks.verdicts import failed, mutation_note, passed, unanswered
+from grader.checks.verdicts import failed, passed, unanswered
 from grader.results import CheckResult
 from grader.rubric import Check
 
@@ -16,20 +19,18 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
     rubric = ctx.rubric
     name = rubric.name_of(check.function, check.key)
     worst = 0.0
-    notes = ""
     for case in check.cases:
         problem = unanswered(ctx, check, check.function, case)
         if problem is not None:
             return problem
         outcome = ctx.answer(check.function, case)
-        notes = notes or mutation_note(outcome, check.function)
         expected = ctx.expected(check.function, case)
         expected = np.asarray(expected[check.key] if check.key else expected, dtype=np.float64)
         where = ctx.describe(case, check.hidden)
         try:
             got = answer_array(outcome.value, expected.shape, check.key)
         except BadAnswer as exc:
-            return failed(check, f"{name} {exc} (on {where}).{notes}", {"case": case})
+            return failed(check, f"{name} {exc} (on {where}).", {"case": case, **_pictures(check, expected, raw_array(outcome.value, check.key))})
         result = compare(got, expected, rubric.rtol, rubric.floor)
         worst = max(worst, result.rel_error)
         if not result.ok:
@@ -37,17 +38,35 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
             element = ""
             if not check.hidden:
                 errors.update(worst_index=list(result.worst), expected=result.expected, got=result.got)
+                errors.update(_pictures(check, expected, got))
                 worst_at = f"worst element {list(result.worst)}: " if result.worst else ""
                 element = f"; {worst_at}expected {result.expected:.6g}, got {result.got:.6g}"
             message = (
                 f"{name} is wrong on {where}: relative error {result.rel_error:.2g} "
-                f"(tolerance {rubric.rtol:g}){element}.{notes}"
+                f"(tolerance {rubric.rtol:g}){element}."
             )
             return failed(check, message, errors)
     count = len(check.cases)
     cases = f"{count} case{'s' if count > 1 else ''}"
     return passed(
         check,
-        f"{name} matches the reference on {cases} (largest relative error {worst:.1g}).{notes}",
+        f"{name} matches the reference on {cases} (largest relative error {worst:.1g}).",
         {"rel_error": worst, "tolerance": rubric.rtol},
     )
+
+
+#: arrays up to this size are stored with a failed check, for the report's pictures
+PICTURE_LIMIT = 4096
+
+
+def _pictures(check: Check, expected: np.ndarray, got: np.ndarray | None) -> dict[str, Any]:
+    """The expected and the given arrays, when small and the check is not hidden, as
+    ``{"shape": [...], "values": [...]}`` (row-major; a non-finite value is stored as null)."""
+    if check.hidden or got is None or expected.ndim == 0 or max(expected.size, got.size) > PICTURE_LIMIT:
+        return {}
+    return {"expected_array": _stored(expected), "got_array": _stored(got)}
+
+
+def _stored(array: np.ndarray) -> dict[str, Any]:
+    values = [v if math.isfinite(v) else None for v in array.ravel().tolist()]
+    return {"shape": list(array.shape), "values": values}

@@ -7,7 +7,6 @@ from typing import Any
 from grader.checks.context import Context
 from grader.results import CheckResult
 from grader.rubric import Check
-from grader.sandbox.process import Outcome
 
 
 def passed(check: Check, message: str, errors: dict[str, Any]) -> CheckResult:
@@ -36,12 +35,3 @@ def unanswered(ctx: Context, check: Check, function: str, case: str | None) -> C
     else:
         message = f"{outcome.error} (on {where})."
     return failed(check, message, {"case": case}, status=outcome.status)
-
-
-def mutation_note(outcome: Outcome, function: str) -> str:
-    if not outcome.mutated:
-        return ""
-    return (
-        f" Note: {function} changed its input {', '.join(outcome.mutated)} in place; "
-        "the grader used a fresh copy, but code that calls your function would see it change."
-    )
