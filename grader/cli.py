@@ -100,6 +100,50 @@ def report(course: Path, assignment: str, student: str) -> None:
 
 
 @main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--assignment", "-a", required=True, help="Assignment name (rubrics/NAME.toml).")
+@click.option("--workers", "-w", type=click.IntRange(1, 256), help="Parallel sandboxes (default: the number of cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
+@click.option(
+    "--isolation",
+    type=click.Choice(["strict", "permissive"]),
+    envvar="GRADE_ISOLATION",
+    default="strict",
+    show_default=True,
+    help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade.",
+)
+@click.pass_obj
+@_one_line_errors
+def batch(course: Path, directory: Path, assignment: str, workers: int | None, as_json: bool, isolation: str) -> None:
+    """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one.
+
+    Resumable: a rerun skips what is already graded and finishes what an interrupted run left.
+    """
+    from grader.batch import run_batch
+    from grader.progress import Progress
+
+    _warn_if_weakly_isolated(isolation)
+    with Progress(enabled=not as_json) as progress:
+        summary = run_batch(directory, assignment=assignment, course=course, workers=workers, isolation=isolation, progress=progress.update)
+    if as_json:
+        click.echo(json.dumps(summary.to_json()))
+        return
+    facts = summary.to_json()
+    for skipped in summary.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}")
+    for done in summary.done:
+        if done.note:
+            click.echo(f"not recorded {done.student}: {done.note}")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(facts["counts"].items()))
+    mean = f"{facts['mean_score']:.1f}" if facts["mean_score"] is not None else "-"
+    click.echo(
+        f"{facts['submissions']} submissions ({counts or 'none'}), {len(summary.skipped)} skipped; "
+        f"mean score {mean} of {summary.done[0].max_score if summary.done else 0:g}; "
+        f"{facts['wall_seconds']:.1f} s, {facts['submissions_per_second'] or 0:.1f} submissions/s"
+    )
+
+
+@main.command()
 def doctor() -> None:
     """Show which isolation layers this machine gives submissions."""
     from grader.sandbox.isolation import detect

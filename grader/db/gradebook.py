@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
@@ -21,6 +22,15 @@ from grader.errors import DatabaseError, NotFound
 from grader.results import SUBMISSION_STATUSES, GradingResult
 
 PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch submission's row: its id, its status ('pending' means: grade it), its seed."""
+
+    id: int
+    status: str
+    seed: int
 
 
 class Gradebook:
@@ -89,24 +99,37 @@ class Gradebook:
         _require_name("assignment", assignment)
         with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
             # Writes come first so SQLite takes its write lock (and waits) at the start.
-            row = Submission(
-                student_id=_get_or_create(s, Student, Student.external_id, student),
-                assignment_id=_get_or_create(s, Assignment, Assignment.name, assignment),
-                filename=filename,
-                content=content,
-                sha256=hashlib.sha256(content).hexdigest(),
-                submitted_at=datetime.now(UTC),
-                status=PENDING,
-                message="",
-                seed=seed,
-                rubric_version=rubric_version,
-                warnings=[],
-                output="",
-                isolation="",
-            )
+            row = Submission(**_new_submission(s, student, assignment, filename, content, seed, rubric_version))
             s.add(row)
             s.flush()
             return row.id
+
+    def claim_submission(
+        self,
+        *,
+        batch_key: str,
+        student: str,
+        assignment: str,
+        filename: str,
+        content: bytes,
+        seed: int,
+        rubric_version: str,
+    ) -> Claim:
+        """The submission recorded under ``batch_key``, recorded as 'pending' first if new.
+
+        Batch grading calls this for every file: a rerun, or a queue delivering a task twice,
+        finds the row it recorded before (finished: skip it; pending: grade it again, with
+        its stored seed) instead of recording a duplicate.
+        """
+        _require_name("student", student)
+        _require_name("assignment", assignment)
+        find = select(Submission.id, Submission.status, Submission.seed).where(Submission.batch_key == batch_key)
+        with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            insert_ = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
+            s.execute(insert_(Submission).values(batch_key=batch_key, **values).on_conflict_do_nothing(index_elements=["batch_key"]))
+            row = s.execute(find).one()
+            return Claim(row.id, row.status, row.seed)
 
     def finish_submission(self, submission_id: int, result: GradingResult) -> None:
         """Store the outcome and every check of a pending submission, all or nothing."""
@@ -178,6 +201,27 @@ def _require_storable(result: GradingResult) -> None:
                 f"Check {check.id!r} errors must be plain JSON without NaN or infinity "
                 f"(PostgreSQL rejects them), got {check.errors!r}: {exc}."
             ) from exc
+
+
+def _new_submission(
+    session: Session, student: str, assignment: str, filename: str, content: bytes, seed: int, rubric_version: str
+) -> dict[str, Any]:
+    """The column values of a new pending submission."""
+    return {
+        "student_id": _get_or_create(session, Student, Student.external_id, student),
+        "assignment_id": _get_or_create(session, Assignment, Assignment.name, assignment),
+        "filename": filename,
+        "content": content,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "submitted_at": datetime.now(UTC),
+        "status": PENDING,
+        "message": "",
+        "seed": seed,
+        "rubric_version": rubric_version,
+        "warnings": [],
+        "output": "",
+        "isolation": "",
+    }
 
 
 def _get_or_create(

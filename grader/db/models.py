@@ -97,6 +97,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         Index("ix_submissions_assignment_id_student_id", "assignment_id", "student_id"),
+        Index("ux_submissions_batch_key", "batch_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +118,8 @@ class Submission(Base):
     warnings: Mapped[list[str]] = mapped_column(JSON)
     output: Mapped[str] = mapped_column(FreeText)
     isolation: Mapped[str] = mapped_column(Text)
+    # Batch grading's idempotency key (see migration 0002); None for `grade submit`.
+    batch_key: Mapped[str | None] = mapped_column(String(64))
 
     checks: Mapped[list[CheckRow]] = relationship(
         order_by="CheckRow.id", cascade="all, delete-orphan", passive_deletes=True
