@@ -143,6 +143,30 @@ def batch(course: Path, directory: Path, assignment: str, workers: int | None, a
     )
 
 
+@main.command("export")
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--format", "format_", type=click.Choice(["csv", "canvas", "gradescope"]), default="csv", show_default=True,
+              help="csv: total and parts per student; canvas: Canvas gradebook import; gradescope: results.json of one student.")
+@click.option("--policy", type=click.Choice(["latest", "best"]), default="latest", show_default=True, help="Which submission counts.")
+@click.option("--student", "-s", help="Only this student (needed for gradescope when several have results).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.pass_obj
+@_one_line_errors
+def export_command(course: Path, assignment: str, format_: str, policy: str, student: str | None, output: Path | None) -> None:
+    """Export grades: a spreadsheet CSV, a Canvas import CSV, or Gradescope's results.json."""
+    from grader.exports import export
+
+    text = export(assignment=assignment, format=format_, policy=policy, student=student, course=course)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GraderError(f"cannot write {output}: {exc.strerror}.") from None
+    click.echo(f"wrote {output}", err=True)
+
+
 @main.command()
 def doctor() -> None:
     """Show which isolation layers this machine gives submissions."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
@@ -161,24 +161,50 @@ class Gradebook:
 
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
         """The newest submission of ``student`` for ``assignment``, graded or not."""
-        return self._load(Student.external_id == student, Assignment.name == assignment)
+        found = self._load(Student.external_id == student, Assignment.name == assignment, limit=1)
+        return found[0] if found else None
 
     def get(self, submission_id: int) -> StoredSubmission | None:
-        return self._load(Submission.id == submission_id)
+        found = self._load(Submission.id == submission_id, limit=1)
+        return found[0] if found else None
 
-    def _load(self, *where: ColumnElement[bool]) -> StoredSubmission | None:
+    def latest_per_student(self, assignment: str) -> list[StoredSubmission]:
+        """The newest submission of every student for ``assignment``, graded or not, by student id."""
+        rank = func.row_number().over(
+            partition_by=Submission.student_id, order_by=(Submission.submitted_at.desc(), Submission.id.desc())
+        )
+        ranked = (
+            select(Submission.id, rank.label("rank"))
+            .join(Assignment, Submission.assignment_id == Assignment.id)
+            .where(Assignment.name == assignment)
+            .subquery()
+        )
+        newest = select(ranked.c.id).where(ranked.c.rank == 1)
+        return self._load(Submission.id.in_(newest), order=(Student.external_id, Submission.id))
+
+    def finished(self, assignment: str) -> list[StoredSubmission]:
+        """Every finished (not pending) submission of ``assignment``, oldest first."""
+        return self._load(
+            Assignment.name == assignment, Submission.status != PENDING, order=(Submission.submitted_at, Submission.id)
+        )
+
+    def _load(
+        self,
+        *where: ColumnElement[bool],
+        limit: int | None = None,
+        order: tuple[Any, ...] = (Submission.submitted_at.desc(), Submission.id.desc()),
+    ) -> list[StoredSubmission]:
         query = (
             select(Submission, Student.external_id, Assignment.name)
             .join(Student, Submission.student_id == Student.id)
             .join(Assignment, Submission.assignment_id == Assignment.id)
             .where(*where)
-            .order_by(Submission.submitted_at.desc(), Submission.id.desc())
-            .limit(1)
+            .order_by(*order)
+            .limit(limit)
             .options(selectinload(Submission.checks))
         )
         with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
-            found = s.execute(query).one_or_none()
-            return None if found is None else stored(*found)
+            return [stored(*found) for found in s.execute(query).all()]
 
 
 _RETRY = "try again, and check the database is reachable"

@@ -1,0 +1,142 @@
+"""Gradebook exports: a CSV for spreadsheets, a CSV Canvas imports, and Gradescope's results.json.
+
+Each student counts once, by ``policy``: ``latest`` (the newest finished submission) or
+``best`` (the highest score; the newest among equals).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from grader.course import Course
+from grader.db import Gradebook, StoredSubmission, database_url
+from grader.errors import GraderError, NotFound
+from grader.rubric import Rubric
+
+FORMATS = ("csv", "canvas", "gradescope")
+POLICIES = ("latest", "best")
+
+
+def export(
+    *,
+    assignment: str,
+    format: str = "csv",
+    policy: str = "latest",
+    student: str | None = None,
+    course: Path | str = ".",
+    db_url: str | None = None,
+) -> str:
+    """The export as text. ``gradescope`` describes one student (``student``, or the only one)."""
+    if format not in FORMATS:
+        raise GraderError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
+    if policy not in POLICIES:
+        raise GraderError(f"policy {policy!r} is not one of {', '.join(POLICIES)}.")
+    rubric = Course(course).assignment(assignment).rubric
+    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+        chosen = choose(gradebook.finished(assignment), policy)
+    if student is not None:
+        chosen = {k: v for k, v in chosen.items() if k == student}
+    if not chosen:
+        who = f" of {student!r}" if student is not None else ""
+        raise NotFound(f"no finished submission{who} for {assignment!r} in the gradebook.")
+    if format == "gradescope":
+        if len(chosen) != 1:
+            raise GraderError(f"results.json describes one student and {len(chosen)} have results: pass --student ID.")
+        return json.dumps(gradescope(next(iter(chosen.values())), rubric), indent=2)
+    return spreadsheet(chosen, rubric) if format == "csv" else canvas(chosen, rubric)
+
+
+def choose(submissions: list[StoredSubmission], policy: str) -> dict[str, StoredSubmission]:
+    """One submission per student, in the order students first appear (``submissions`` oldest first)."""
+    chosen: dict[str, StoredSubmission] = {}
+    for submission in submissions:
+        current = chosen.get(submission.student)
+        better = policy == "latest" or current is None or (submission.score or 0.0) >= (current.score or 0.0)
+        if better:
+            chosen[submission.student] = submission
+    return dict(sorted(chosen.items()))
+
+
+def spreadsheet(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
+    """One row per student: total, one column per part, status, submitted time (UTC, ISO 8601)."""
+    rows = [["student", "total", *[p.id for p in rubric.parts], "max_score", "status", "submitted_at", "submission_id"]]
+    for student, submission in chosen.items():
+        parts = _part_scores(submission)
+        rows.append([
+            student,
+            _number(submission.score or 0.0),
+            *[_number(parts.get(p.id, 0.0)) for p in rubric.parts],
+            _number(submission.max_score or rubric.max_score),
+            submission.status,
+            submission.submitted_at.isoformat(),
+            str(submission.id),
+        ])
+    return _csv(rows)
+
+
+def canvas(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
+    """Canvas's gradebook import: its five identity columns, then one score column.
+
+    The student id goes in "SIS User ID" and "SIS Login ID", the columns Canvas matches
+    students by when its internal "ID" is left empty; the score column is named after the
+    assignment with its points, and Canvas offers to create or match it on import.
+    """
+    rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{rubric.name} ({rubric.max_score:g} points)"]]
+    rows.append(["Points Possible", "", "", "", "", _number(rubric.max_score)])
+    for student, submission in chosen.items():
+        rows.append([student, "", student, student, "", _number(submission.score or 0.0)])
+    return _csv(rows)
+
+
+def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
+    """Gradescope's autograder ``results.json``: the score and one test per check.
+
+    Hidden checks are shown after the due date only (``after_due_date``), the rest at once.
+    """
+    hidden = {c.id for c in rubric.checks if c.hidden}
+    return {
+        "score": submission.score or 0.0,
+        "output": submission.message,
+        "tests": [
+            {
+                "name": check.id,
+                "score": check.score,
+                "max_score": check.max_score,
+                "output": check.message + (f"\nDiagnosis: {', '.join(check.diagnoses)}" if check.diagnoses else ""),
+                "visibility": "after_due_date" if check.id in hidden else "visible",
+            }
+            for check in submission.checks
+        ],
+    }
+
+
+def _part_scores(submission: StoredSubmission) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    for check in submission.checks:
+        parts[check.part] = parts.get(check.part, 0.0) + check.score
+    return parts
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _csv(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        # A cell starting with = + - @ is a formula to a spreadsheet: student ids are not trusted.
+        writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@") and not _is_number(cell) else cell for cell in row])
+    return buffer.getvalue()
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,97 @@
+"""`grade export`: the spreadsheet CSV, Canvas's import CSV and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+
+from conftest import SAMPLES
+
+PARTS = ["q1_loss", "q2a_dz3", "q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2"]
+
+
+def run(course: Path, *args: str) -> CliRunner:
+    return CliRunner().invoke(main, ["--course", str(course), *args])
+
+
+def submit(course: Path, sample: str, student: str) -> None:
+    assert run(course, "submit", str(SAMPLES / sample), "-a", "backprop", "-s", student, "--json").exit_code == 0
+
+
+@pytest.fixture
+def graded(course: Path, db_url: str) -> Path:
+    submit(course, "correct_loops.py", "ada")
+    submit(course, "seed_db2_not_summed.py", "ada")  # ada's latest is worse than her best
+    submit(course, "seed_dW2_transposed.py", "=HYPERLINK(\"x\")")
+    return course
+
+
+def rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize(("policy", "ada_total", "ada_db2"), [("latest", "95", "5"), ("best", "100", "10")])
+def test_csv_has_a_row_per_student_with_parts(graded: Path, policy: str, ada_total: str, ada_db2: str) -> None:
+    result = run(graded, "export", "-a", "backprop", "--policy", policy)
+    assert result.exit_code == 0
+    table = rows(result.stdout)
+    assert table[0] == ["student", "total", *PARTS, "max_score", "status", "submitted_at", "submission_id"]
+    by_student = {row[0]: dict(zip(table[0], row)) for row in table[1:]}
+    assert set(by_student) == {"ada", "'=HYPERLINK(\"x\")"}  # a formula is defused for spreadsheets
+    ada = by_student["ada"]
+    assert ada["total"] == ada_total and ada["q2c_db2"] == ada_db2 and ada["max_score"] == "100"
+    assert sum(float(ada[p]) for p in PARTS) == float(ada_total)
+    assert by_student["'=HYPERLINK(\"x\")"]["q2b_dW2"] == "10"  # transposed: half of 20
+
+
+def test_canvas_import_has_its_identity_columns_and_one_score(graded: Path) -> None:
+    table = rows(run(graded, "export", "-a", "backprop", "--format", "canvas", "--policy", "best").stdout)
+    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "backprop (100 points)"]
+    assert table[1] == ["Points Possible", "", "", "", "", "100"]
+    assert ["ada", "", "ada", "ada", "", "100"] in table[2:]
+    assert len(table) == 4
+
+
+def test_gradescope_results_json(graded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = run(graded, "export", "-a", "backprop", "--format", "gradescope", "-s", "ada", "-o", str(out))
+    assert result.exit_code == 0
+    results = json.loads(out.read_text())
+    assert results["score"] == 95
+    assert len(results["tests"]) == 13
+    for test in results["tests"]:
+        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert test["visibility"] == "visible"
+    assert sum(t["score"] for t in results["tests"]) == results["score"]
+    db2 = next(t for t in results["tests"] if t["name"] == "q2c_db2_reference")
+    assert "Diagnosis: bias-not-summed" in db2["output"]
+
+
+def test_hidden_checks_are_shown_after_the_due_date(course: Path, db_url: str) -> None:
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(rubric.read_text().replace('id = "q2c_db2_gradcheck"', 'id = "q2c_db2_gradcheck"\nhidden = true'))
+    submit(course, "correct_loops.py", "ada")
+    results = json.loads(run(course, "export", "-a", "backprop", "--format", "gradescope").stdout)
+    visibility = {t["name"]: t["visibility"] for t in results["tests"]}
+    assert visibility["q2c_db2_gradcheck"] == "after_due_date"
+    assert list(visibility.values()).count("visible") == 12
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--format", "gradescope"], "pass --student ID"),
+        (["-s", "nobody"], "no finished submission of 'nobody'"),
+    ],
+)
+def test_export_errors_are_one_line(graded: Path, args: list[str], text: str) -> None:
+    result = run(graded, "export", "-a", "backprop", *args)
+    assert result.exit_code == 2 and text in result.output
+    assert len(result.output.strip().splitlines()) == 1
