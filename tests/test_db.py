@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
@@ -21,8 +19,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, inspect, make_url, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import create_engine, func, inspect, select
 
 import grader.db
 from grader.db import Gradebook, database_url, default_url
@@ -30,10 +27,6 @@ from grader.db.models import Base, Student, Submission
 from grader.errors import DatabaseError, NotFound
 from grader.results import CheckResult, GradingResult
 
-#: Admin connection used to create throwaway databases; CI may point it elsewhere.
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
 REPO = Path(grader.db.__file__).parents[2]
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -76,30 +69,6 @@ RESULT = GradingResult(
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return default_url(tmp_path)
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A uniquely named empty database on the real server, dropped afterwards."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"grader_test_{uuid.uuid4().hex}"
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except DBAPIError as exc:
-        admin.dispose()
-        where = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
-        pytest.fail(
-            f"PostgreSQL at {where} is unusable ({str(exc.orig or exc).splitlines()[0]}); "
-            "start the server (CI does) or set GRADER_TEST_POSTGRES_URL.",
-            pytrace=False,
-        )
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
