@@ -23,7 +23,7 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook, database_url
 from grader.errors import GraderError
 from grader.grading import grade
-from grader.loading import KINDS, read_submission
+from grader.loading import KINDS, Submission, read_submission
 from grader.sandbox.isolation import require
 
 
@@ -152,14 +152,18 @@ def _start_worker(course: str, assignment: str, url: str, isolation: str) -> Non
 def _grade(student: str, path: str) -> Done:
     assignment: Assignment = _worker["assignment"]
     try:
-        return _claim_and_grade(assignment, student, Path(path))
+        submission = read_submission(Path(path))
     except GraderError as exc:  # e.g. the file vanished or grew past the size limit
         return Done(student, "not recorded", 0.0, assignment.rubric.max_score, None, str(exc))
+    return grade_claimed(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
 
 
-def _claim_and_grade(assignment: Assignment, student: str, path: Path) -> Done:
-    gradebook: Gradebook = _worker["gradebook"]
-    submission = read_submission(path)
+def grade_claimed(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, isolation: str) -> Done:
+    """Claim ``submission`` under its batch key and grade it unless it was graded before.
+
+    Safe to run twice for the same submission at once (a queue redelivering a task): the
+    claim finds one row, and only one grading can finish it.
+    """
     claim = gradebook.claim_submission(
         batch_key=batch_key(assignment.name, student, submission.sha256, assignment.version),
         student=student,
@@ -173,7 +177,7 @@ def _claim_and_grade(assignment: Assignment, student: str, path: Path) -> Done:
         stored = gradebook.get(claim.id)
         score = stored.score if stored and stored.score is not None else 0.0
         return Done(student, "already graded", score, assignment.rubric.max_score, claim.id)
-    result = grade(assignment, submission, seed=claim.seed, isolation=_worker["isolation"])
+    result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
     try:
         gradebook.finish_submission(claim.id, result)
     except ValueError:  # finished meanwhile by another worker (a redelivered task)
