@@ -110,14 +110,24 @@ def run_batch(
     assignment: str,
     course: Path | str = ".",
     workers: int | None = None,
+    backend: str = "local",
     db_url: str | None = None,
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
 ) -> Summary:
-    """Grade every submission in ``directory`` with ``workers`` parallel sandboxes."""
+    """Grade every submission in ``directory``: with ``workers`` parallel sandboxes here
+    (``local``), or by the Celery workers listening on ``GRADE_BROKER_URL`` (``celery``)."""
+    if backend not in ("local", "celery"):
+        raise GraderError(f"backend {backend!r} is not one of local, celery.")
     Course(course).assignment(assignment)  # usage errors before anything starts
     require(isolation)
     url = db_url or database_url(Path(course))
+    if backend == "celery":
+        from grader.queue import run_celery_batch
+
+        with Gradebook(url):  # create or upgrade the schema before any worker writes
+            pass
+        return run_celery_batch(directory, assignment=assignment, course=course, db_url=url, isolation=isolation, progress=progress)
     with Gradebook(url):  # create or upgrade the schema once, before the workers
         pass
     jobs, skipped = discover(Path(directory))

@@ -13,6 +13,8 @@ import click
 from grader.errors import GraderError
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: grader.reports.FORMATS, spelled out so that the CLI starts without importing the reports
+REPORT_FORMATS = ("text", "md", "html")
 
 
 class UsageProblem(click.ClickException):
@@ -76,33 +78,58 @@ def submit(course: Path, path: Path, assignment: str, student: str, as_json: boo
         return
     result = done.result
     header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
-    click.echo(render_text(header, result.checks, result.warnings, _rubric(course, assignment)))
+    click.echo(render_text(header, result.checks, result.warnings, **_explanations(course, assignment)))
 
 
 @main.command()
 @click.option("--assignment", "-a", required=True, help="Assignment name.")
-@click.option("--student", "-s", required=True, help="Student id.")
+@click.option("--student", "-s", help="Student id: report this student's latest submission.")
+@click.option("--all", "everyone", is_flag=True, help="Report every student's latest submission, one file each in -o DIR, plus an index.")
+@click.option("--format", "-f", "format_", type=click.Choice(REPORT_FORMATS), default="text", show_default=True,
+              help="text, md (Markdown) or html (self-contained, with pictures of wrong gradients).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file (with --all: this directory) instead of printing.")
 @click.pass_obj
 @_one_line_errors
-def report(course: Path, assignment: str, student: str) -> None:
-    """Print a student's latest result for an assignment."""
-    from grader.db import Gradebook, database_url
-    from grader.errors import NotFound
-    from grader.reports import Header, render_text
+def report(course: Path, assignment: str, student: str | None, everyone: bool, format_: str, output: Path | None) -> None:
+    """Show a student's latest result for an assignment, or write every student's."""
+    from grader.reports import report as student_report
+    from grader.reports import report_all
 
-    with Gradebook(database_url(course)) as gradebook:
-        stored = gradebook.latest(student, assignment)
-    if stored is None:
-        raise NotFound(f"no submission of {student!r} for {assignment!r} in the gradebook.")
-    message = stored.message if stored.status != "pending" else "grading did not finish; submit again."
-    header = Header(stored.id, stored.student, stored.assignment, stored.status, message, stored.score or 0.0, stored.max_score or 0.0, stored.submitted_at, stored.filename, stored.isolation)
-    click.echo(render_text(header, stored.checks, stored.warnings, _rubric(course, assignment)))
+    if (student is not None) == everyone:
+        raise UsageProblem("give either --student ID or --all.")
+    if student is None:  # --all
+        if output is None:
+            raise UsageProblem("--all writes one file per student: give the directory with -o DIR.")
+        files = report_all(assignment, output, course=course, format=format_)
+        click.echo(f"wrote {len(files) - 1} reports and the index {files[-1]}", err=True)
+        return
+    text = student_report(student, assignment, course=course, format=format_, output=output)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), help="Also write summary.html and histogram.png into this directory.")
+@click.pass_obj
+@_one_line_errors
+def summary(course: Path, assignment: str, output: Path | None) -> None:
+    """For the instructor: statuses, score histogram, per-part averages, frequent diagnoses."""
+    from grader.reports import class_summary
+
+    click.echo(class_summary(assignment, course=course, output=output), nl=False)
+    if output is not None:
+        click.echo(f"wrote {output / 'summary.html'} and {output / 'histogram.png'}", err=True)
 
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--assignment", "-a", required=True, help="Assignment name (rubrics/NAME.toml).")
 @click.option("--workers", "-w", type=click.IntRange(1, 256), help="Parallel sandboxes (default: the number of cores).")
+@click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
 @click.option(
     "--isolation",
@@ -114,7 +141,7 @@ def report(course: Path, assignment: str, student: str) -> None:
 )
 @click.pass_obj
 @_one_line_errors
-def batch(course: Path, directory: Path, assignment: str, workers: int | None, as_json: bool, isolation: str) -> None:
+def batch(course: Path, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str) -> None:
     """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one.
 
     Resumable: a rerun skips what is already graded and finishes what an interrupted run left.
@@ -124,7 +151,9 @@ def batch(course: Path, directory: Path, assignment: str, workers: int | None, a
 
     _warn_if_weakly_isolated(isolation)
     with Progress(enabled=not as_json) as progress:
-        summary = run_batch(directory, assignment=assignment, course=course, workers=workers, isolation=isolation, progress=progress.update)
+        summary = run_batch(
+            directory, assignment=assignment, course=course, workers=workers, backend=backend, isolation=isolation, progress=progress.update
+        )
     if as_json:
         click.echo(json.dumps(summary.to_json()))
         return
@@ -165,6 +194,17 @@ def export_command(course: Path, assignment: str, format_: str, policy: str, stu
     except OSError as exc:
         raise GraderError(f"cannot write {output}: {exc.strerror}.") from None
     click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), help="Grading processes (default: the number of cores).")
+@click.pass_obj
+@_one_line_errors
+def worker(course: Path, concurrency: int | None) -> None:
+    """Grade submissions from the queue at GRADE_BROKER_URL (default redis://127.0.0.1:6379/0)."""
+    from grader.queue import start_worker
+
+    start_worker(course, concurrency)
 
 
 @main.command()
@@ -209,14 +249,13 @@ def upgrade(course: Path) -> None:
     click.echo(f"gradebook at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
 
 
-def _rubric(course: Path, assignment: str) -> Any:
-    """The rubric for part titles in reports, or None if the course no longer has it."""
-    from grader.course import Course
+def _explanations(course: Path, assignment: str) -> dict[str, Any]:
+    """The rubric (part titles, hidden flags) and mistake variants (diagnoses) for a text report,
+    or nothing if the course no longer has the assignment."""
+    from grader.reports.api import load_assignment
 
-    try:
-        return Course(course).assignment(assignment).rubric
-    except GraderError:
-        return None
+    loaded = load_assignment(course, assignment)
+    return {"rubric": loaded.rubric, "mistakes": loaded.mistakes} if loaded else {}
 
 
 if __name__ == "__main__":

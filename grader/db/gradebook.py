@@ -182,6 +182,17 @@ class Gradebook:
         newest = select(ranked.c.id).where(ranked.c.rank == 1)
         return self._load(Submission.id.in_(newest), order=(Student.external_id, Submission.id))
 
+    def batch_status(self, keys: list[str]) -> dict[str, tuple[str, float | None, int]]:
+        """(status, score, id) of the submissions recorded under these batch keys, by key."""
+        found: dict[str, tuple[str, float | None, int]] = {}
+        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
+            for start in range(0, len(keys), 500):  # keep each IN list of parameters short
+                query = select(Submission.batch_key, Submission.status, Submission.score, Submission.id).where(
+                    Submission.batch_key.in_(keys[start : start + 500])
+                )
+                found.update({row[0]: (row[1], row[2], row[3]) for row in s.execute(query)})
+        return found
+
     def finished(self, assignment: str) -> list[StoredSubmission]:
         """Every finished (not pending) submission of ``assignment``, oldest first."""
         return self._load(

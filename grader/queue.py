@@ -1,0 +1,137 @@
+"""The Celery backend: workers on any number of machines grade from a shared queue.
+
+``grade worker`` starts a worker; ``grade batch --backend celery`` puts every submission on the
+queue (content included, so workers need no shared file system, only the course directory
+and the database) and follows the gradebook until every one is finished.
+
+Delivery is at least once: tasks are acknowledged only after they finish (``acks_late``), and a
+task whose worker died is delivered again (``task_reject_on_worker_lost``; with Redis, tasks of
+a worker killed outright come back after the visibility timeout). Writes are idempotent: a
+task claims its submission by batch key, so a second delivery finds the first one's row and
+records nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from celery import Celery
+
+from grader.batch import Done, Summary, batch_key, discover, grade_claimed
+from grader.course import Assignment, Course
+from grader.db import Gradebook, database_url
+from grader.errors import GraderError
+from grader.loading import read_submission
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+#: seconds before Redis hands a dead worker's unacknowledged task to another worker; longer
+#: than any grading, so a slow task is not delivered twice while it still runs
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+POLL_SECONDS = 0.5
+
+app = Celery("grader")
+
+
+def configure() -> Celery:
+    """Point the app at ``GRADE_BROKER_URL`` (read now, so the CLI can set it first)."""
+    app.conf.update(
+        broker_url=os.environ.get("GRADE_BROKER_URL") or DEFAULT_BROKER,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": float(os.environ.get("GRADE_VISIBILITY_TIMEOUT") or DEFAULT_VISIBILITY_TIMEOUT)
+        },
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+@app.task(name="grader.grade")
+def grade_task(assignment: str, student: str, filename: str, content: str, rubric_version: str, isolation: str) -> dict[str, Any]:
+    """Grade one submission in this worker's sandbox and store it in the shared gradebook."""
+    loaded, gradebook = _worker_state(assignment)
+    if loaded.version != rubric_version:
+        # Recording it under another rubric would make the submitter wait forever for its key.
+        raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
+    from grader.loading import KINDS, Submission
+
+    submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
+    done = grade_claimed(gradebook, loaded, student, submission, isolation)
+    return {"student": done.student, "status": done.status, "score": done.score}
+
+
+_state: dict[str, Any] = {}
+
+
+def _worker_state(assignment: str) -> tuple[Assignment, Gradebook]:
+    if assignment not in _state:
+        course = Path(os.environ.get("GRADE_COURSE") or ".")
+        if "gradebook" not in _state:
+            _state["gradebook"] = Gradebook(database_url(course), upgrade=False)
+        _state[assignment] = Course(course).assignment(assignment)
+    return _state[assignment], _state["gradebook"]
+
+
+def start_worker(course: Path, concurrency: int | None) -> None:
+    """Run a worker in this process until it is stopped."""
+    os.environ["GRADE_COURSE"] = str(Path(course).resolve())
+    args = ["worker", "--loglevel", "INFO", "--pool", "prefork", "--without-gossip", "--without-mingle"]
+    if concurrency:
+        args += ["--concurrency", str(concurrency)]
+    configure().worker_main(args)
+
+
+def run_celery_batch(
+    directory: Path | str,
+    *,
+    assignment: str,
+    course: Path | str = ".",
+    db_url: str | None = None,
+    isolation: str = "strict",
+    progress: Callable[[Done, int, int], None] | None = None,
+) -> Summary:
+    """Enqueue every submission in ``directory`` and wait until the gradebook has them all."""
+    loaded = Course(course).assignment(assignment)
+    jobs, skipped = discover(Path(directory))
+    summary = Summary(assignment, len(jobs), skipped)
+    configure()
+    start = time.monotonic()
+    submissions = {}
+    for job in jobs:
+        try:
+            submission = read_submission(job.path)
+        except GraderError as exc:
+            summary.done.append(Done(job.student, "not recorded", 0.0, loaded.rubric.max_score, None, str(exc)))
+            continue
+        submissions[batch_key(assignment, job.student, submission.sha256, loaded.version)] = (job.student, submission)
+    waiting: dict[str, str] = {}  # batch key -> student
+    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+        before = gradebook.batch_status(list(submissions))
+        for key, (student, submission) in submissions.items():
+            if key in before and before[key][0] != "pending":
+                summary.done.append(Done(student, "already graded", before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
+                continue
+            waiting[key] = student
+            content = base64.b64encode(submission.content).decode()
+            grade_task.apply_async(args=[assignment, student, submission.filename, content, loaded.version, isolation])
+        while waiting:
+            for key, (status, score, submission_id) in gradebook.batch_status(list(waiting)).items():
+                if status == "pending":
+                    continue
+                done = Done(waiting.pop(key), status, score or 0.0, loaded.rubric.max_score, submission_id)
+                summary.done.append(done)
+                if progress:
+                    progress(done, len(summary.done), len(jobs))
+            if waiting:
+                time.sleep(POLL_SECONDS)
+    summary.wall_seconds = time.monotonic() - start
+    return summary
