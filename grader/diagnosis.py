@@ -4,11 +4,13 @@ Two kinds of diagnosis:
 
 - *value* diagnoses, for failed checks: the student's answer is matched (shape and value, with
   the rubric's tolerance) against the assignment's mistake variants (``reference/NAME_mistakes.py``:
-  ``MISTAKES`` and ``answer(function, inputs, mistakes)``), one mistake at a time, then in pairs,
-  on the same inputs. A new assignment brings its own variants; nothing here knows backprop.
+  ``MISTAKES``, and ``answer(function, inputs, mistakes)`` giving one answer per form the
+  mistakes can take in code), one mistake at a time, then in pairs, on the same inputs; a form
+  must match on every case. A new assignment brings its own variants; nothing here knows backprop.
 - *conduct* diagnoses, from how the function behaved: ``mutates-input`` (it changed an input
   array in place) and ``numerical-gradient`` (a gradient function that calls the loss it is the
-  gradient of many times per call: finite differences instead of backpropagation).
+  gradient of many times per call, or costs many loss evaluations: finite differences instead of
+  backpropagation).
 
 A correct answer never matches a variant (that would need a failed check), and a correct
 function neither mutates its inputs nor calls the loss repeatedly, so it is never diagnosed.
@@ -29,6 +31,11 @@ from grader.rubric import Check
 
 #: a gradient function calling its loss this often per call is differencing it numerically
 NUMERICAL_CALLS = 4
+#: ... and so is one that calls a helper of the loss (a function the loss calls too) this many
+#: times as often as the loss does, and at least NUMERICAL_HELPER_CALLS times: a per-sample
+#: helper is called about as often by both
+NUMERICAL_RATIO = 10
+NUMERICAL_HELPER_CALLS = 16
 
 
 def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
@@ -66,21 +73,29 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
             answered.append((case, got))
     if not answered:
         return []
-    mistakes: list[Callable[..., None]] = module.MISTAKES
+    mistakes: list[Callable[..., Any]] = module.MISTAKES
     combos = [[m] for m in mistakes] + [list(pair) for pair in itertools.combinations(mistakes, 2)]
     for combo in combos:
-        if all(_same(ctx, got, _variant(ctx, check, case, combo)) for case, got in answered):
+        forms = [_variants(ctx, check, case, combo) for case, _ in answered]
+        if any(all(_same(ctx, got, variants[i]) for (_, got), variants in zip(answered, forms)) for i in range(len(forms[0]))):
             name = ctx.rubric.name_of(check.function, check.key)
             return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
     return []
 
 
-def _variant(ctx: Context, check: Check, case: str, combo: list[Callable[..., None]]) -> np.ndarray | None:
+def _variants(ctx: Context, check: Check, case: str, combo: list[Callable[..., Any]]) -> list[np.ndarray | None]:
+    """The answer of every form of ``combo`` on ``case`` (None where a form does not apply)."""
     try:
-        value = ctx.assignment.mistakes.answer(check.function, ctx.inputs(case), combo)  # type: ignore[union-attr]
-        value = value[check.key] if check.key else value
-        return np.asarray(value, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - a variant that does not apply to this function or key
+        answers = ctx.assignment.mistakes.answer(check.function, ctx.inputs(case), combo)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - mistakes that do not apply to this function
+        return [None]
+    return [_pick(value, check.key) for value in answers] or [None]
+
+
+def _pick(value: Any, key: str | None) -> np.ndarray | None:
+    try:
+        return np.asarray(value[key] if key else value, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - no such key in this variant
         return None
 
 
@@ -105,15 +120,30 @@ def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:
             f"{check.function} changes its input {', '.join(mutated)} in place: work on a copy "
             f"(e.g. X = X.copy()) so that the caller's arrays stay as they were.",
         ))
-    for loss in {c.loss for c in ctx.rubric.checks if c.kind == "gradcheck" and c.function == check.function}:
-        calls = max((o.inner_calls.get(str(loss), 0) for o in outcomes), default=0)
-        if calls >= NUMERICAL_CALLS:
+    for loss in {str(c.loss) for c in ctx.rubric.checks if c.kind == "gradcheck" and c.function == check.function}:
+        evaluations = _loss_evaluations(ctx, check, loss)
+        if evaluations:
+            name, calls = evaluations
             found.append((
                 "numerical-gradient",
-                f"{check.function} calls {loss} {calls} times per call: it differences {loss} numerically "
+                f"{check.function} calls {name} {calls} times per call: it differences the loss numerically "
                 f"instead of backpropagating. Derive the gradient with the chain rule, layer by layer.",
             ))
     return found
+
+
+def _loss_evaluations(ctx: Context, check: Check, loss: str) -> tuple[str, int] | None:
+    """The loss (or a helper of it) that ``check.function`` evaluates like a finite difference
+    does, with its number of calls in one gradient call; None if it does not."""
+    losses = ctx.answered(loss)
+    for case, gradient in ctx.answered(check.function).items():
+        inside_loss = losses[case].inner_calls if case in losses else {}
+        for name, calls in gradient.inner_calls.items():
+            if name == loss and calls >= NUMERICAL_CALLS:
+                return name, calls
+            if name != loss and inside_loss.get(name, 0) and calls >= max(NUMERICAL_HELPER_CALLS, NUMERICAL_RATIO * inside_loss[name]):
+                return name, calls
+    return None
 
 
 def _code(mistake: Callable[..., Any]) -> str:

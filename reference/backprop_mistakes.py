@@ -1,17 +1,19 @@
 """The mistakes students make in the backprop assignment, as variants of the reference.
 
 Each mistake is a small function named by its code (``bias_not_summed`` is the code
-``bias-not-summed``). It changes the knobs of a backprop written with every step exposed, and
-its docstring is the message a student reads, in the seed's notation; ``{name}`` stands for the
-wrong output (``dJ/db2``). ``answer(function, inputs, mistakes)`` computes what a student with
-those mistakes would return, so mistakes compose the way they propagate: a missing 1/N in dz3
-shows up in every gradient.
+``bias-not-summed``). It returns the forms the mistake takes in code, each a setting of the
+knobs of a backprop written with every step exposed; its docstring is the message a student
+reads, in the seed's notation, ``{name}`` standing for the wrong output (``dJ/db2``).
+``answer(function, inputs, mistakes)`` computes what a student with those mistakes would
+return, one answer per combination of forms, so mistakes compose the way they propagate: a
+missing 1/N in dz3 shows up in every gradient.
 
 Pure numpy; like the reference, this module never imports the grader.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,67 +24,72 @@ import numpy as np
 @dataclass
 class Knobs:
     softmax_axis: int = 1  # 0: normalized over the samples
+    shift_axis: int | None = None  # the axis of the max subtracted before exp (None: softmax_axis)
     stable: bool = True  # max subtracted before exp
     batch_mean: bool = True  # the 1/N
     loss_reg: bool = True  # lambda (||W1||^2 + ||W2||^2) in J
     grad_reg: float = 2.0  # factor of lambda W in dJ/dW
     activation_derivative: bool = True  # phi'(z2), not phi(z2)
     sum_bias: bool = True  # bias gradients summed over the batch
-    sign: float = 1.0
+    sign: float = 1.0  # of the whole gradient
+    data_sign: float = 1.0  # of dz3 only: the regularization terms keep their sign
     transpose: bool = False
 
 
-def softmax_wrong_axis(k: Knobs) -> None:
+Form = dict[str, Any]
+
+
+def softmax_wrong_axis() -> list[Form]:
     """{name} matches a softmax normalized over the samples (sum over j = 1..N) instead of over the C classes: psi(z3) divides exp(z3[i, c]) by the sum over c of exp(z3[i, c]), row by row (axis=1)."""
-    k.softmax_axis = 0
+    return [{"softmax_axis": 0}, {"softmax_axis": 0, "shift_axis": 1}]  # shifted by the column max, or the row max
 
 
-def unstable_softmax(k: Knobs) -> None:
+def unstable_softmax() -> list[Form]:
     """{name} overflows to inf/NaN once every logit is shifted by a large constant: subtract each row's maximum from z3 before exp; psi(z3) does not change, and exp never overflows."""
-    k.stable = False
+    return [{"stable": False}]
 
 
-def missing_batch_mean(k: Knobs) -> None:
+def missing_batch_mean() -> list[Form]:
     """{name} is N times too large: the 1/N of J = (1/N) sum_i ... is missing. dJ/dz3 = (psi(z3) - Delta)/N, and every gradient after it inherits the 1/N."""
-    k.batch_mean = False
+    return [{"batch_mean": False}]
 
 
-def missing_reg_loss(k: Knobs) -> None:
+def missing_reg_loss() -> list[Form]:
     """{name} leaves out the regularization: add lambda (||W1||^2 + ||W2||^2) to the mean cross-entropy."""
-    k.loss_reg = False
+    return [{"loss_reg": False}]
 
 
-def missing_reg_grad(k: Knobs) -> None:
+def missing_reg_grad() -> list[Form]:
     """{name} leaves out the regularization term: add 2 lambda W, the derivative of lambda ||W||^2."""
-    k.grad_reg = 0.0
+    return [{"grad_reg": 0.0}]
 
 
-def reg_grad_factor(k: Knobs) -> None:
+def reg_grad_factor() -> list[Form]:
     """{name} uses lambda W where the derivative of lambda ||W||^2 is 2 lambda W: double the regularization term."""
-    k.grad_reg = 1.0
+    return [{"grad_reg": 1.0}]
 
 
-def wrong_activation_derivative(k: Knobs) -> None:
+def wrong_activation_derivative() -> list[Form]:
     """{name} matches (dz3 W2^T) * phi(z2): multiply by phi'(z2), the derivative of the activation (1 where z2 > 0, else 0), not by phi(z2) itself."""
-    k.activation_derivative = False
+    return [{"activation_derivative": False}]
 
 
-def bias_not_summed(k: Knobs) -> None:
+def bias_not_summed() -> list[Form]:
     """{name} has one row per sample: a bias is shared by the whole batch, so its gradient is the sum over the N samples, e.g. dJ/db2 = sum_i dJ/dz3[i], of shape (C,)."""
-    k.sum_bias = False
+    return [{"sum_bias": False}]
 
 
-def sign_flip(k: Knobs) -> None:
+def sign_flip() -> list[Form]:
     """{name} has the wrong sign: it is the negative of the gradient. Check the sign of (psi(z3) - Delta) and of every term after it."""
-    k.sign = -1.0
+    return [{"sign": -1.0}, {"data_sign": -1.0}]  # the whole gradient, or dz3 and all that follows from it
 
 
-def transposed(k: Knobs) -> None:
+def transposed() -> list[Form]:
     """{name} is transposed: with the products in the right order (a2^T dz3, X^T dz2, dz3 W2^T) each gradient has the shape of its parameter."""
-    k.transpose = True
+    return [{"transpose": True}]
 
 
-MISTAKES: list[Callable[[Knobs], None]] = [
+MISTAKES: list[Callable[[], list[Form]]] = [
     softmax_wrong_axis,
     unstable_softmax,
     missing_batch_mean,
@@ -96,11 +103,20 @@ MISTAKES: list[Callable[[Knobs], None]] = [
 ]
 
 
-def answer(function: str, inputs: dict[str, Any], mistakes: list[Callable[[Knobs], None]]) -> Any:
-    """What ``function`` returns on ``inputs`` when written with ``mistakes``."""
-    k = Knobs()
-    for mistake in mistakes:
-        mistake(k)
+def answer(function: str, inputs: dict[str, Any], mistakes: list[Callable[[], list[Form]]]) -> list[Any]:
+    """What ``function`` returns on ``inputs`` when written with ``mistakes``: one answer per
+    combination of the mistakes' forms, always in the same order."""
+    answers = []
+    for combination in itertools.product(*(mistake() for mistake in mistakes)):
+        k = Knobs()
+        for form in combination:
+            for knob, value in form.items():
+                setattr(k, knob, value)
+        answers.append(_answer(function, inputs, k))
+    return answers
+
+
+def _answer(function: str, inputs: dict[str, Any], k: Knobs) -> Any:
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if function == "loss":
             return _loss(k, **_pick(inputs, "params", "X", "y", "reg"))
@@ -117,7 +133,8 @@ def _pick(inputs: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _psi(k: Knobs, z3: np.ndarray) -> np.ndarray:
-    shifted = z3 - z3.max(axis=k.softmax_axis, keepdims=True) if k.stable else z3
+    shift_axis = k.softmax_axis if k.shift_axis is None else k.shift_axis
+    shifted = z3 - z3.max(axis=shift_axis, keepdims=True) if k.stable else z3
     e = np.exp(shifted)
     return e / e.sum(axis=k.softmax_axis, keepdims=True)
 
@@ -135,7 +152,7 @@ def _dz3(k: Knobs, z3: np.ndarray, y: np.ndarray) -> np.ndarray:
     n = z3.shape[0]
     dz3 = _psi(k, z3)
     dz3[np.arange(n), y] -= 1.0
-    return k.sign * (dz3 / n if k.batch_mean else dz3)
+    return k.sign * k.data_sign * (dz3 / n if k.batch_mean else dz3)
 
 
 def _gradients(k: Knobs, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, reg: float) -> dict[str, np.ndarray]:

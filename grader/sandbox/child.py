@@ -12,6 +12,7 @@
 #      {"status", "value", "error", "seconds", "mutated", "inner_calls"}
 import __future__
 import ast
+import functools
 import signal
 import sys
 import time
@@ -144,13 +145,34 @@ def changed(before, after, name):
 class Counter:
     """Wraps a contract function so calls between the student's own functions are counted."""
 
-    def __init__(self, function):
+    def __init__(self, function, tally, name):
         self.function = function
-        self.calls = 0
+        self.tally = tally
+        self.name = name
 
     def __call__(self, *args, **kwargs):
-        self.calls += 1
+        self.tally[self.name] += 1
         return self.function(*args, **kwargs)
+
+
+MAX_COUNTED = 100
+
+
+def count_helpers(module, filenames, contract, tally):
+    """Count calls of the submission's own module-level functions too (a finite-difference
+    gradient may difference a private objective that ``loss`` merely wraps)."""
+    for name, value in list(module.__dict__.items())[: MAX_COUNTED * 4]:
+        if len(tally) >= MAX_COUNTED:
+            break
+        if name in contract or type(value) is not types.FunctionType or value.__code__.co_filename not in filenames:
+            continue
+        tally[name] = 0
+
+        def counted(*args, __function=value, __name=name, **kwargs):
+            tally[__name] += 1
+            return __function(*args, **kwargs)
+
+        module.__dict__[name] = functools.wraps(value)(counted)
 
 
 def units(program, warnings):
@@ -202,10 +224,10 @@ def load(program, module, replies):
     return filenames, warnings, None
 
 
-def call(function, counters, names, args, filenames):
+def call(function, tally, names, args, filenames):
     before = [snapshot(a) for a in args]
-    for counter in counters.values():
-        counter.calls = 0
+    for name in tally:
+        tally[name] = 0
     reply = {"status": "ok", "value": None, "error": "", "mutated": []}
     start = time.perf_counter()
     try:
@@ -217,7 +239,7 @@ def call(function, counters, names, args, filenames):
     except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the student's failure
         reply.update(status="error", error=describe(exc, filenames))
     reply.setdefault("seconds", time.perf_counter() - start)
-    reply["inner_calls"] = {name: c.calls for name, c in counters.items()}
+    reply["inner_calls"] = {name: n for name, n in tally.items() if n}
     for name, old, new in zip(names, before, args):
         reply["mutated"] += changed(old, new, name)
     return reply
@@ -234,13 +256,15 @@ def serve(requests, replies):
     module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
     sys.modules[program["module"]] = module
     filenames, warnings, error = load(program, module, replies)
-    states, counters = {}, {}
+    states, counters, tally = {}, {}, {}
     for name in program["functions"]:
         function = module.__dict__.get(name)
         states[name] = "missing" if function is None else "ok" if callable(function) else "not callable"
         if states[name] == "ok":
-            counters[name] = Counter(function)
+            tally[name] = 0
+            counters[name] = Counter(function, tally, name)
             module.__dict__[name] = counters[name]
+    count_helpers(module, filenames, counters, tally)
     write_frame(replies, {"warnings": warnings, "functions": states, "error": error})
     while True:
         try:
@@ -249,5 +273,5 @@ def serve(requests, replies):
             return
         function = counters[request["function"]].function
         for args in request["calls"]:
-            write_frame(replies, call(function, counters, request["names"], args, filenames))
+            write_frame(replies, call(function, tally, request["names"], args, filenames))
 
