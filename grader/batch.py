@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,6 +47,7 @@ class Done:
     max_score: float
     submission_id: int | None
     note: str = ""
+    seconds: float = 0.0  # wall time of claiming, grading and storing it
 
 
 @dataclass
@@ -70,8 +71,17 @@ class Summary:
             "not_recorded": [{"student": d.student, "reason": d.note} for d in self.done if d.note],
             "mean_score": sum(scores) / len(scores) if scores else None,
             "wall_seconds": round(self.wall_seconds, 3),
+            "seconds_per_submission": _percentiles([d.seconds for d in graded_now if d.seconds]),
             "submissions_per_second": round(len(graded_now) / self.wall_seconds, 2) if self.wall_seconds else None,
         }
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    at = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)  # noqa: E731
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1], 4)}
 
 
 def discover(directory: Path) -> tuple[list[Job], list[Skipped]]:
@@ -161,11 +171,13 @@ def _start_worker(course: str, assignment: str, url: str, isolation: str) -> Non
 
 def _grade(student: str, path: str) -> Done:
     assignment: Assignment = _worker["assignment"]
+    start = time.monotonic()
     try:
         submission = read_submission(Path(path))
     except GraderError as exc:  # e.g. the file vanished or grew past the size limit
         return Done(student, "not recorded", 0.0, assignment.rubric.max_score, None, str(exc))
-    return grade_claimed(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+    done = grade_claimed(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+    return replace(done, seconds=time.monotonic() - start)
 
 
 def grade_claimed(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, isolation: str) -> Done:

@@ -65,8 +65,9 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
     from grader.loading import KINDS, Submission
 
     submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
+    start = time.monotonic()
     done = grade_claimed(gradebook, loaded, student, submission, isolation)
-    return {"student": done.student, "status": done.status, "score": done.score}
+    return {"student": done.student, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
 
 
 _state: dict[str, Any] = {}

@@ -111,6 +111,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         # WAL lets reports read while a grader writes.
         cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL never corrupts the gradebook and keeps every commit through a crash
+        # or kill of the grader; only a power cut may lose the last commits. It saves an fsync
+        # per commit, two per graded submission.
+        cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
