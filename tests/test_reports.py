@@ -1,0 +1,360 @@
+"""`grade report` (text, Markdown, self-contained HTML with pictures), `grade report --all` and
+`grade summary`, on the shipped samples graded afresh; and `Gradebook.latest_per_student`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import statistics
+import struct
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from grader.cli import REPORT_FORMATS, main
+from grader.course import Course
+from grader.db import Gradebook, default_url
+from grader.reports import FORMATS, Header, build, file_name
+from grader.reports.html import html
+from grader.reports.pictures import gradient_png, histogram_png
+from grader.results import CheckResult, GradingResult
+
+from conftest import SAMPLES
+
+
+def run(course: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--course", str(course), *args])
+
+
+def submit(course: Path, sample: str | Path, student: str) -> dict:
+    result = run(course, "submit", str(SAMPLES / sample), "-a", "backprop", "-s", student, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def report(course: Path, student: str, fmt: str, tmp_path: Path) -> str:
+    out = tmp_path / f"report.{fmt}"
+    result = run(course, "report", "-s", student, "-a", "backprop", "--format", fmt, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8")
+
+
+class Page(HTMLParser):
+    """The <img> sources and alt texts of a page, with the id of the <section> each is in."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.images: list[tuple[str, str, str]] = []  # (section, src, alt)
+        self.section = ""
+        self.tags: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.tags.append(tag)
+        if tag == "section":
+            self.section = found.get("id") or ""
+        if tag == "img":
+            self.images.append((self.section, found.get("src") or "", found.get("alt") or ""))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, after checking its signature, every chunk's CRC, and that the
+    image data inflates to exactly height rows of width pixels."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    at, chunks = 8, []
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert zlib.crc32(kind + body) == crc, kind
+        chunks.append((kind, body))
+        at += 12 + length
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND"
+    width, height, depth, color = struct.unpack(">IIBB", chunks[0][1][:10])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color]
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    assert len(pixels) == height * (1 + (width * channels * depth + 7) // 8)
+    return width, height
+
+
+def decoded(src: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix)
+    return base64.b64decode(src[len(prefix) :], validate=True)
+
+
+def test_cli_formats_are_the_reports_formats() -> None:
+    assert REPORT_FORMATS == FORMATS
+
+
+# --- one student ------------------------------------------------------------------------------
+
+
+def test_transposed_gradient_gets_a_picture_of_both_shapes(course: Path, db_url: str, tmp_path: Path) -> None:
+    submit(course, "seed_dW2_transposed.py", "ada")
+    page = Page(report(course, "ada", "html", tmp_path))
+    assert page.images, "no picture"
+    assert {section for section, _, _ in page.images} == {"q2b_dW2"}
+    shapes = [alt for _, _, alt in page.images]
+    assert any("(7, 3)" in alt and "(3, 7)" in alt for alt in shapes), shapes
+    for _, src, _ in page.images:
+        width, height = png_size(decoded(src))
+        assert 400 <= width <= 1100 and 150 <= height <= 700
+
+
+def test_correct_submission_has_no_picture_and_no_diagnosis(course: Path, db_url: str, tmp_path: Path) -> None:
+    submit(course, "correct_vectorized.py", "ada")
+    text = report(course, "ada", "html", tmp_path)
+    assert Page(text).images == []
+    assert "Diagnosis" not in text and "Score: 100 / 100" in text
+    assert "Diagnosis" not in report(course, "ada", "md", tmp_path)
+
+
+def test_html_report_explains_each_mistake(course: Path, db_url: str, tmp_path: Path) -> None:
+    submit(course, "seed_answer.py", "ada")
+    text = report(course, "ada", "html", tmp_path)
+    page = Page(text)
+    assert {section for section, _, _ in page.images} == {"q2b_dW2", "q2c_db1", "q2c_db2"}
+    assert all(png_size(decoded(src)) for _, src, _ in page.images)
+    for code in ("softmax-wrong-axis", "transposed", "wrong-activation-derivative", "bias-not-summed"):
+        assert f"<code>{code}</code>" in text
+    assert re.search(r"worst element \[\d\]: expected", text) and "Partial credit: 2.5 of 10." in text
+    assert "Score: 58.75 / 100" in text
+
+
+def test_markdown_has_the_part_table(course: Path, db_url: str, tmp_path: Path) -> None:
+    submit(course, "seed_dW2_transposed.py", "ada")
+    text = report(course, "ada", "md", tmp_path)
+    assert "| part | | score |\n|---|---|---:|\n" in text
+    assert "| `q2b_dW2` | Question 2b: dJ/dW2 with regularization | 10 / 20 |" in text
+    assert "| `q1_loss` | Question 1: the loss J | 20 / 20 |" in text
+    assert "| **total** | | **90 / 100** |" in text
+    assert "*Diagnosis (transposed):* dJ/dW2 is transposed" in text
+
+
+def test_text_report_sets_the_diagnosis_apart(course: Path, db_url: str) -> None:
+    submit(course, "seed_db1_phi.py", "ada")
+    out = run(course, "report", "-s", "ada", "-a", "backprop").stdout
+    assert "Score: 88.75 / 100" in out
+    assert re.search(r"worst element \[\d\]: expected \S+, got \S+", " ".join(out.split()))
+    assert "diagnosis (wrong-activation-derivative): dJ/db1 matches (dz3 W2^T) * phi(z2)" in " ".join(out.split())
+
+
+def test_student_text_is_escaped(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+    evil = '<img src=x onerror="alert(1)"> | **bold** [link](http://x)'
+    source = tmp_path / "evil.py"
+    source.write_text(correct_source + f"\ndef softmax_grad(z3, y):\n    raise ValueError({evil!r})\n")
+    submit(course, source, "<script>alert('id')</script>")
+    text = report(course, "<script>alert('id')</script>", "html", tmp_path)
+    assert "<script>" not in text and "<img src=x" not in text
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text
+    assert Page(text).images == []
+    md = report(course, "<script>alert('id')</script>", "md", tmp_path)
+    assert "<img" not in md and "<script>" not in md and "\\| \\*\\*bold\\*\\* \\[link\\]" in md
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pending_submission_says_grading_did_not_finish(course: Path, db_url: str, tmp_path: Path, fmt: str) -> None:
+    with Gradebook(db_url) as gradebook:
+        gradebook.begin_submission(student="ada", assignment="backprop", filename="a.py", content=b"", seed=1, rubric_version="v")
+    text = report(course, "ada", fmt, tmp_path)
+    assert "Grading did not finish" in text and "pending" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["report", "-s", "nobody", "-a", "backprop"], "no submission of 'nobody' for 'backprop'"),
+        (["report", "-s", "ada", "-a", "nosuch"], "no assignment 'nosuch'"),
+        (["report", "--all", "-a", "nosuch", "-o", "{out}"], "no assignment 'nosuch'"),
+        (["report", "-a", "backprop"], "give either --student ID or --all"),
+        (["report", "-s", "ada", "--all", "-a", "backprop", "-o", "{out}"], "give either --student ID or --all"),
+        (["report", "--all", "-a", "backprop"], "give the directory with -o DIR"),
+        (["summary", "-a", "nosuch"], "no assignment 'nosuch'"),
+        (["report", "-s", "ada", "-a", "backprop", "-o", "{out}/missing/r.txt"], "cannot write"),
+    ],
+)
+def test_usage_errors_are_one_line(course: Path, db_url: str, tmp_path: Path, args: list[str], text: str) -> None:
+    submit(course, "correct_loops.py", "ada")
+    result = run(course, *[a.format(out=tmp_path / "out") for a in args])
+    assert result.exit_code == 2, result.output
+    assert text in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+# --- hidden checks ----------------------------------------------------------------------------
+
+
+def hide(course: Path, part: str) -> None:
+    rubric = course / "rubrics" / "backprop.toml"
+    text = re.sub(rf'(id = "{part}_\w+"\n)', r'\1hidden = true\n', rubric.read_text())
+    assert text.count("hidden = true") >= 2
+    rubric.write_text(text)
+
+
+@pytest.mark.parametrize(("sample", "part", "score"), [("seed_dW2_transposed.py", "q2b_dW2", "10 / 20"), ("seed_db1_phi.py", "q2c_db1", "3.75 / 15")])
+@pytest.mark.parametrize("hidden_when", ["before grading", "after grading"])
+def test_hidden_checks_show_score_and_diagnosis_but_no_inputs(
+    course: Path, db_url: str, tmp_path: Path, sample: str, part: str, score: str, hidden_when: str
+) -> None:
+    if hidden_when == "before grading":
+        hide(course, part)
+    submit(course, sample, "ada")  # every other part is right, so only the hidden part fails
+    if hidden_when == "after grading":
+        hide(course, part)
+    for fmt in FORMATS:
+        text = report(course, "ada", fmt, tmp_path)
+        assert "N=" not in text and "lambda=" not in text and "expected" not in text, text
+        assert "worst element" not in text and "<img" not in text and "'basic'" not in text
+        assert "hidden" in text and score in text
+        assert ("transposed" if part == "q2b_dW2" else "wrong-activation-derivative") in text
+        assert "Partial credit" in text
+
+
+# --- a whole class ----------------------------------------------------------------------------
+
+HOSTILE = ["../../etc/passwd", "Zoë O'Brien/2", "ada", ".", "<b>x</b>\"'"]
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_all_writes_one_file_per_student_and_an_index(course: Path, db_url: str, tmp_path: Path, fmt: str) -> None:
+    for student in HOSTILE:
+        submit(course, "seed_db2_not_summed.py" if student == "ada" else "correct_loops.py", student)
+    before = {p for p in tmp_path.rglob("*")}
+    out = tmp_path / "reports" / "backprop"
+    result = run(course, "report", "--all", "-a", "backprop", "-f", fmt, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    written = {p for p in tmp_path.rglob("*")} - before - {out.parent}
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in written), written
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"index.{fmt}", *(file_name(s, fmt) for s in HOSTILE)])
+    assert len({file_name(s, fmt) for s in HOSTILE}) == len(HOSTILE)
+    for student in HOSTILE:
+        assert re.fullmatch(rf"[A-Za-z0-9_-]+-[0-9a-f]{{10}}\.{fmt}", file_name(student, fmt))
+    index = (out / f"index.{fmt}").read_text(encoding="utf-8")
+    for student in HOSTILE:
+        assert file_name(student, fmt) in index
+    ada = (out / file_name("ada", fmt)).read_text(encoding="utf-8")
+    assert "95 / 100" in ada
+    if fmt == "html":
+        assert "Zoë O&#x27;Brien/2" in index and "&lt;b&gt;x&lt;/b&gt;" in index and "<b>x" not in index
+        assert all(png_size(decoded(src)) for _, src, _ in Page(ada).images)
+        assert Page(ada).images and Page((out / file_name("Zoë O'Brien/2", fmt)).read_text()).images == []
+
+
+# --- the class summary ------------------------------------------------------------------------
+
+# each sample's mistakes, by part; the rubric's credit table says what each still earns
+CLASS = {
+    "correct": ("correct_loops.py", {}),
+    "db2": ("seed_db2_not_summed.py", {"q2c_db2": "bias-not-summed"}),
+    "dW2": ("seed_dW2_transposed.py", {"q2b_dW2": "transposed"}),
+    "all": ("seed_answer.py", {"q1_loss": "softmax-wrong-axis", "q2b_dW2": "transposed", "q2c_db1": "wrong-activation-derivative", "q2c_db2": "bias-not-summed"}),
+}
+
+
+def test_summary_numbers_for_a_known_class(course: Path, db_url: str, tmp_path: Path) -> None:
+    for student, (sample, _) in CLASS.items():
+        submit(course, sample, student)
+    broken = tmp_path / "broken.py"
+    broken.write_text("def loss(:\n")
+    submit(course, broken, "broken")  # recorded as an error, score 0
+    with Gradebook(db_url) as gradebook:  # never finished
+        gradebook.begin_submission(student="pending", assignment="backprop", filename="p.py", content=b"", seed=1, rubric_version="v")
+
+    rubric = Course(course).assignment("backprop").rubric
+    parts = {p.id: p for p in rubric.parts}
+    scores = {s: {p: parts[p].points * parts[p].credit[mistakes[p]] if p in mistakes else parts[p].points for p in parts} for s, (_, mistakes) in CLASS.items()}
+    scores["broken"] = {p: 0.0 for p in parts}
+    assert [sum(s.values()) for s in scores.values()] == [100, 95, 90, 58.75, 0]
+    totals = [sum(s.values()) for s in scores.values()]
+
+    out = tmp_path / "summary"
+    result = run(course, "summary", "-a", "backprop", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "6 students (latest submission each): 4 graded, 1 error, 1 pending." in text
+    assert f"mean {statistics.fmean(totals):g}, median {statistics.median(totals):g}, lowest 0, highest 100 (5 finished)" in text
+    for part in parts.values():
+        mean = statistics.fmean(s[part.id] for s in scores.values())
+        row = re.search(rf"^{part.id}\s+(\S+)\s+(\S+)\s+(\d+)%", text, re.M)
+        assert row is not None, text
+        assert float(row[1]) == pytest.approx(mean, abs=0.005) and float(row[2]) == part.points
+        assert int(row[3]) == round(100 * mean / part.points)
+    diagnoses = re.findall(r"^\s+(\d+)\s+(\S+)\s+(.+)$", text.split("Most frequent diagnoses")[1], re.M)
+    assert diagnoses == [("2", "bias-not-summed", "q2c_db2"), ("2", "transposed", "q2b_dW2"), ("1", "softmax-wrong-axis", "q1_loss"), ("1", "wrong-activation-derivative", "q2c_db1")]
+
+    assert sorted(p.name for p in out.iterdir()) == ["histogram.png", "summary.html"]
+    png = (out / "histogram.png").read_bytes()
+    assert png_size(png) == (700, 360)
+    page = Page((out / "summary.html").read_text(encoding="utf-8"))
+    assert [decoded(src) for _, src, _ in page.images] == [png]
+
+
+def test_summary_of_an_assignment_without_submissions(course: Path, db_url: str) -> None:
+    result = run(course, "summary", "-a", "backprop")
+    assert result.exit_code == 2 and "no submissions for 'backprop'" in result.output
+
+
+# --- pictures ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "got"),
+    [
+        (np.ones((4, 3)), -np.ones((4, 3))),  # sign flip
+        (np.arange(12.0).reshape(4, 3), np.arange(12.0).reshape(3, 4)),  # transposed
+        (np.arange(5.0), np.array([0.0, np.nan, 2.0, np.inf, 4.0])),  # non-finite
+        (np.zeros((2, 3, 4)), np.ones((2, 3, 4))),  # 3-D, all-zero reference
+        (np.random.default_rng(0).standard_normal((60, 50)), np.zeros((60, 50))),  # large
+    ],
+)
+def test_gradient_pictures_are_pngs(expected: np.ndarray, got: np.ndarray) -> None:
+    width, height = png_size(gradient_png(expected, got, "dJ/dW1", (0,) * got.ndim))
+    assert width >= 600 and height >= 200
+
+
+def test_histogram_of_no_scores() -> None:
+    assert png_size(histogram_png([], 0.0)) == (700, 360)
+
+
+def test_non_finite_stored_values_reach_the_picture() -> None:
+    stored = {"shape": [2, 2], "values": [1.0, None, 3.0, 4.0]}
+    check = CheckResult("q_x", "q", "failed", 0.0, 1.0, "dJ/dW1 is wrong.", (), {"expected_array": {"shape": [2, 2], "values": [1.0, 2.0, 3.0, 4.0]}, "got_array": stored})
+    page = Page(html(build(Header(1, "ada", "hw", "graded", "", 0.0, 1.0), (check,))))
+    assert len(page.images) == 1 and png_size(decoded(page.images[0][1]))
+
+
+# --- the gradebook ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def book_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return default_url(tmp_path) if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+def test_latest_per_student(book_url: str) -> None:
+    result = GradingResult("graded", "done", 1, (), 1.0)
+
+    def submit_to(book: Gradebook, student: str, assignment: str = "hw1", finish: bool = True) -> int:
+        sid = book.begin_submission(student=student, assignment=assignment, filename="a.py", content=b"x", seed=1, rubric_version="v")
+        if finish:
+            book.finish_submission(sid, result)
+        return sid
+
+    with Gradebook(book_url) as book:
+        assert book.latest_per_student("hw1") == []
+        submit_to(book, "zoë")
+        newest_zoe = submit_to(book, "zoë")
+        submit_to(book, "ada")
+        pending_ada = submit_to(book, "ada", finish=False)  # the newest counts, graded or not
+        submit_to(book, "bob", assignment="hw2")
+        latest = book.latest_per_student("hw1")
+        assert book.latest_per_student("nosuch") == []
+    assert [(s.student, s.id, s.status) for s in latest] == [("ada", pending_ada, "pending"), ("zoë", newest_zoe, "graded")]
