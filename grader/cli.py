@@ -34,6 +34,17 @@ def _one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def isolation_option(default: str) -> Callable[[F], F]:
+    return click.option(
+        "--isolation",
+        type=click.Choice(["strict", "permissive"]),
+        envvar="GRADE_ISOLATION",
+        default=default,
+        show_default=True,
+        help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade (env GRADE_ISOLATION).",
+    )
+
+
 @click.group()
 @click.option(
     "--course",
@@ -56,14 +67,7 @@ def main(ctx: click.Context, course: Path) -> None:
 @click.option("--student", "-s", required=True, help="Student id, stored exactly as given.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh).")
-@click.option(
-    "--isolation",
-    type=click.Choice(["strict", "permissive"]),
-    envvar="GRADE_ISOLATION",
-    default="permissive",
-    show_default=True,
-    help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade (env GRADE_ISOLATION).",
-)
+@isolation_option("permissive")
 @click.pass_obj
 @_one_line_errors
 def submit(course: Path, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str) -> None:
@@ -131,14 +135,7 @@ def summary(course: Path, assignment: str, output: Path | None) -> None:
 @click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
               help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
-@click.option(
-    "--isolation",
-    type=click.Choice(["strict", "permissive"]),
-    envvar="GRADE_ISOLATION",
-    default="strict",
-    show_default=True,
-    help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade.",
-)
+@isolation_option("strict")
 @click.pass_obj
 @_one_line_errors
 def batch(course: Path, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str) -> None:
