@@ -42,16 +42,19 @@ def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
     """``result`` with its diagnoses, their explanations and the part's partial credit."""
     if result.status not in ("passed", "failed"):
         return result  # a crash or a hang is not a mathematical mistake
-    found: list[tuple[str, str]] = _conduct(ctx, check)
-    if result.status == "failed":
-        found = _values(ctx, check) + found
+    conduct = _conduct(ctx, check)
+    values = _values(ctx, check) if result.status == "failed" else []
+    found = values + conduct
     if not found:
         return result
     codes = tuple(code for code, _ in found)
     credit = next(p for p in ctx.rubric.parts if p.id == check.part).credit
     score, status = result.score, result.status
     if status == "failed":
-        score = min(credit[c] for c in codes) * check.points if all(c in credit for c in codes) else 0.0
+        # Only a named mistake earns partial credit: conduct alone (mutating the inputs of a
+        # wrong answer) must not turn garbage into points.
+        earned = values and all(c in credit for c in codes)
+        score = min(credit[c] for c in codes) * check.points if earned else 0.0
     elif any(c in credit for c in codes):
         score = min(credit[c] for c in codes if c in credit) * check.points
         status = "failed" if score < check.points else status

@@ -5,7 +5,7 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [assignment]  name, title, reference (module in reference/), functions (the contract),
                   mistakes (optional module in reference/ of mistake variants, for diagnoses)
     [tolerance]   rtol, floor          relative error = ||got - expected|| / max(||expected||, floor)
-    [limits]      load_timeout, call_timeout (seconds), memory_mb
+    [limits]      load_timeout, call_timeout (seconds), memory_mb, processes
     [notation]    how messages name things: "loss" = "J", "gradients.W1" = "dJ/dW1", reg = "lambda"
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
@@ -139,6 +139,7 @@ def _build(data: dict[str, Any], digest: str) -> Rubric:
             load_timeout=_positive(limits, "load_timeout", Limits.load_timeout),
             call_timeout=_positive(limits, "call_timeout", Limits.call_timeout),
             memory_mb=int(_positive(limits, "memory_mb", Limits.memory_mb)),
+            processes=int(_positive(limits, "processes", Limits.processes)),
         ),
         notation={str(k): str(v) for k, v in data.get("notation", {}).items()},
         digest=digest,

@@ -186,3 +186,32 @@ def test_scratch_is_private_and_gone_for_the_next_submission() -> None:
         box.load()
         [look] = box.run("look", [], [[]])
     assert float(look.value["array"]) == 0.0
+
+
+THREADS_AND_FORK = (
+    "import os, threading\n"
+    "def threads():\n"
+    "    box = []\n"
+    "    t = threading.Thread(target=lambda: box.append(2.0))\n"
+    "    t.start(); t.join()\n"
+    "    return box[0]\n"
+    "def fork():\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        os._exit(0)\n"
+    "    os.waitpid(pid, 0)\n"
+    "    return 1.0\n"
+)
+
+
+@pytest.mark.parametrize(("processes", "fork_status"), [(1, "error"), (4, "ok")])
+def test_threads_start_and_processes_only_when_the_rubric_allows(processes: int, fork_status: str) -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, processes=processes)
+    with Sandbox(Program((Cell("s.py", THREADS_AND_FORK),)), ["threads", "fork"], limits) as box:
+        box.load()
+        [threads] = box.run("threads", [], [[]])
+        [fork] = box.run("fork", [], [[]])
+    assert threads.status == "ok" and float(threads.value["array"]) == 2.0
+    assert fork.status == fork_status
+    if fork_status == "error":
+        assert "BlockingIOError" in fork.error

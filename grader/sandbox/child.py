@@ -101,7 +101,8 @@ def export(value, depth=0):
             items[key] = export(item, depth + 1)
         return {"dict": items}
     if isinstance(value, np.ndarray) or isinstance(value, (bool, int, float, np.generic)):
-        shape = np.shape(value)
+        # The real shape: a subclass may override .shape, or np.shape through __array_function__.
+        shape = np.ndarray.shape.__get__(value) if isinstance(value, np.ndarray) else ()
         count = 1
         for n in shape:
             count *= int(n)

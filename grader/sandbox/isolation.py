@@ -4,11 +4,12 @@ Layers, from always present to best:
 
 - ``process``: a separate process with rlimits, an empty environment, stdin from /dev/null,
   no inherited fds, a private scratch directory, BLAS on one thread, a wall-clock limit;
-- ``seccomp``: a filter refusing ptrace, mount, namespaces, BPF, kernel modules and network
-  sockets (pyseccomp over libseccomp);
+- ``seccomp``: a filter refusing ptrace, mount, namespaces, BPF, kernel modules, System V IPC,
+  POSIX message queues and network sockets (pyseccomp over libseccomp);
 - ``namespaces``: bubblewrap with every namespace unshared (no network, own PID namespace,
-  so nothing a submission starts outlives it), a read-only view of only the Python
-  installation, a sized tmpfs for scratch, and uid 65534 inside a user namespace.
+  so nothing a submission starts outlives it, with the zygote as its init), a read-only view
+  of only the Python installation, a sized tmpfs for scratch (the only writable place), and
+  uid 65534 inside a user namespace.
 
 The recorded level is ``namespaces+seccomp`` when all hold.
 """
@@ -106,7 +107,14 @@ def bubblewrap_command(bwrap: str, command: list[str]) -> list[str]:
     ]
     for path in _readable_roots():
         args += ["--ro-bind", path, path]
-    return args + ["--"] + command
+    # Once the mounts are made, only the sized /tmp stays writable: the root and /dev are
+    # tmpfs too, unsized and kept for the zygote's lifetime, so a submission writing there
+    # could fill the machine's memory and leave files for the next submission.
+    args += ["--remount-ro", "/", "--remount-ro", "/dev"]
+    # The command is the namespace's init, with no bwrap reaper beside it: a submission cannot
+    # signal its namespace's init (the kernel drops it), and the zygote is not dumpable, so no
+    # process in the sandbox has memory a submission can read or write through /proc/PID/mem.
+    return args + ["--as-pid-1", "--"] + command
 
 
 def _readable_roots() -> list[str]:

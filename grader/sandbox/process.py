@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from grader.sandbox import wire, zygotes
 
 OUTPUT_CAP = 64 * 1024
@@ -35,8 +37,11 @@ class Limits:
     memory_mb: int = 1024
     cpu_seconds: int = 300
     file_mb: int = 16
-    processes: int = 64
-    max_reply_mb: int = 64
+    #: processes a submission may run, itself included: 1 (no fork, threads allowed) makes the
+    #: memory cap, a limit per process, a limit per submission
+    processes: int = 1
+    #: an answer to this assignment is kilobytes; a larger reply is refused unread
+    max_reply_mb: int = 4
 
     def for_child(self) -> dict[str, int]:
         """The rlimits the zygote sets on a child."""
@@ -161,12 +166,15 @@ class Sandbox:
 
     @property
     def output(self) -> str:
-        """What the submission printed (first OUTPUT_CAP bytes)."""
+        """What the submission printed: at most OUTPUT_CAP bytes once encoded as UTF-8, with
+        undecodable bytes and NUL (which PostgreSQL text cannot hold) as U+FFFD. Each of those
+        takes 3 bytes, so the text is cut again after replacing them."""
         try:
             with open(self._output, "rb") as f:
-                return f.read(OUTPUT_CAP).decode("utf-8", "replace")
+                text = f.read(OUTPUT_CAP).decode("utf-8", "replace").replace("\x00", "\ufffd")
         except OSError:
             return ""
+        return text.encode()[:OUTPUT_CAP].decode("utf-8", "ignore")
 
     def close(self) -> None:
         self._stop()
@@ -240,6 +248,8 @@ class Sandbox:
     def _outcome(self, reply: Any) -> Outcome:
         if type(reply) is not dict or reply.get("status") not in ("ok", "error", "memory"):
             raise wire.WireError("a reply without a valid status")
+        if not _exported(reply.get("value")):
+            raise wire.WireError("a reply whose value is not an answer as the sandbox exports it")
         seconds = reply.get("seconds")
         mutated = reply.get("mutated")
         inner = reply.get("inner_calls")
@@ -247,7 +257,7 @@ class Sandbox:
             status=reply["status"],
             value=reply.get("value"),
             error=str(reply.get("error", ""))[:500],
-            seconds=float(seconds) if type(seconds) in (int, float) else 0.0,
+            seconds=float(seconds) if type(seconds) in (int, float) and 0 <= seconds < 1e9 else 0.0,
             mutated=tuple(str(m)[:100] for m in mutated[:20]) if type(mutated) is list else (),
             inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
         )
@@ -294,6 +304,22 @@ class Sandbox:
             name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
             return f"killed by signal {name}"
         return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def _exported(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` has a form the child's ``export`` gives: None (no answer),
+    ``{"array": ndarray}``, ``{"unsupported": str}`` or ``{"dict": {str: <one of these>}}``.
+    A forged reply may hold any JSON; the checks must only ever see these forms."""
+    if value is None:
+        return True
+    if type(value) is not dict or len(value) != 1 or depth > wire.MAX_DEPTH:
+        return False
+    [(kind, inner)] = value.items()
+    if kind == "array":
+        return type(inner) is np.ndarray
+    if kind == "unsupported":
+        return type(inner) is str
+    return kind == "dict" and type(inner) is dict and all(_exported(v, depth + 1) for v in inner.values())
 
 
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:

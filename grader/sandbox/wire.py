@@ -74,8 +74,8 @@ def read_frame(fd: int, *, deadline: float | None = None, max_bytes: int = 1 << 
         raise WireError(f"header of {size} bytes is over the {MAX_HEADER}-byte limit")
     try:
         header = json.loads(_read_exact(fd, size, deadline))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # [[[[... is hostile too
-        raise WireError(f"header is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, [[[[..., an int of 5000 digits
+        raise WireError(f"header is not JSON: {exc}"[:200]) from None
     if type(header) is not dict or set(header) != {"body", "buffers"}:
         raise WireError("header must have exactly the keys body and buffers")
     sizes = header["buffers"]
@@ -117,7 +117,10 @@ def _array(spec: dict[str, Any], buffers: list[bytes]) -> np.ndarray:
         count *= n  # Python ints: an absurd shape cannot overflow, it just fails the size test
     if count * itemsize != len(buffers[index]):
         raise WireError(f"shape {tuple(shape)} does not match a buffer of {len(buffers[index])} bytes")
-    return np.frombuffer(buffers[index], dtype=np.dtype(dtype)).reshape(shape).copy()
+    try:  # an empty array may still have a dimension numpy cannot hold, such as 2**70
+        return np.frombuffer(buffers[index], dtype=np.dtype(dtype)).reshape(shape).copy()
+    except (ValueError, OverflowError) as exc:
+        raise WireError(f"shape {tuple(shape)} is not a usable array shape ({exc})"[:200]) from None
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:

@@ -11,7 +11,11 @@
 #   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
 #        kills the child's process group (after up to 1 s for it to exit, with "wait"),
 #        and in a PID namespace of its own every other process it left behind; removes its
-#        scratch directory.
+#        scratch directory, and in a namespace of its own everything else in the private /tmp.
+#
+# Under bubblewrap the zygote is the PID namespace's init: a submission's signals to it are
+# dropped by the kernel (it leaves SIGINT at its default for that), and it reaps what the
+# submission orphaned.
 import ctypes
 import json
 import resource
@@ -32,7 +36,11 @@ DENIED = (
     "chroot", "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
     "userfaultfd", "kexec_load", "init_module", "finit_module", "delete_module", "reboot",
     "swapon", "swapoff", "syslog", "acct", "quotactl", "open_by_handle_at", "name_to_handle_at",
-    "io_uring_setup", "clone3",
+    "io_uring_setup",
+    # System V IPC objects and POSIX message queues outlive the process that made them (for the
+    # zygote's lifetime, in its IPC namespace): memory no limit covers, and a channel to the
+    # next submission.
+    "shmget", "msgget", "semget", "mq_open",
 )
 #: socket families refused: no network, no kernel interfaces (UNIX sockets stay for Python's own use)
 DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)
@@ -40,15 +48,28 @@ DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-def seccomp_filter():
+CLONE_THREAD = 0x10000
+
+
+def seccomp_filter(fork):
+    """The child's filter; without ``fork`` it may start threads but no process, so the memory
+    cap, a limit per process, is a limit per submission (RLIMIT_NPROC does not bind a sandbox
+    whose uid is root outside its user namespace)."""
     if pyseccomp is None:
         return None
     rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    if not fork:
+        for name in ("fork", "vfork"):
+            rules.add_rule(pyseccomp.ERRNO(11), name)  # EAGAIN, as when a process limit is reached
+        rules.add_rule(pyseccomp.ERRNO(11), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_THREAD, 0))
     for name in DENIED:
         try:
             rules.add_rule(pyseccomp.ERRNO(1), name)
         except Exception:  # noqa: BLE001 - a call this kernel or architecture does not have
             pass
+    # clone3 answers ENOSYS, not EPERM, so glibc falls back to clone (whose namespace flags the
+    # user namespace already confines) and threads still start where the process limit allows.
+    rules.add_rule(pyseccomp.ERRNO(38), "clone3")
     for family in DENIED_FAMILIES:
         rules.add_rule(pyseccomp.ERRNO(1), "socket", pyseccomp.Arg(0, pyseccomp.EQ, family))
     return rules
@@ -61,8 +82,10 @@ def set_limits(limits):
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] << 20, limits["file_mb"] << 20))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # Binds only a non-root uid, or any uid inside a user namespace (as under bubblewrap).
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    # Binds only a uid that is not root outside every user namespace; where it does not, the
+    # seccomp filter refuses new processes (see seccomp_filter). Threads count too, and under
+    # bubblewrap the zygote does.
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"] + 64, limits["processes"] + 64))
 
 
 def become_child(control, fds, message, scratch, rules):
@@ -82,6 +105,7 @@ def become_child(control, fds, message, scratch, rules):
         keep = sorted({0, 1, 2, requests, replies})
         for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
             os.closerange(low + 1, high)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote leaves it at SIG_DFL
         os.chdir(scratch)
         os.environ.clear()
         os.environ.update(message["env"], HOME=scratch, TMPDIR=scratch)
@@ -106,7 +130,10 @@ def end(children, pid, wait, own_namespace):
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if own_namespace and os.getpid() <= 2:
+    # Only in a PID (and mount) namespace of our own: on the host, kill(-1) and emptying /tmp
+    # would be disastrous.
+    private = own_namespace and os.getpid() <= 2
+    if private:
         # Everything else in this namespace is left over from the submission (a double-forked
         # daemon escapes the process group): kill(-1) reaches all of it but us and init.
         try:
@@ -118,14 +145,53 @@ def end(children, pid, wait, own_namespace):
             status = os.waitpid(pid, 0)[1]
         except ChildProcessError:
             status = None
-    shutil.rmtree(children.pop(pid), ignore_errors=True)
+    remove(children.pop(pid))
+    if private:
+        # As the namespace's init we inherit the orphans just killed: reap them. Then remove
+        # what was written in our private /tmp outside the scratch directories of live children,
+        # so that nothing is left for the next submission.
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+        base = tempfile.gettempdir()
+        for name in os.listdir(base):
+            if os.path.join(base, name) not in children.values():
+                remove(os.path.join(base, name))
     return status
+
+
+def remove(path):
+    """Delete a file or a tree, even one whose directories the submission made unreadable."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return
+    unlock(path)
+    for folder, subfolders, _ in os.walk(path):  # top-down: each folder is unlocked before it is read
+        for name in subfolders:
+            unlock(os.path.join(folder, name))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def unlock(folder):
+    if not os.path.islink(folder):  # chmod would follow it
+        try:
+            os.chmod(folder, 0o700)
+        except OSError:
+            pass
 
 
 def zygote(control_fd, own_namespace):
     control = socket.socket(fileno=control_fd)
     libc.prctl(PR_SET_DUMPABLE, 0)  # no process of the same uid may read this one's memory
-    rules = seccomp_filter()
+    if own_namespace and os.getpid() == 1:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as init, it then ignores the submission's SIGINT
+    filters = {True: seccomp_filter(True), False: seccomp_filter(False)}
+    rules = filters[True]
     base = tempfile.gettempdir()
     children = {}
     control.send(json.dumps({"ready": True, "seccomp": rules is not None}).encode())
@@ -144,7 +210,7 @@ def zygote(control_fd, own_namespace):
             os.chmod(scratch, 0o700)
             pid = os.fork()
             if pid == 0:
-                become_child(control, fds, message, scratch, rules)
+                become_child(control, fds, message, scratch, filters[message["limits"]["processes"] > 1])
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch

@@ -27,6 +27,10 @@ SOURCE = "\n".join((_HERE / name).read_text() for name in ("wire.py", "child.py"
 #: correct results at all.
 _PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 START_TIMEOUT = 60.0
+#: How long the zygote may take to answer a fork or an end (which waits up to 1 s for the child,
+#: then kills and reaps it and removes its files). A zygote that takes longer is treated as dead:
+#: a submission may have stopped it (SIGSTOP) or wedged it, and the grader must never wait forever.
+CONTROL_TIMEOUT = 10.0
 
 
 class ZygoteDied(Exception):
@@ -56,7 +60,7 @@ class Zygote:
         self.control.settimeout(START_TIMEOUT)
         ready = self._receive()
         self.seccomp = bool(ready.get("seccomp"))
-        self.control.settimeout(None)
+        self.control.settimeout(CONTROL_TIMEOUT)
 
     @property
     def level(self) -> str:
