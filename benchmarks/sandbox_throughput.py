@@ -4,8 +4,8 @@ isolation this machine gives (see `grade doctor`), and what the sandbox costs pe
     python benchmarks/sandbox_throughput.py [--submissions 200] [--workers 1 2]
 
 Prints, per worker count: submissions/s and per-submission wall-time percentiles over the
-shipped samples (cycled), then the per-submission cost of a trivial submission (all the
-grader's and the sandbox's work, almost none of the student's) beside a bare
+shipped samples (cycled), then the per-submission cost of a fast correct submission (the
+reference itself: all the grader's and the sandbox's work, almost none of the student's) beside a bare
 `python -c "import numpy"`, which is what a fresh-process grader pays before any work.
 No database is involved: this measures grading alone.
 """
@@ -21,15 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TRIVIAL = b"""
-import numpy as np
-def loss(params, X, y, reg):
-    return 0.0
-def softmax_grad(z3, y):
-    return np.zeros_like(z3)
-def gradients(params, X, y, reg):
-    return {k: np.zeros_like(v) for k, v in params.items()}
-"""
+#: a correct answer whose own computation takes microseconds: what grading it costs is the
+#: grader's and the sandbox's work
+FAST = (ROOT / "reference" / "backprop.py").read_bytes()
 
 _assignment = None
 
@@ -83,15 +77,15 @@ def main() -> None:
             f"isolation {level}"
         )
 
-    trivial = [("trivial.py", TRIVIAL, i) for i in range(50)]
-    _, times, _ = run(trivial, 1)
+    fast = [("fast.py", FAST, i) for i in range(50)]
+    _, times, _ = run(fast, 1)
     bare = []
     for _ in range(5):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import numpy"], check=True)
         bare.append(time.perf_counter() - start)
     print(
-        f"per-submission cost of a trivial submission (grader + sandbox): {1000 * statistics.median(times):.1f} ms; "
+        f"per-submission cost of a fast correct submission (grader + sandbox): {1000 * statistics.median(times):.1f} ms; "
         f"bare `python -c 'import numpy'`: {1000 * statistics.median(bare):.1f} ms"
     )
 

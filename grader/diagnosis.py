@@ -88,11 +88,15 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
 
 def _variants(ctx: Context, check: Check, case: str, combo: list[Callable[..., Any]]) -> list[np.ndarray | None]:
     """The answer of every form of ``combo`` on ``case`` (None where a form does not apply)."""
-    try:
-        answers = ctx.assignment.mistakes.answer(check.function, ctx.inputs(case), combo)  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - mistakes that do not apply to this function
-        return [None]
-    return [_pick(value, check.key) for value in answers] or [None]
+    # The checks of one function share the variants' answers (every key of gradients, say).
+    cache = ctx.memo.setdefault("variants", {})
+    key = (check.function, case, tuple(m.__name__ for m in combo))
+    if key not in cache:
+        try:
+            cache[key] = ctx.assignment.mistakes.answer(check.function, ctx.inputs(case), combo)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - mistakes that do not apply to this function
+            cache[key] = []
+    return [_pick(value, check.key) for value in cache[key]] or [None]
 
 
 def _pick(value: Any, key: str | None) -> np.ndarray | None:

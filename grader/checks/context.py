@@ -28,6 +28,8 @@ class Context:
         self._expected: dict[tuple[str, str], Any] = {}
         self._answers: dict[tuple[str, str], Outcome] = {}
         self._parameters: dict[str, list[str]] = {}
+        #: what other modules compute once per grading (diagnosis: the mistake variants' answers)
+        self.memo: dict[str, Any] = {}
 
     def rng(self, label: str) -> np.random.Generator:
         """A generator determined by the stored seed and a label, so a regrade reproduces it."""
