@@ -215,3 +215,21 @@ def test_threads_start_and_processes_only_when_the_rubric_allows(processes: int,
     assert fork.status == fork_status
     if fork_status == "error":
         assert "BlockingIOError" in fork.error
+
+
+def test_a_statement_that_ends_the_process_is_skipped_and_the_rest_loads() -> None:
+    source = "def f():\n    return 1.0\n\nimport os\nos._exit(3)\n\ndef g():\n    return 2.0\n"
+    with sandbox(source, ["f", "g"]) as box:
+        report = box.load()
+        [g] = box.run("g", [], [[]])
+    assert report.status == "ok" and report.functions == {"f": "ok", "g": "ok"}
+    assert report.warnings == ("student.py line 5 ended the process and was skipped",)
+    assert float(g.value["array"]) == 2.0
+
+
+def test_a_load_that_keeps_ending_the_process_is_a_crash() -> None:
+    source = "import os\n" + "os._exit(3)\n" * 3
+    with sandbox(source, ["f"]) as box:
+        report = box.load()
+    assert report.status == "crashed"
+    assert "exit code 3; student.py line 4 was running" in report.message

@@ -118,17 +118,18 @@ class Sandbox:
     def load(self) -> LoadReport:
         """Start the child and run the submission's top level; the first report is kept.
 
-        A cell or statement that runs past the load limit is skipped (with a warning) and the
-        load starts again without it, up to MAX_SKIPS times: a notebook's long training cell
-        must not cost the functions defined around it.
+        A cell or statement that runs past the load limit, or ends the process, is skipped (with
+        a warning) and the load starts again without it, up to MAX_SKIPS times: a notebook's long
+        training cell or a stray ``exit()`` must not cost the functions defined around it.
         """
         notes: list[str] = []
         while True:
             report, running = self._start()
-            if report.status != "timeout" or running is None or len(self._skip) >= MAX_SKIPS:
+            if report.status not in ("timeout", "crashed") or running is None or len(self._skip) >= MAX_SKIPS:
                 break
             self._skip.append(running[0])
-            notes.append(f"{running[1]} ran for more than {self.limits.load_timeout:g} s and was skipped")
+            what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == "timeout" else "ended the process"
+            notes.append(f"{running[1]} {what} and was skipped")
         report = replace(report, warnings=tuple(notes) + report.warnings)
         if self._report is None:
             self._report = report
@@ -228,10 +229,11 @@ class Sandbox:
         except (wire.Closed, OSError):
             reason = self._exit_reason()
             self._stop()
-            return LoadReport("crashed", f"the submission ended its process while loading ({reason})"), None
+            where = f"; {running[1]} was running" if running else ""
+            return LoadReport("crashed", f"the submission ended its process while loading ({reason}{where})"), running
         except wire.WireError as exc:
             self._stop()
-            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})"), None
+            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})"), running
         return _load_report(reply, self.functions), None
 
     def _send(self, body: Any, deadline: float | None = None) -> None:
