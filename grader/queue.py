@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import kombu.utils.url
 from celery import Celery
 
 from grader.batch import Done, Summary, batch_key, discover, grade_claimed
@@ -73,6 +74,18 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
 _state: dict[str, Any] = {}
 
 
+def _require_broker(celery: Celery) -> None:
+    """Fail with one line, before anything is queued, when the broker cannot be reached."""
+    url = celery.conf.broker_url
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - kombu raises many kinds for an unreachable broker
+        shown = kombu.utils.url.maybe_sanitize_url(url)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GraderError(f"cannot reach the Celery broker at {shown} ({reason}); start it or set GRADE_BROKER_URL.") from None
+
+
 def _worker_state(assignment: str) -> tuple[Assignment, Gradebook]:
     if assignment not in _state:
         course = Path(os.environ.get("GRADE_COURSE") or ".")
@@ -104,7 +117,7 @@ def run_celery_batch(
     loaded = Course(course).assignment(assignment)
     jobs, skipped = discover(Path(directory))
     summary = Summary(assignment, len(jobs), skipped)
-    configure()
+    _require_broker(configure())
     start = time.monotonic()
     submissions = {}
     for job in jobs:

@@ -138,3 +138,12 @@ def test_strict_isolation_and_usage_errors_are_one_line(course: Path, db_url: st
     result = CliRunner().invoke(main, ["--course", str(course), "batch", str(tmp_path / "missing"), "-a", "backprop"])
     assert result.exit_code == 2 and "is not a directory of submissions" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unreachable_broker_is_a_one_line_error(course: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADE_BROKER_URL", "redis://:secret@127.0.0.1:1/0")  # nothing listens on port 1
+    write_class(tmp_path / "class", 2)
+    result = CliRunner().invoke(main, ["--course", str(course), "batch", str(tmp_path / "class"), "-a", "backprop", "--backend", "celery"])
+    assert result.exit_code == 2
+    assert "cannot reach the Celery broker at redis://:**@127.0.0.1:1/0" in result.output
+    assert "secret" not in result.output and len(result.output.strip().splitlines()) == 1
