@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+import multiprocessing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -144,17 +145,14 @@ def run_batch(
     summary = Summary(assignment, len(jobs), skipped)
     workers = workers or os.cpu_count() or 1
     start = time.monotonic()
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(course), assignment, url, isolation)) as pool:
-        futures: list[Future[Done]] = [pool.submit(_grade, job.student, str(job.path)) for job in jobs]
+    # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
+    # pending in the gradebook and the rerun grades it; nothing that finished is lost.
+    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, url, isolation)) as pool:
         try:
-            for future in as_completed(futures):
-                done = future.result()
+            for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
                 summary.done.append(done)
                 if progress:
                     progress(done, len(summary.done), len(jobs))
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
         finally:
             summary.wall_seconds = time.monotonic() - start
     return summary
@@ -166,10 +164,13 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(course: str, assignment: str, url: str, isolation: str) -> None:
+    # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker.update(assignment=Course(course).assignment(assignment), gradebook=Gradebook(url, upgrade=False), isolation=isolation)
 
 
-def _grade(student: str, path: str) -> Done:
+def _grade(job: tuple[str, str]) -> Done:
+    student, path = job
     assignment: Assignment = _worker["assignment"]
     start = time.monotonic()
     try:
