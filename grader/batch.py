@@ -81,8 +81,8 @@ def _percentiles(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
     ordered = sorted(values)
-    at = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)  # noqa: E731
-    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1], 4)}
+    picked = {f"p{round(100 * q)}": ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.9, 0.99)}
+    return {name: round(value, 4) for name, value in {**picked, "max": ordered[-1]}.items()}
 
 
 def discover(directory: Path) -> tuple[list[Job], list[Skipped]]:

@@ -26,7 +26,7 @@ from grader.batch import Done, Summary, batch_key, discover, grade_claimed
 from grader.course import Assignment, Course
 from grader.db import Gradebook, database_url
 from grader.errors import GraderError
-from grader.loading import read_submission
+from grader.loading import KINDS, Submission, read_submission
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 #: seconds before Redis hands a dead worker's unacknowledged task to another worker; longer
@@ -63,8 +63,6 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
     if loaded.version != rubric_version:
         # Recording it under another rubric would make the submitter wait forever for its key.
         raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
-    from grader.loading import KINDS, Submission
-
     submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
     start = time.monotonic()
     done = grade_claimed(gradebook, loaded, student, submission, isolation)
