@@ -82,7 +82,7 @@ def submit(course: Path, path: Path, assignment: str, student: str, as_json: boo
         return
     result = done.result
     header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
-    click.echo(render_text(header, result.checks, result.warnings, **_explanations(course, assignment)))
+    click.echo(render_text(header, result.checks, result.warnings, done.rubric))
 
 
 @main.command()
@@ -244,15 +244,6 @@ def upgrade(course: Path) -> None:
     with Gradebook(database_url(course), upgrade=False) as gradebook:
         before, after = gradebook.upgrade()
     click.echo(f"gradebook at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
-
-
-def _explanations(course: Path, assignment: str) -> dict[str, Any]:
-    """The rubric (part titles, hidden flags) and mistake variants (diagnoses) for a text report,
-    or nothing if the course no longer has the assignment."""
-    from grader.reports.api import load_assignment
-
-    loaded = load_assignment(course, assignment)
-    return {"rubric": loaded.rubric, "mistakes": loaded.mistakes} if loaded else {}
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from grader.course import Course
 from grader.db import Gradebook, StoredSubmission, database_url
 from grader.errors import GraderError, NotFound
 from grader.rubric import Rubric
+from grader.visibility import redact_all, sentence
 
 FORMATS = ("csv", "canvas", "gradescope")
 POLICIES = ("latest", "best")
@@ -97,7 +98,6 @@ def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
 
     Hidden checks are shown after the due date only (``after_due_date``), the rest at once.
     """
-    hidden = {c.id for c in rubric.checks if c.hidden}
     return {
         "score": submission.score or 0.0,
         "output": submission.message,
@@ -106,10 +106,10 @@ def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
                 "name": check.id,
                 "score": check.score,
                 "max_score": check.max_score,
-                "output": check.message + (f"\nDiagnosis: {', '.join(check.diagnoses)}" if check.diagnoses else ""),
-                "visibility": "after_due_date" if check.id in hidden else "visible",
+                "output": sentence(check, rubric) + (f"\nDiagnosis: {', '.join(check.codes)}" if check.codes else ""),
+                "visibility": "after_due_date" if check.hidden else "visible",
             }
-            for check in submission.checks
+            for check in redact_all(submission.checks, rubric)
         ],
     }
 

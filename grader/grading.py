@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.checks import run_check
+from grader.checks.registry import run_check
 from grader.checks.context import Context
 from grader.checks.verdicts import failed
 from grader.course import Assignment
@@ -54,6 +54,6 @@ def _not_loaded(
 ) -> GradingResult:
     """Every check scores 0 with the reason, so the gradebook has a row for each."""
     checks = tuple(
-        failed(check, f"not graded: {message}", status=status) for check in assignment.rubric.checks
+        failed(check, "not graded: {student}", status=status, student_text=message) for check in assignment.rubric.checks
     )
     return GradingResult(status, message, seed, checks, assignment.rubric.max_score, warnings, output, isolation)

@@ -88,6 +88,18 @@ class Rubric:
     def max_score(self) -> float:
         return float(sum(p.points for p in self.parts))
 
+    def describe_case(self, name: str, hidden: bool = False) -> str:
+        """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""
+        if hidden:
+            return "a hidden case"
+        spec = self.cases[name]
+        values = ", ".join(
+            f"{self.notation.get(k, k)}={v:g}" if isinstance(v, float) else f"{self.notation.get(k, k)}={v}"
+            for k, v in spec.arguments.items()
+        )
+        note = f"; {spec.note}" if spec.note else ""
+        return f"case '{name}' ({values}{note})"
+
     def name_of(self, function: str, key: str | None = None) -> str:
         """How the assignment writes an output: ``dJ/dW1`` for ("gradients", "W1")."""
         full = f"{function}.{key}" if key else function

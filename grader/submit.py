@@ -15,7 +15,9 @@ from grader.errors import GraderError
 from grader.grading import grade
 from grader.loading import read_submission
 from grader.results import GradingResult
+from grader.rubric import Rubric
 from grader.sandbox.isolation import require
+from grader.visibility import redact_all, sentence
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,12 @@ class Submitted:
     student: str
     assignment: str
     result: GradingResult
+    #: the rubric it was graded under: its notation and hidden flags shape every output
+    rubric: Rubric | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON contract of ``grade submit --json``."""
+        """The JSON contract of ``grade submit --json``; hidden checks are redacted."""
+        checks = redact_all(self.result.checks, self.rubric)
         return {
             "submission_id": self.submission_id,
             "student": self.student,
@@ -35,7 +40,17 @@ class Submitted:
             "message": self.result.message,
             "score": self.result.score,
             "max_score": self.result.max_score,
-            "checks": [c.to_json() for c in self.result.checks],
+            "checks": [
+                {
+                    "id": c.id,
+                    "status": c.status,
+                    "score": c.score,
+                    "max_score": c.max_score,
+                    "message": sentence(c, self.rubric),
+                    "diagnoses": list(c.codes),
+                }
+                for c in checks
+            ],
         }
 
 
@@ -81,7 +96,7 @@ def submit(
             )
             raise
         gradebook.finish_submission(submission_id, result)
-    return Submitted(submission_id, student, assignment, result)
+    return Submitted(submission_id, student, assignment, result, loaded.rubric)
 
 
 @contextmanager

@@ -5,7 +5,10 @@ PostgreSQL tests are marked ``postgres``; they fail, never skip, when the server
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -19,13 +22,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 
 import grader.db
 from grader.db import Gradebook, database_url, default_url
 from grader.db.models import Base, Student, Submission
 from grader.errors import DatabaseError, NotFound
-from grader.results import CheckResult, GradingResult
+from grader.results import CheckResult, Diagnosis, GradingResult
 
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
 REPO = Path(grader.db.__file__).parents[2]
@@ -41,7 +44,7 @@ CHECKS = (
         max_score=2.0,
         message="z3 matches the reference.",
         diagnoses=(),
-        errors={"rel_error": 1.5e-12, "worst": [0, 3], "case": "small"},
+        errors={"rel_error": 1.5e-12, "worst": [0, 3]},
     ),
     CheckResult(
         id="backward",
@@ -49,9 +52,12 @@ CHECKS = (
         status="failed",
         score=0.5,
         max_score=3.0,
-        message="dW2 is off by a factor of 2.",
-        diagnoses=("dW2 looks doubled: did you add the gradient twice?", "phi' sign"),
+        message="dW2 raised {student} on {case}.",
+        diagnoses=(Diagnosis("doubled-grad", "dW2 looks doubled: did you add the gradient twice?", 0.5), Diagnosis("phi-sign")),
         errors={"rel_error": 0.5, "nested": {"ok": True, "none": None}},
+        case="small",
+        student_text="ValueError: {case} \x00 <b>",
+        hidden=True,
     ),
 )
 RESULT = GradingResult(
@@ -107,7 +113,7 @@ def test_round_trip_returns_what_was_stored(url: str) -> None:
         book.finish_submission(sid, RESULT)
         got = book.get(sid)
     assert got is not None
-    assert got.checks == CHECKS
+    assert got.checks == CHECKS[:1] + (replace(CHECKS[1], student_text="ValueError: {case} \ufffd <b>"),)
     assert [type(c.diagnoses) for c in got.checks] == [tuple, tuple]
     assert (got.student, got.assignment, got.filename) == ("s1", "hw1", "hw1.py")
     assert (got.status, got.message, got.seed) == ("graded", RESULT.message, RESULT.seed)
@@ -322,3 +328,40 @@ def test_threads_opening_different_gradebooks_at_once(tmp_path: Path) -> None:
 
     with ThreadPoolExecutor(len(urls)) as pool:
         assert list(pool.map(open_one, urls)) == [HEAD] * len(urls)
+
+
+def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
+    """A gradebook written before checks carried their case and diagnoses as fields keeps its
+    results, with the case moved out of the message so a later hidden flag can redact it."""
+    from alembic import command
+
+    from grader.db.schema import _config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "0002")
+        connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (1, 'ada')")
+        connection.exec_driver_sql("INSERT INTO assignments (id, name) VALUES (1, 'backprop')")
+        connection.exec_driver_sql(
+            "INSERT INTO submissions (id, student_id, assignment_id, filename, content, sha256, submitted_at, status,"
+            " message, seed, rubric_version, score, max_score, warnings, output, isolation)"
+            " VALUES (1, 1, 1, 'a.py', x'00', 'x', '2026-11-30 10:00:00', 'graded', '', 1, 'v', 0.0, 10.0, '[]', '', '')"
+        )
+        old = "dJ/db1 is wrong on case 'basic' (N=8, D=5, lambda=0.1; a note (with parentheses)): relative error 0.76 (tolerance 0.001); worst element [0]: expected 0.289242, got 0.615392. The derivative is wrong."
+        errors = json.dumps({"case": "basic", "rel_error": 0.76, "tolerance": 0.001, "worst_index": [0], "expected": 0.289242, "got": 0.615392})
+        connection.execute(
+            text("INSERT INTO check_results (submission_id, check_id, part, status, score, max_score, message, diagnoses, errors)"
+                 " VALUES (1, 'q_db1', 'q', 'failed', 0.0, 10.0, :message, :diagnoses, :errors)"),
+            {"message": old, "diagnoses": json.dumps(["wrong-activation-derivative"]), "errors": errors},
+        )
+    engine.dispose()
+    with Gradebook(url) as book:
+        assert book.revision() == HEAD
+        stored = book.get(1)
+    assert stored is not None
+    [check] = stored.checks
+    assert check.message == "dJ/db1 is wrong on {case}: relative error 0.76 (tolerance 0.001). The derivative is wrong."
+    assert check.case == "basic" and "case" not in check.errors and check.errors["worst_index"] == [0]
+    assert check.diagnoses == (Diagnosis("wrong-activation-derivative"),)
+    assert (check.student_text, check.hidden) == ("", False)

@@ -216,6 +216,47 @@ def test_hidden_checks_show_score_and_diagnosis_but_no_inputs(
         assert "hidden" in text and score in text
         assert ("transposed" if part == "q2b_dW2" else "wrong-activation-derivative") in text
         assert "Partial credit" in text
+    for fmt in ("csv", "canvas", "gradescope"):
+        result = run(course, "export", "-a", "backprop", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert "N=" not in result.stdout and "'basic'" not in result.stdout and "worst element" not in result.stdout
+    tests = {t["name"]: t for t in json.loads(run(course, "export", "-a", "backprop", "--format", "gradescope").stdout)["tests"]}
+    hidden = [t for name, t in tests.items() if name.startswith(part)]
+    assert hidden and all(t["visibility"] == "after_due_date" for t in hidden)
+    assert any("Partial credit" in t["output"] for t in hidden)
+
+
+def test_a_check_hidden_after_grading_keeps_its_case_in_the_gradebook(course: Path, db_url: str) -> None:
+    """Redaction happens on the way out: the instructor's data keeps the case and the figures."""
+    submit(course, "seed_dW2_transposed.py", "ada")
+    hide(course, "q2b_dW2")
+    with Gradebook(db_url) as book:
+        stored = book.latest("ada", "backprop")
+    assert stored is not None
+    failed = [c for c in stored.checks if c.id.startswith("q2b_dW2") and c.status == "failed"]
+    assert failed and all(c.case in Course(course).assignment("backprop").rubric.cases and not c.hidden for c in failed)
+    assert all("{case}" in c.message and "expected_array" in c.errors for c in failed if "reference" in c.id)
+
+
+def test_the_submissions_own_text_is_kept_apart_and_never_read_as_a_slot(course: Path, db_url: str, tmp_path: Path) -> None:
+    source = (SAMPLES / "correct_loops.py").read_text() + (
+        "\ndef gradients(params, X, y, reg):\n    raise ValueError('{case} <script>alert(1)</script>')\n"
+    )
+    path = tmp_path / "raises.py"
+    path.write_text(source)
+    out = submit(course, path, "ada")
+    raised = [c for c in out["checks"] if c["id"].startswith("q2") and c["id"] != "q2a_dz3_reference"]
+    assert raised and all(
+        re.match(r"gradients raised ValueError: \{case\} <script>alert\(1\)</script> \(line \d+ in gradients\) on case '\w+' \(N=", c["message"])
+        for c in raised if c["status"] == "error"
+    ), [c["message"] for c in raised]
+    with Gradebook(db_url) as book:
+        stored = book.latest("ada", "backprop")
+    assert stored is not None
+    errored = [c for c in stored.checks if c.status == "error"]
+    assert errored and all(c.message == "gradients raised {student} on {case}." and "<script>" in c.student_text for c in errored)
+    page = report(course, "ada", "html", tmp_path)
+    assert "<script>alert" not in page and "{case} &lt;script&gt;" in page
 
 
 # --- a whole class ----------------------------------------------------------------------------

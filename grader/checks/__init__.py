@@ -1,27 +1,12 @@
-"""The kinds of check a rubric can use, by name."""
+"""The checks a rubric runs on a submission's answers.
 
-from __future__ import annotations
+    context.py    what the checks of one grading share: inputs, reference answers, the student's
+    compare.py    a child's answer as a trusted array, relative errors
+    verdicts.py   building results (passed, failed, unanswered)
+    reference.py  the ``reference`` kind: answers against the reference implementation
+    gradcheck.py  the ``gradcheck`` kind: gradients against finite differences
+    diagnosis.py  naming the mistake behind a result, and its partial credit
+    registry.py   the kinds by name, and ``run_check``
 
-from typing import Callable
-
-from grader.checks.context import Context
-from grader.checks.gradcheck import gradcheck
-from grader.checks.reference import reference_check
-from grader.checks.verdicts import failed
-from grader.diagnosis import diagnose
-from grader.results import CheckResult
-from grader.rubric import Check
-
-KINDS: dict[str, Callable[[Context, Check], CheckResult]] = {
-    "reference": reference_check,
-    "gradcheck": gradcheck,
-}
-
-
-def run_check(ctx: Context, check: Check) -> CheckResult:
-    """Run one check. A fault of the grader's own is recorded on the check, not raised, so one
-    bad check never loses the rest of a submission's results."""
-    try:
-        return diagnose(ctx, check, KINDS[check.kind](ctx, check))
-    except Exception as exc:  # noqa: BLE001 - see docstring
-        return failed(check, f"the grader failed on this check ({type(exc).__name__}: {exc}); ask your instructor to regrade.", status="error")
+This package's ``__init__`` imports nothing, so any of its modules imports on its own.
+"""

@@ -18,7 +18,16 @@ Array = npt.NDArray[np.float64]
 
 
 class BadAnswer(Exception):
-    """The answer cannot be compared at all (wrong type, dtype, shape, or not finite)."""
+    """The answer cannot be compared at all (wrong type, dtype, shape, or not finite).
+
+    ``message`` may hold the slot ``{student}`` for ``student_text``: how the sandbox described a
+    value it could not export, which the submission controls (a class's name, say).
+    """
+
+    def __init__(self, message: str, student_text: str = "") -> None:
+        super().__init__(message.replace("{student}", student_text))
+        self.message = message
+        self.student_text = student_text
 
 
 @dataclass(frozen=True)
@@ -38,14 +47,14 @@ def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> 
     """
     if key is not None:
         if not isinstance(value, dict) or "dict" not in value:
-            raise BadAnswer(f"must be a dict with the key {key!r}, but the function returned {_what(value)}")
+            raise BadAnswer(f"must be a dict with the key {key!r}, but the function returned {_what(value)}", _unsupported(value))
         entries = value["dict"]
         if key not in entries:
-            keys = ", ".join(repr(k) for k in sorted(entries)) or "none"
-            raise BadAnswer(f"is missing: the returned dict has no key {key!r} (keys: {keys})")
+            keys = ", ".join(repr(k) for k in sorted(entries)[:20]) or "none"
+            raise BadAnswer(f"is missing: the returned dict has no key {key!r} (keys: {{student}})", keys[:200])
         value = entries[key]
     if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
-        raise BadAnswer(f"must be a numpy array or a float, but it is {_what(value)}")
+        raise BadAnswer(f"must be a numpy array or a float, but it is {_what(value)}", _unsupported(value))
     array = value["array"]
     if array.dtype.kind == "b":
         raise BadAnswer("is an array of booleans; it must hold numbers")
@@ -108,13 +117,19 @@ def compare(got: Array, expected: Array, rtol: float, floor: float) -> Compariso
 
 
 def _what(value: Any) -> str:
+    """What a value is, in the grader's words; the sandbox's own description is the slot ``{student}``."""
     if isinstance(value, dict) and "unsupported" in value:
-        return str(value["unsupported"])[:100]
+        return "{student}"
     if isinstance(value, dict) and "dict" in value:
         return "a dict"
     if isinstance(value, dict) and "array" in value:
         return "an array"
     return "nothing (None)" if value is None else "something else"
+
+
+def _unsupported(value: Any) -> str:
+    """The sandbox's description of a value it could not export (the submission controls it)."""
+    return str(value["unsupported"])[:100] if isinstance(value, dict) and "unsupported" in value else ""
 
 
 def _shape(shape: tuple[int, ...]) -> str:

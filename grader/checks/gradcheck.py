@@ -13,6 +13,7 @@ between ``theta - h v`` and ``theta + h v``; a direction that crosses one is rep
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     name = ctx.rubric.name_of(check.function, check.key)
     loss_name = ctx.rubric.name_of(check.loss)
     worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
-    own_problem = ""
+    own_problem, own_text = "", ""
     # Where the student's loss equals J, differencing it would only repeat the reference's
     # differences: skip those sandbox calls, most of a correct submission's.
     loss_is_j = all(_loss_is_reference(ctx, check, case) for case in check.cases)
@@ -55,7 +56,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         try:
             grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.key)
         except BadAnswer as exc:
-            return failed(check, f"{name} {exc} (on {ctx.describe(case, check.hidden)}).", {"case": case})
+            return failed(check, f"{name} {exc.message} (on {{case}}).", case=case, student_text=exc.student_text)
         directions, crossed = _directions(ctx, check, inputs, ctx.rng(f"{check.id}:{case}"))
         count += len(directions)
         skipped += crossed
@@ -66,9 +67,10 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         worst = max(worst, relative_error(slopes, truth, ctx.rubric.floor))
         if loss_is_j:
             continue
-        own, why = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
+        own, why, text = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
         if own is None:
-            own_problem = own_problem or why
+            if not own_problem:
+                own_problem, own_text = why, text
         else:
             worst_own = max(worst_own, relative_error(slopes[-OWN_DIRECTIONS:], own, ctx.rubric.floor))
     errors: dict[str, Any] = {
@@ -105,9 +107,10 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             else f" It disagrees with finite differences of {own} too (relative error {worst_own:.2g})."
         )
     if worst <= ctx.rubric.rtol:
-        return passed(check, f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}", errors)
+        message = f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}"
+        return replace(passed(check, message, errors), student_text=own_text)
     message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {ctx.rubric.rtol:g}).{tail}"
-    return failed(check, message, errors)
+    return failed(check, message, errors, student_text=own_text)
 
 
 def _loss_is_reference(ctx: Context, check: Check, case: str) -> bool:
@@ -176,19 +179,20 @@ def _difference(ctx: Context, check: Check, inputs: dict[str, Any], v: Array) ->
     return (float(plus) - float(minus)) / (2 * H_REFERENCE)
 
 
-def _own_differences(ctx: Context, check: Check, inputs: dict[str, Any], directions: list[Array]) -> tuple[Array | None, str]:
-    """Finite differences of the student's own loss, or None and the reason."""
-    if ctx.state(check.loss) != "ok":
-        return None, f"{check.loss} is not defined"
-    theta = inputs[check.wrt][check.key]
+def _own_differences(ctx: Context, check: Check, inputs: dict[str, Any], directions: list[Array]) -> tuple[Array | None, str, str]:
+    """Finite differences of the student's own loss, or None, the reason (which may hold the
+    slot ``{student}``) and the submission's own text for it."""
+    if ctx.state(str(check.loss)) != "ok":
+        return None, f"{check.loss} is not defined", ""
+    theta = inputs[str(check.wrt)][check.key]
     batch = [_with(inputs, check, theta + s * H_OWN * v) for v in directions for s in (1.0, -1.0)]
     values = []
-    for outcome in ctx.call(check.loss, batch):
+    for outcome in ctx.call(str(check.loss), batch):
         if outcome.status != "ok":
-            return None, f"{check.loss} failed ({outcome.error})"
+            return None, f"{check.loss} failed ({{student}})", outcome.error
         try:
             values.append(float(answer_array(outcome.value, ())))
         except BadAnswer as exc:
-            return None, f"{check.loss} {exc}"
+            return None, f"{check.loss} {exc.message}", exc.student_text
     pairs = np.array(values).reshape(len(directions), 2)
-    return (pairs[:, 0] - pairs[:, 1]) / (2 * H_OWN), ""
+    return (pairs[:, 0] - pairs[:, 1]) / (2 * H_OWN), "", ""

@@ -1,20 +1,33 @@
-"""Building CheckResults: full points or none, with a message for the student."""
+"""Building CheckResults: full points or none, with the grader's message and its findings."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from grader.checks.context import Context
-from grader.results import CheckResult
+from grader.results import CheckResult, CheckStatus
 from grader.rubric import Check
 
 
 def passed(check: Check, message: str, errors: dict[str, Any]) -> CheckResult:
-    return CheckResult(check.id, check.part, "passed", check.points, check.points, message, (), errors)
+    return CheckResult(check.id, check.part, CheckStatus.PASSED, check.points, check.points, message, (), errors, hidden=check.hidden)
 
 
-def failed(check: Check, message: str, errors: dict[str, Any] | None = None, status: str = "failed") -> CheckResult:
-    return CheckResult(check.id, check.part, status, 0.0, check.points, message, (), errors or {})
+def failed(
+    check: Check,
+    message: str,
+    errors: dict[str, Any] | None = None,
+    status: str = CheckStatus.FAILED,
+    *,
+    case: str | None = None,
+    student_text: str = "",
+) -> CheckResult:
+    """A result worth nothing. ``message`` may name ``{case}`` and ``{student}`` (the text the
+    submission produced), which are kept in their own fields."""
+    return CheckResult(
+        check.id, check.part, status, 0.0, check.points, message, (), errors or {},
+        case=case, student_text=student_text, hidden=check.hidden,
+    )
 
 
 def unanswered(ctx: Context, check: Check, function: str, case: str | None) -> CheckResult | None:
@@ -23,15 +36,11 @@ def unanswered(ctx: Context, check: Check, function: str, case: str | None) -> C
     if state != "ok":
         signature = f"{function}({', '.join(ctx.assignment.parameters(function))})"
         why = "is not defined" if state == "missing" else "is defined but is not a function"
-        return failed(check, f"{function} {why} in your submission; define {signature}.", status="error")
+        return failed(check, f"{function} {why} in your submission; define {signature}.", status=CheckStatus.ERROR)
     if case is None:
         return None
     outcome = ctx.answer(function, case)
     if outcome.status == "ok":
         return None
-    where = ctx.describe(case, check.hidden)
-    if outcome.status == "error":
-        message = f"{function} raised {outcome.error} on {where}."
-    else:
-        message = f"{outcome.error} (on {where})."
-    return failed(check, message, {"case": case}, status=outcome.status)
+    message = f"{function} raised {{student}} on {{case}}." if outcome.status == "error" else "{student} (on {case})."
+    return failed(check, message, status=outcome.status, case=case, student_text=outcome.error)

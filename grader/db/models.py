@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Explicit constraint names, so later batch migrations on SQLite can refer to them.
@@ -137,6 +139,15 @@ class CheckRow(Base):
     status: Mapped[str] = mapped_column(Text)
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
+    # The grader's sentence, with the slots {case} and {student} (see grader.results).
     message: Mapped[str] = mapped_column(FreeText)
-    diagnoses: Mapped[list[str]] = mapped_column(JSON)
+    # [{"code", "explanation", "credit"}, ...]: the named mistakes (revision 0003).
+    diagnoses: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Measured figures: relative error, tolerance, worst element, small arrays.
     errors: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The case the finding is about, or None.
+    case_name: Mapped[str | None] = mapped_column(Text)
+    # Text the submission produced (an exception's message), never the grader's words.
+    student_text: Mapped[str] = mapped_column(FreeText, server_default="")
+    # The rubric hid the check when it was graded.
+    hidden: Mapped[bool] = mapped_column(Boolean, server_default=false())

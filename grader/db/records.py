@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from grader.db.models import CheckRow, Submission
-from grader.results import CheckResult
+from grader.results import CheckResult, Diagnosis
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,11 @@ def check_row(submission_id: int, check: CheckResult) -> CheckRow:
         score=check.score,
         max_score=check.max_score,
         message=check.message,
-        diagnoses=list(check.diagnoses),
+        diagnoses=[d.to_json() for d in check.diagnoses],
         errors=dict(check.errors),
+        case_name=check.case,
+        student_text=check.student_text,
+        hidden=check.hidden,
     )
 
 
@@ -72,8 +75,11 @@ def stored(row: Submission, student: str, assignment: str) -> StoredSubmission:
                 score=c.score,
                 max_score=c.max_score,
                 message=c.message,
-                diagnoses=tuple(c.diagnoses),
+                diagnoses=tuple(Diagnosis.from_json(d) for d in c.diagnoses),
                 errors=c.errors,
+                case=c.case_name,
+                student_text=c.student_text,
+                hidden=c.hidden,
             )
             for c in row.checks
         ),

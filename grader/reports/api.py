@@ -152,7 +152,7 @@ def _assignment(course: Path | str, assignment: str) -> tuple[Assignment | None,
 def _report(stored: StoredSubmission, loaded: Assignment | None) -> Report:
     rubric = loaded.rubric if loaded else None
     top = rubric.max_score if rubric else None
-    return build(header(stored, top), stored.checks, stored.warnings, rubric, loaded.mistakes if loaded else None)
+    return build(header(stored, top), stored.checks, stored.warnings, rubric)
 
 
 def _index(assignment: str, latest: list[StoredSubmission], format: str) -> str:

@@ -67,10 +67,10 @@ def summarize(assignment: str, latest: list[StoredSubmission], rubric: Rubric | 
     students: Counter[str] = Counter()
     hit: dict[str, set[str]] = {}
     for submission in latest:
-        codes = {code for c in submission.checks for code in c.diagnoses}
+        codes = {code for c in submission.checks for code in c.codes}
         students.update(codes)
         for check in submission.checks:
-            for code in check.diagnoses:
+            for code in check.codes:
                 hit.setdefault(code, set()).add(check.part)
     rank = {part: i for i, part in enumerate(order)}
     diagnoses = tuple(

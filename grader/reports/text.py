@@ -4,7 +4,6 @@ its checks, their messages and diagnoses, wrapped to 100 columns."""
 from __future__ import annotations
 
 import textwrap
-from types import ModuleType
 
 from grader.reports.model import Header, Report, build
 from grader.results import CheckResult
@@ -20,10 +19,9 @@ def render_text(
     checks: tuple[CheckResult, ...],
     warnings: tuple[str, ...] = (),
     rubric: Rubric | None = None,
-    mistakes: ModuleType | None = None,
 ) -> str:
     """The whole report; ``rubric`` (when the course is at hand) gives the parts their titles."""
-    return text(build(header, checks, warnings, rubric, mistakes))
+    return text(build(header, checks, warnings, rubric))
 
 
 def text(report: Report) -> str:
@@ -45,6 +43,8 @@ def text(report: Report) -> str:
             hidden = " (hidden)" if check.hidden else ""
             lines.append(f"  {mark} {check.id}{hidden}".ljust(WIDTH - 12) + f"{check.score:g} / {check.max_score:g}".rjust(12))
             lines.append(_wrap(check.message, _INDENT))
+            if check.facts:
+                lines.append(_wrap("; ".join(check.facts) + ".", _INDENT))
             if check.diagnosis:
                 lines.append(_wrap(f"diagnosis ({', '.join(check.codes)}): {check.diagnosis}", _INDENT))
             elif check.codes:

@@ -26,7 +26,7 @@ import numpy as np
 
 from grader.checks.compare import raw_array, relative_error
 from grader.checks.context import Context
-from grader.results import CheckResult
+from grader.results import CheckResult, CheckStatus, Diagnosis
 from grader.rubric import Check
 
 #: a gradient function calling its loss this often per call is differencing it numerically
@@ -39,29 +39,28 @@ NUMERICAL_HELPER_CALLS = 16
 
 
 def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
-    """``result`` with its diagnoses, their explanations and the part's partial credit."""
-    if result.status not in ("passed", "failed"):
+    """``result`` with its diagnoses (each with its explanation and credit) and the part's
+    partial credit applied to its score; the message itself is left as the check wrote it."""
+    if result.status not in (CheckStatus.PASSED, CheckStatus.FAILED):
         return result  # a crash or a hang is not a mathematical mistake
     conduct = _conduct(ctx, check)
-    values = _values(ctx, check) if result.status == "failed" else []
+    values = _values(ctx, check) if result.status == CheckStatus.FAILED else []
     found = values + conduct
     if not found:
         return result
-    codes = tuple(code for code, _ in found)
     credit = next(p for p in ctx.rubric.parts if p.id == check.part).credit
+    codes = [code for code, _ in found]
     score, status = result.score, result.status
-    if status == "failed":
+    if status == CheckStatus.FAILED:
         # Only a named mistake earns partial credit: conduct alone (mutating the inputs of a
         # wrong answer) must not turn garbage into points.
         earned = values and all(c in credit for c in codes)
         score = min(credit[c] for c in codes) * check.points if earned else 0.0
     elif any(c in credit for c in codes):
         score = min(credit[c] for c in codes if c in credit) * check.points
-        status = "failed" if score < check.points else status
-    explanation = " ".join(text for _, text in found)
-    if score and score < check.points:
-        explanation += f" Partial credit: {score:g} of {check.points:g}."
-    return replace(result, status=status, score=score, diagnoses=codes, message=f"{result.message} {explanation}")
+        status = CheckStatus.FAILED if score < check.points else status
+    diagnoses = tuple(Diagnosis(code, text, credit.get(code)) for code, text in found)
+    return replace(result, status=status, score=score, diagnoses=diagnoses)
 
 
 def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:

@@ -1,0 +1,33 @@
+"""The kinds of check a rubric can use, by name, and running one check with its diagnosis.
+
+A new kind is a function ``(Context, Check) -> CheckResult`` in a module of this package,
+registered in ``KINDS`` (and given a model in ``grader.rubric``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from grader.checks.context import Context
+from grader.checks.diagnosis import diagnose
+from grader.checks.gradcheck import gradcheck
+from grader.checks.reference import reference_check
+from grader.checks.verdicts import failed
+from grader.results import CheckResult, CheckStatus
+from grader.rubric import Check
+
+KINDS: dict[str, Callable[[Context, Check], CheckResult]] = {
+    "reference": reference_check,
+    "gradcheck": gradcheck,
+}
+
+
+def run_check(ctx: Context, check: Check) -> CheckResult:
+    """Run one check. A fault of the grader's own is recorded on the check, not raised, so one
+    bad check never loses the rest of a submission's results."""
+    try:
+        return diagnose(ctx, check, KINDS[check.kind](ctx, check))
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        message = f"the grader failed on this check ({reason}); ask your instructor to regrade."
+        return failed(check, message, status=CheckStatus.ERROR)

@@ -1,0 +1,111 @@
+"""What a reader may see of a check result, and how its message reads: one place for every output.
+
+Reports (text, Markdown, HTML), exports (CSV, Canvas, Gradescope), ``grade submit --json`` and
+any later API all pass stored results through ``redact`` and then read them with ``segments``
+or ``sentence``. A check is hidden when the rubric hid it at grading time or hides it now; a
+hidden check keeps its status, score, diagnoses and relative error, and loses its case, its
+worst element and its arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from enum import StrEnum
+from typing import Any
+
+from grader.results import CheckResult
+from grader.rubric import Rubric
+
+#: measured figures a hidden check keeps: how far off the answer was, never where or on what
+HIDDEN_KEEPS = frozenset(
+    {"rel_error", "tolerance", "directions", "skipped_at_kinks", "own_loss_rel_error", "loss_is_reference"}
+)
+HIDDEN_CASE = "a hidden case"
+_SLOT = re.compile(r"\{(case|student)\}")
+
+
+class Segment(StrEnum):
+    """Whose words a piece of a message is: renderers may set the submission's apart."""
+
+    GRADER = "grader"
+    CASE = "case"
+    STUDENT = "student"
+
+
+def is_hidden(check: CheckResult, rubric: Rubric | None) -> bool:
+    return check.hidden or bool(rubric and any(c.hidden for c in rubric.checks if c.id == check.id))
+
+
+def redact(check: CheckResult, rubric: Rubric | None) -> CheckResult:
+    """``check`` as a student may see it under ``rubric`` (the course's current one, or None
+    when the course no longer has the assignment: then the flags stored with it decide)."""
+    if not is_hidden(check, rubric):
+        return check
+    return replace(check, hidden=True, case=None, errors={k: v for k, v in check.errors.items() if k in HIDDEN_KEEPS})
+
+
+def redact_all(checks: Iterable[CheckResult], rubric: Rubric | None) -> tuple[CheckResult, ...]:
+    return tuple(redact(c, rubric) for c in checks)
+
+
+def case_text(check: CheckResult, rubric: Rubric | None) -> str:
+    """How the message names its case: ``case 'basic' (N=8, ...)``, or "a hidden case"."""
+    if check.hidden or check.case is None:
+        return HIDDEN_CASE
+    if rubric is not None and check.case in rubric.cases:
+        return rubric.describe_case(check.case)
+    return f"case '{check.case}'"
+
+
+def segments(check: CheckResult, rubric: Rubric | None) -> list[tuple[Segment, str]]:
+    """The message in pieces, each marked as the grader's words, the case, or the submission's
+    own text. Call it on a redacted check."""
+    values = {"case": (Segment.CASE, case_text(check, rubric)), "student": (Segment.STUDENT, check.student_text)}
+    pieces: list[tuple[Segment, str]] = []
+    at = 0
+    for match in _SLOT.finditer(check.message):
+        if match.start() > at:
+            pieces.append((Segment.GRADER, check.message[at : match.start()]))
+        pieces.append(values[match.group(1)])
+        at = match.end()
+    if at < len(check.message):
+        pieces.append((Segment.GRADER, check.message[at:]))
+    return pieces
+
+
+def message(check: CheckResult, rubric: Rubric | None) -> str:
+    """The message with its slots filled (one pass: text filled in is never read again)."""
+    return "".join(text for _, text in segments(check, rubric))
+
+
+def worst_element(errors: dict[str, Any]) -> str:
+    """``worst element [1, 2]: expected 0.5, got 0.7``, or "" when not measured (or redacted)."""
+    if "expected" not in errors or "got" not in errors:
+        return ""
+    index = errors.get("worst_index") or []
+    where = f"worst element {list(index)}: " if index else ""
+    return f"{where}expected {_number(errors['expected'])}, got {_number(errors['got'])}"
+
+
+def partial_credit(check: CheckResult) -> str:
+    if check.diagnoses and 0 < check.score < check.max_score:
+        return f"Partial credit: {check.score:g} of {check.max_score:g}."
+    return ""
+
+
+def sentence(check: CheckResult, rubric: Rubric | None) -> str:
+    """Everything about ``check`` in one paragraph: its message, the worst element, the named
+    mistakes and their partial credit. What ``--json`` and Gradescope show; call it on a
+    redacted check."""
+    text = message(check, rubric)
+    element = worst_element(check.errors)
+    if element:
+        text = f"{text[:-1] if text.endswith('.') else text}; {element}."
+    extra = [d.explanation for d in check.diagnoses if d.explanation] + [partial_credit(check)]
+    return " ".join([text, *(e for e in extra if e)])
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "non-finite"
