@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import base64
+import importlib.resources
 import json
 import re
 import statistics
 import struct
+import tomllib
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from jinja2 import UndefinedError
 
 from grader.cli import REPORT_FORMATS, main
 from grader.course import Course
@@ -22,9 +25,11 @@ from grader.db import Gradebook, default_url
 from grader.reports import FORMATS, Header, build, file_name
 from grader.reports.html import html
 from grader.reports.pictures import gradient_png, histogram_png
+from grader.reports.summary import ClassSummary, DiagnosisCount, PartAverage, summary_html
+from grader.reports.templates import environment
 from grader.results import CheckResult, GradingResult
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 
 
 def run(course: Path, *args: str) -> Result:
@@ -370,6 +375,130 @@ def test_non_finite_stored_values_reach_the_picture() -> None:
     check = CheckResult("q_x", "q", "failed", 0.0, 1.0, "dJ/dW1 is wrong.", (), {"expected_array": {"shape": [2, 2], "values": [1.0, 2.0, 3.0, 4.0]}, "got_array": stored})
     page = Page(html(build(Header(1, "ada", "hw", "graded", "", 0.0, 1.0), (check,))))
     assert len(page.images) == 1 and png_size(decoded(page.images[0][1]))
+
+
+# --- templates: escaping, package data, self-contained pages ---------------------------------
+
+#: student-controlled text that would run a script if it reached a page unescaped
+EVIL = "<script>alert(1)</script>\" onmouseover=\"alert(2)\" ' onmouseover='alert(3)"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;alert(2)&quot; &#x27; onmouseover=&#x27;alert(3)"
+TEMPLATES = ("base.html", "report.css", "macros.html", "report.html", "summary.html", "index.html")
+
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, and the text of its <style> elements."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.styles: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        if self.elements and self.elements[-1][0] == "style":
+            self.styles.append(data)
+
+
+def assert_harmless(text: str, evil: bool = True) -> None:
+    """No script and no event handler anywhere in the page; the evil text, if expected, escaped."""
+    found = Elements(text)
+    assert "script" not in [tag for tag, _ in found.elements]
+    assert not [name for _, attrs in found.elements for name in attrs if name.startswith("on")]
+    assert "<script" not in text and '" onmouseover=' not in text and "' onmouseover=" not in text
+    if evil:
+        assert ESCAPED in text
+
+
+def assert_self_contained(text: str) -> None:
+    """A page that needs no network: styles inline, pictures as data: URIs, links to files beside it."""
+    found = Elements(text)
+    tags = [tag for tag, _ in found.elements]
+    assert "link" not in tags and "script" not in tags and tags.count("style") == 1
+    for tag, attrs in found.elements:
+        for name in ("src", "href"):
+            value = attrs.get(name)
+            if value is not None:
+                assert not re.match(r"\s*(https?:)?//", value, re.I), (tag, name, value)
+                assert value.startswith("data:image/png;base64,") if name == "src" else "://" not in value
+    css = "".join(found.styles)
+    assert ".check" in css and ".bar" in css and "url(" not in css and "@import" not in css
+
+
+def test_student_text_is_escaped_in_every_page(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+    source = tmp_path / "evil.py"
+    source.write_text(correct_source + f"\ndef softmax_grad(z3, y):\n    raise ValueError({EVIL!r})\n\nraise ValueError({EVIL!r})\n")
+    submit(course, source, EVIL)
+    text = report(course, EVIL, "html", tmp_path)
+    assert text.count(ESCAPED) >= 3  # the student id, the check's message and the warning
+    assert "Warnings while loading" in text
+    assert_harmless(text)
+    out = tmp_path / "all"
+    assert run(course, "report", "--all", "-a", "backprop", "-f", "html", "-o", str(out)).exit_code == 0
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert_harmless(index)
+    assert_harmless((out / file_name(EVIL)).read_text(encoding="utf-8"))
+    assert run(course, "summary", "-a", "backprop", "-o", str(tmp_path / "summary")).exit_code == 0
+    assert_harmless((tmp_path / "summary" / "summary.html").read_text(encoding="utf-8"), evil=False)
+
+
+def test_every_field_of_a_report_is_escaped() -> None:
+    arrays = {"expected_array": {"shape": [2], "values": [1.0, 2.0]}, "got_array": {"shape": [2], "values": [1.0, 3.0]}}
+    checks = (
+        CheckResult(EVIL, EVIL, "failed", 0.0, 1.0, EVIL, (EVIL,), {**arrays, "case": EVIL, "expected": 2.0, "got": 3.0, "worst_index": [1]}),
+        CheckResult("q_ok", EVIL, EVIL, 1.0, 1.0, EVIL),
+    )
+    header = Header(1, EVIL, EVIL, EVIL, EVIL, 1.0, 2.0, filename=EVIL)
+    text = html(build(header, checks, (EVIL,)))
+    assert_harmless(text)
+    # the student, the assignment (title and heading), the status and the not-graded note, the
+    # part (link, cell, section id and heading), the check (id, status, message, code), the
+    # figure's caption and the warning
+    assert text.count(ESCAPED) >= 14
+    assert len(Page(text).images) == 1
+
+
+def test_every_field_of_the_summary_is_escaped() -> None:
+    summary = ClassSummary(EVIL, EVIL, 3, {EVIL: 2, "graded": 1}, (1.0, 2.0), 4.0, (PartAverage(EVIL, EVIL, 2.0, 1.0),), (DiagnosisCount(EVIL, 2, (EVIL, EVIL)),))
+    text = summary_html(summary, "data:image/png;base64,AAAA")
+    assert_harmless(text)
+    assert text.count(ESCAPED) >= 7 and f"{ESCAPED}, {ESCAPED}" in text
+    assert Page(text).images == [("", "data:image/png;base64,AAAA", "histogram of the scores")]
+
+
+def test_pages_are_self_contained(course: Path, db_url: str, tmp_path: Path) -> None:
+    submit(course, "seed_answer.py", "ada")  # pictures on three parts
+    out = tmp_path / "all"
+    assert run(course, "report", "--all", "-a", "backprop", "-f", "html", "-o", str(out)).exit_code == 0
+    assert run(course, "summary", "-a", "backprop", "-o", str(out)).exit_code == 0
+    pages = sorted(out.glob("*.html"))
+    assert [p.name for p in pages] == sorted([file_name("ada"), "index.html", "summary.html"])
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert text.startswith("<!DOCTYPE html>\n<html lang=\"en\">") and '<meta charset="utf-8">' in text
+        assert_self_contained(text)
+    assert len(Page((out / file_name("ada")).read_text(encoding="utf-8")).images) >= 3
+
+
+def test_templates_are_package_data() -> None:
+    folder = importlib.resources.files("grader").joinpath("templates")
+    for name in TEMPLATES:
+        assert folder.joinpath(name).is_file(), name
+        environment().get_template(name)
+    shipped = [pattern.removeprefix("templates/") for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["grader"] if pattern.startswith("templates/")]
+    for entry in folder.iterdir():
+        assert any(Path(entry.name).match(pattern) for pattern in shipped), f"{entry.name} is not shipped"
+
+
+def test_templates_escape_and_reject_missing_values() -> None:
+    env = environment()
+    assert env.from_string("{{ x }}").render(x=EVIL) == EVIL.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
+    assert env.get_template("index.html").render(assignment="x", rows=[]).count("<tr>") == 1
+    with pytest.raises(UndefinedError):
+        env.get_template("index.html").render(assignment="x")
 
 
 # --- the gradebook ----------------------------------------------------------------------------

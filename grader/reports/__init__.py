@@ -5,6 +5,7 @@ and the instructor's class summary.
     text.py      plain text (``grade submit``, ``grade report``)
     markdown.py  Markdown
     html.py      self-contained HTML
+    templates.py the Jinja2 environment of the HTML pages (grader/templates/)
     pictures.py  PNG heatmaps and histograms (matplotlib, imported lazily)
     summary.py   the class summary
     api.py       reports from the gradebook, files for a whole class

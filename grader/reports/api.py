@@ -11,8 +11,8 @@ import hashlib
 import json
 import re
 import unicodedata
-from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 from grader.course import Assignment, Course
 from grader.db import Gradebook, StoredSubmission, database_url
@@ -102,7 +102,8 @@ def class_summary(
 
 def render(report: Report, format: str = "text") -> str:
     if format == "html":
-        from grader.reports.html import html  # draws pictures: matplotlib only when needed
+        # draws pictures: matplotlib only when needed
+        from grader.reports.html import html
 
         return html(report)
     if format == "md":
@@ -155,18 +156,26 @@ def _report(stored: StoredSubmission, loaded: Assignment | None) -> Report:
     return build(header(stored, top), stored.checks, stored.warnings, rubric)
 
 
-def _index(assignment: str, latest: list[StoredSubmission], format: str) -> str:
-    rows = [(s.student, "pending" if s.score is None else f"{s.score:g} / {s.max_score or 0:g}", s.status, file_name(s.student, format)) for s in latest]
-    if format == "html":
-        from grader.reports.html import page
+class IndexRow(NamedTuple):
+    student: str
+    score: str  # "58.75 / 100", or "pending"
+    status: str
+    file: str  # the report's file name, beside the index
 
-        body = "".join(f"<tr><td>{escape(who)}</td><td class=\"num\">{score}</td><td>{escape(status)}</td><td><a href=\"{escape(name)}\">{escape(name)}</a></td></tr>" for who, score, status, name in rows)
-        table = f"<table><tr><th>student</th><th class=\"num\">score</th><th>status</th><th>report</th></tr>{body}</table>"
-        return page(f"{assignment}: reports", f"<h1>{escape(assignment)}: reports</h1>\n{table}")
+
+def _index(assignment: str, latest: list[StoredSubmission], format: str) -> str:
+    rows = [
+        IndexRow(s.student, "pending" if s.score is None else f"{s.score:g} / {s.max_score or 0:g}", s.status, file_name(s.student, format))
+        for s in latest
+    ]
+    if format == "html":
+        from grader.reports.templates import render
+
+        return render("index.html", assignment=assignment, rows=rows)
     if format == "md":
         lines = [f"# {md(assignment)}: reports", "", "| student | score | status | report |", "|---|---:|---|---|"]
-        return "\n".join(lines + [f"| {md(who)} | {score} | {md(status)} | [{name}]({name}) |" for who, score, status, name in rows]) + "\n"
-    return "".join(f"{json.dumps(who, ensure_ascii=False)}\t{score}\t{status}\t{name}\n" for who, score, status, name in rows)
+        return "\n".join(lines + [f"| {md(r.student)} | {r.score} | {md(r.status)} | [{r.file}]({r.file}) |" for r in rows]) + "\n"
+    return "".join(f"{json.dumps(r.student, ensure_ascii=False)}\t{r.score}\t{r.status}\t{r.file}\n" for r in rows)
 
 
 def _write(path: Path, content: str) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass
-from html import escape
 
 from grader.db import StoredSubmission
-from grader.reports.html import bar, page
+from grader.reports.templates import render
 from grader.rubric import Rubric
 
 
@@ -107,29 +106,8 @@ def summary_text(summary: ClassSummary) -> str:
 
 
 def summary_html(summary: ClassSummary, histogram_uri: str) -> str:
-    statuses = ", ".join(f"{count} {escape(status)}" for status, count in summary.statuses.items())
-    body = [f"<h1>{escape(summary.title)}</h1>", f"<p class=\"meta\">{escape(summary.assignment)} · {summary.students} students (latest submission each): {statuses}</p>"]
-    if summary.mean is not None and summary.median is not None:
-        body.append(
-            f"<p class=\"total\">Mean {_round(summary.mean)}, median {_round(summary.median)} of {summary.max_score:g}</p>"
-            f"<figure><img src=\"{histogram_uri}\" alt=\"histogram of the scores\"><figcaption>Scores of the "
-            f"{len(summary.scores)} finished submissions, in tenths of {summary.max_score:g}.</figcaption></figure>"
-        )
-    rows = "".join(
-        f"<tr><td>{escape(p.id)}</td><td>{escape(p.title)}</td><td class=\"num\">{_round(p.mean)} / {p.points:g}</td>"
-        f"<td class=\"num\">{p.percent:.0f}%</td><td>{bar(p.mean, p.points)}</td></tr>"
-        for p in summary.parts
-    )
-    body.append(f"<h2>Per part</h2><table><tr><th>part</th><th></th><th class=\"num\">mean</th><th class=\"num\">%</th><th></th></tr>{rows}</table>")
-    if summary.diagnoses:
-        rows = "".join(
-            f"<tr><td><code>{escape(d.code)}</code></td><td class=\"num\">{d.students}</td><td>{escape(', '.join(d.parts))}</td></tr>"
-            for d in summary.diagnoses
-        )
-        body.append(f"<h2>Most frequent diagnoses</h2><table><tr><th>diagnosis</th><th class=\"num\">students</th><th>parts</th></tr>{rows}</table>")
-    else:
-        body.append("<h2>Most frequent diagnoses</h2><p>No diagnoses.</p>")
-    return page(f"{summary.assignment}: class summary", "\n".join(body))
+    """The summary as a self-contained page; ``histogram_uri`` is the histogram's data: URI."""
+    return render("summary.html", summary=summary, histogram=histogram_uri)
 
 
 def _round(value: float) -> str:
