@@ -27,7 +27,7 @@ from grader.reports.html import html
 from grader.reports.pictures import gradient_png, histogram_png
 from grader.reports.summary import ClassSummary, DiagnosisCount, PartAverage, summary_html
 from grader.reports.templates import environment
-from grader.results import CheckResult, GradingResult
+from grader.results import CheckResult, Diagnosis, GradingResult
 
 from conftest import ROOT, SAMPLES
 
@@ -448,7 +448,7 @@ def test_student_text_is_escaped_in_every_page(course: Path, db_url: str, tmp_pa
 def test_every_field_of_a_report_is_escaped() -> None:
     arrays = {"expected_array": {"shape": [2], "values": [1.0, 2.0]}, "got_array": {"shape": [2], "values": [1.0, 3.0]}}
     checks = (
-        CheckResult(EVIL, EVIL, "failed", 0.0, 1.0, EVIL, (EVIL,), {**arrays, "case": EVIL, "expected": 2.0, "got": 3.0, "worst_index": [1]}),
+        CheckResult(EVIL, EVIL, "failed", 0.5, 1.0, EVIL + " {student} on {case}", (Diagnosis(EVIL, EVIL, 0.5),), {**arrays, "expected": 2.0, "got": 3.0, "worst_index": [1]}, case=EVIL, student_text=EVIL),
         CheckResult("q_ok", EVIL, EVIL, 1.0, 1.0, EVIL),
     )
     header = Header(1, EVIL, EVIL, EVIL, EVIL, 1.0, 2.0, filename=EVIL)
@@ -456,8 +456,8 @@ def test_every_field_of_a_report_is_escaped() -> None:
     assert_harmless(text)
     # the student, the assignment (title and heading), the status and the not-graded note, the
     # part (link, cell, section id and heading), the check (id, status, message, code), the
-    # figure's caption and the warning
-    assert text.count(ESCAPED) >= 14
+    # figure's caption, the diagnosis' explanation, the case, the submission's text and the warning
+    assert text.count(ESCAPED) >= 17
     assert len(Page(text).images) == 1
 
 
