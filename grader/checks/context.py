@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from grader.course import Assignment
-from grader.rubric import Case, Check
+from grader.rubric import Check
 from grader.sandbox.process import LoadReport, Outcome, Sandbox
 
 
@@ -88,12 +88,7 @@ class Context:
 
     def describe(self, case: str, hidden: bool = False) -> str:
         """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""
-        if hidden:
-            return "a hidden case"
-        spec: Case = self.rubric.cases[case]
-        values = ", ".join(f"{self.rubric.notation.get(k, k)}={v:g}" if isinstance(v, float) else f"{self.rubric.notation.get(k, k)}={v}" for k, v in spec.arguments.items())
-        note = f"; {spec.note}" if spec.note else ""
-        return f"case '{case}' ({values}{note})"
+        return self.rubric.describe_case(case, hidden)
 
     def _fetch(self, function: str, cases: list[str]) -> None:
         if self.state(function) != "ok":
