@@ -10,23 +10,55 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
                   and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
-                  and for kind = "gradcheck": loss, wrt, samples, directions
+                  and for kind = "gradcheck": loss, wrt, key (required), samples, directions
 
 Every check's id starts with its part's id. See the README for the full format.
+
+The file is validated by the pydantic models ``RubricSpec`` and below, which say what the file
+may contain: a key they do not define is refused (only ``[notation]``, ``[cases.NAME]`` and
+``credit`` take keys of the author's choosing), and checks are a union on ``kind``. A valid file
+becomes the frozen dataclasses ``Rubric``, ``Part``, ``Check`` and ``Case`` the grader uses.
+
+A new kind of check is one more class ``...CheckSpec`` in ``CheckSpec`` below (with
+``kind: Literal["name"]``, its settings, and the functions it calls in ``functions()``), and its
+function in ``grader.checks.KINDS``; a setting no kind had before also becomes a ``Check`` field.
+
+Every problem is a ``RubricError`` of one line: the file, where in it, and what is wrong, e.g.
+``rubrics/hw.toml: parts[1].checks[0] (check 'q2_dW'): needs points, a positive number.``
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
+import math
+import re
 import tomllib
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from grader.errors import RubricError
 from grader.sandbox.process import Limits
 
-CHECK_KINDS = ("reference", "gradcheck")
+#: a place in the file, as pydantic gives it: ("parts", 1, "checks", 0, "gradcheck", "points")
+Loc = tuple[str | int, ...]
+
+# --- what grading uses ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -88,141 +120,404 @@ class Rubric:
     def max_score(self) -> float:
         return float(sum(p.points for p in self.parts))
 
-    def describe_case(self, name: str, hidden: bool = False) -> str:
-        """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""
-        if hidden:
-            return "a hidden case"
-        spec = self.cases[name]
-        values = ", ".join(
-            f"{self.notation.get(k, k)}={v:g}" if isinstance(v, float) else f"{self.notation.get(k, k)}={v}"
-            for k, v in spec.arguments.items()
-        )
-        note = f"; {spec.note}" if spec.note else ""
-        return f"case '{name}' ({values}{note})"
-
     def name_of(self, function: str, key: str | None = None) -> str:
         """How the assignment writes an output: ``dJ/dW1`` for ("gradients", "W1")."""
         full = f"{function}.{key}" if key else function
         return self.notation.get(full, f"{function}()[{key!r}]" if key else f"{function}()")
 
+    def describe_case(self, name: str, hidden: bool = False) -> str:
+        """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation, with
+        the case's note after a semicolon; ``a hidden case`` for a hidden check."""
+        if hidden:
+            return "a hidden case"
+        case = self.cases[name]
+        values = ", ".join(
+            f"{self.notation.get(k, k)}={v:g}" if isinstance(v, float) else f"{self.notation.get(k, k)}={v}"
+            for k, v in case.arguments.items()
+        )
+        note = f"; {case.note}" if case.note else ""
+        return f"case '{name}' ({values}{note})"
+
 
 def load_rubric(path: Path) -> Rubric:
-    """Parse and validate a rubric file; raise RubricError naming the file and the problem."""
+    """Parse and validate a rubric file; raise RubricError naming the file, the place and the problem."""
     try:
         raw = path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RubricError(f"{path}: not a readable TOML file ({exc}).") from None
     try:
-        return _build(data, hashlib.sha256(raw).hexdigest())
-    except RubricError as exc:
-        raise RubricError(f"{path}: {exc}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # e.g. tolerance = 3, not a table
-        raise RubricError(f"{path}: malformed rubric ({type(exc).__name__}: {exc}).") from None
+        spec = RubricSpec.model_validate(data)
+    except ValidationError as exc:
+        # a key that looks like a misspelling explains the problems it causes ("needs points")
+        problems = sorted(exc.errors(include_url=False), key=lambda e: not _misspelt(e))
+        first = _explain(problems[0], data)
+        count = f"{len(problems)} problems; first: " if len(problems) > 1 else ""
+        raise RubricError(f"{path}: {count}{first}.") from None
+    return spec.rubric(hashlib.sha256(raw).hexdigest())
 
 
-def _build(data: dict[str, Any], digest: str) -> Rubric:
-    head = _table(data, "assignment")
-    functions = tuple(_required(head, "functions", list, "assignment"))
-    cases = {}
-    for name, spec in _table(data, "cases").items():
-        spec = dict(spec)
-        cases[name] = Case(name, spec, str(spec.pop("note", "")))
-    if not cases:
-        raise RubricError("it defines no [cases.NAME] table.")
-    parts = tuple(_part(p, functions, cases) for p in _required(data, "parts", list, "rubric"))
-    ids = [c.id for p in parts for c in p.checks] + [p.id for p in parts]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise RubricError(f"the id {duplicates[0]!r} is used twice; ids must be unique.")
-    tolerance = data.get("tolerance", {})
-    limits = data.get("limits", {})
-    return Rubric(
-        name=str(_required(head, "name", str, "assignment")),
-        title=str(head.get("title", head["name"])),
-        reference=str(head.get("reference", head["name"])),
-        mistakes=str(head["mistakes"]) if "mistakes" in head else None,
-        functions=functions,
-        cases=cases,
-        parts=parts,
-        rtol=_positive(tolerance, "rtol", 1e-3),
-        floor=_positive(tolerance, "floor", 1e-6),
-        limits=Limits(
-            load_timeout=_positive(limits, "load_timeout", Limits.load_timeout),
-            call_timeout=_positive(limits, "call_timeout", Limits.call_timeout),
-            memory_mb=int(_positive(limits, "memory_mb", Limits.memory_mb)),
-            processes=int(_positive(limits, "processes", Limits.processes)),
-        ),
-        notation={str(k): str(v) for k, v in data.get("notation", {}).items()},
-        digest=digest,
-    )
+# --- what the file may say --------------------------------------------------------------------
 
 
-def _part(data: dict[str, Any], functions: tuple[str, ...], cases: dict[str, Case]) -> Part:
-    part_id = str(_required(data, "id", str, "part"))
-    checks = tuple(_check(c, part_id, functions, cases) for c in _required(data, "checks", list, f"part {part_id!r}"))
-    if not checks:
-        raise RubricError(f"part {part_id!r} has no checks.")
-    credit = data.get("credit", {})
-    if not isinstance(credit, dict) or not all(type(v) in (int, float) and 0 <= v <= 1 for v in credit.values()):
-        raise RubricError(f"part {part_id!r} has a credit table whose shares are not all numbers from 0 to 1.")
-    return Part(part_id, str(data.get("title", part_id)), checks, {str(k): float(v) for k, v in credit.items()})
+def _problem(message: str, *at: str | int, kind: str = "rubric") -> PydanticCustomError:
+    """A validation error worded by this module, about the place ``at`` (relative to the model
+    that raises it). Kinds: "rubric" (``message`` says what is wrong with that place),
+    "rubric_field" (what is wrong with the field's table) and "rubric_value" (what the value of
+    the field must be)."""
+    return PydanticCustomError(kind, "{message}", {"at": at, "message": message})
 
 
-def _check(data: dict[str, Any], part: str, functions: tuple[str, ...], cases: dict[str, Case]) -> Check:
-    check_id = str(_required(data, "id", str, f"a check of part {part!r}"))
-    where = f"check {check_id!r}"
-    if not check_id.startswith(part):
-        raise RubricError(f"{where} must have an id starting with its part's id {part!r}.")
-    kind = _required(data, "kind", str, where)
-    if kind not in CHECK_KINDS:
-        raise RubricError(f"{where} has kind {kind!r}; use one of {', '.join(CHECK_KINDS)}.")
-    function = _required(data, "function", str, where)
-    for name in (function, data.get("loss")):
-        if name is not None and name not in functions:
-            raise RubricError(f"{where} names function {name!r}, which is not in [assignment] functions.")
-    check_cases = tuple(_required(data, "cases", list, where))
-    unknown = [c for c in check_cases if c not in cases]
-    if unknown or not check_cases:
-        raise RubricError(f"{where} names unknown case {unknown[0]!r}." if unknown else f"{where} lists no cases.")
-    points = data.get("points")
-    if type(points) not in (int, float) or points <= 0:
-        raise RubricError(f"{where} needs points, a positive number.")
-    if kind == "gradcheck":
-        for name in ("loss", "wrt", "key"):
-            _required(data, name, str, where)
-    if "key" in data and not isinstance(data["key"], str):
-        raise RubricError(f"{where} has a key that is not a string.")
-    return Check(
-        id=check_id,
-        part=part,
-        kind=kind,
-        function=function,
-        points=float(points),
-        cases=check_cases,
-        key=data.get("key"),
-        hidden=bool(data.get("hidden", False)),
-        loss=data.get("loss"),
-        wrt=data.get("wrt"),
-        samples=int(data.get("samples", 6)),
-        directions=int(data.get("directions", 2)),
-    )
+def _number(wording: str, accept: Callable[[float], bool], integer: bool = False, kind: str = "rubric_value") -> PlainValidator:
+    """A TOML number (an integer, if ``integer``; never a boolean or a string) that ``accept``s."""
+
+    def validate(value: object) -> float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and (isinstance(value, int) or not integer):
+            if math.isfinite(value) and accept(value):
+                return value if integer else float(value)
+        raise _problem(wording, kind=kind)
+
+    return PlainValidator(validate)
 
 
-def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
-    return _required(data, name, dict, "rubric")
+PositiveNumber = Annotated[float, _number("must be a positive number", lambda v: v > 0)]
+PositiveInteger = Annotated[int, _number("must be a positive integer", lambda v: v > 0, integer=True)]
+Count = Annotated[int, _number("must be an integer, 0 or more", lambda v: v >= 0, integer=True)]
+Share = Annotated[float, _number("must be a number from 0 to 1", lambda v: 0 <= v <= 1)]
+#: required: the default 0 is refused, so a missing value reads as a wrong one
+Points = Annotated[float, _number("needs points, a positive number", lambda v: v > 0, kind="rubric_field")]
 
 
-def _required(data: dict[str, Any], name: str, kind: type, where: str) -> Any:
-    value = data.get(name)
-    if not isinstance(value, kind):
-        noun = {dict: "a table", list: "a list", str: "a string"}[kind]
-        raise RubricError(f"{where} needs {name!r}, {noun}.")
-    return value
+class _Table(BaseModel):
+    """A TOML table whose keys are all known: any other key is a typo, and refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-def _positive(data: dict[str, Any], name: str, default: float) -> float:
-    value = data.get(name, default)
-    if type(value) not in (int, float) or value <= 0:
-        raise RubricError(f"{name} must be a positive number, not {value!r}.")
-    return float(value)
+class AssignmentSpec(_Table):
+    name: str
+    title: str | None = None
+    reference: str | None = None
+    functions: list[str]
+    mistakes: str | None = None
+
+    @field_validator("functions")
+    @classmethod
+    def _some_functions(cls, functions: list[str]) -> list[str]:
+        if not functions:
+            raise _problem("lists no functions", kind="rubric_field")
+        return functions
+
+
+class ToleranceSpec(_Table):
+    rtol: PositiveNumber = 1e-3
+    floor: PositiveNumber = 1e-6
+
+
+class LimitsSpec(_Table):
+    load_timeout: PositiveNumber = Limits.load_timeout
+    call_timeout: PositiveNumber = Limits.call_timeout
+    memory_mb: PositiveInteger = Limits.memory_mb
+    processes: PositiveInteger = Limits.processes
+
+    def limits(self) -> Limits:
+        return Limits(
+            load_timeout=self.load_timeout,
+            call_timeout=self.call_timeout,
+            memory_mb=self.memory_mb,
+            processes=self.processes,
+        )
+
+
+class CaseSpec(BaseModel):
+    """``[cases.NAME]``: any keys (the keyword arguments of ``make_inputs``) and a note."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    note: str = ""
+
+    def case(self, name: str) -> Case:
+        return Case(name, dict(self.model_extra or {}), self.note)
+
+
+class _CheckSpec(_Table):
+    """What every kind of check has; each kind adds ``kind: Literal[...]`` and its settings."""
+
+    id: str
+    kind: str
+    function: str
+    key: str | None = None
+    cases: list[str]
+    points: Points = Field(default=0, validate_default=True)
+    hidden: bool = False
+
+    @field_validator("cases")
+    @classmethod
+    def _some_cases(cls, cases: list[str]) -> list[str]:
+        if not cases:
+            raise _problem("lists no cases", kind="rubric_field")
+        return cases
+
+    def functions(self) -> tuple[str, ...]:
+        """The contract functions the check calls (each must be in [assignment] functions)."""
+        return (self.function,)
+
+    def check(self, part: str) -> Check:
+        settings = self.model_dump()
+        settings["cases"] = tuple(settings["cases"])
+        return Check(part=part, **settings)
+
+
+class ReferenceCheckSpec(_CheckSpec):
+    kind: Literal["reference"]
+
+
+class GradcheckCheckSpec(_CheckSpec):
+    kind: Literal["gradcheck"]
+    key: str
+    loss: str
+    wrt: str
+    samples: Count = 6
+    directions: Count = 2
+
+    @model_validator(mode="after")
+    def _some_directions(self) -> GradcheckCheckSpec:
+        if self.samples + self.directions == 0:
+            raise _problem("checks no direction: samples and directions are both 0")
+        return self
+
+    def functions(self) -> tuple[str, ...]:
+        return (self.function, self.loss)
+
+
+#: the kinds of check, told apart by ``kind``: a new kind is one more class here
+CheckSpec = Annotated[ReferenceCheckSpec | GradcheckCheckSpec, Field(discriminator="kind")]
+CHECK_KINDS: tuple[str, ...] = tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(CheckSpec)[0])
+)
+
+
+class PartSpec(_Table):
+    id: str
+    title: str | None = None
+    credit: dict[str, Share] = Field(default_factory=dict)
+    checks: list[CheckSpec]
+
+    @field_validator("checks")
+    @classmethod
+    def _some_checks(cls, checks: list[_CheckSpec]) -> list[_CheckSpec]:
+        if not checks:
+            raise _problem("has no checks", kind="rubric_field")
+        return checks
+
+    @model_validator(mode="after")
+    def _check_ids_start_with_the_part_id(self) -> PartSpec:
+        for index, check in enumerate(self.checks):
+            if not check.id.startswith(self.id):
+                raise _problem(f"must have an id starting with its part's id {self.id!r}", "checks", index, check.kind)
+        return self
+
+    def part(self) -> Part:
+        title = self.id if self.title is None else self.title
+        return Part(self.id, title, tuple(c.check(self.id) for c in self.checks), dict(self.credit))
+
+
+class RubricSpec(_Table):
+    assignment: AssignmentSpec
+    tolerance: ToleranceSpec = Field(default_factory=ToleranceSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    notation: dict[str, str] = Field(default_factory=dict)
+    cases: dict[str, CaseSpec]
+    parts: list[PartSpec]
+
+    @field_validator("cases")
+    @classmethod
+    def _some_cases(cls, cases: dict[str, CaseSpec]) -> dict[str, CaseSpec]:
+        if not cases:
+            raise _problem("defines no [cases.NAME] table", kind="rubric_field")
+        return cases
+
+    @field_validator("parts")
+    @classmethod
+    def _some_parts(cls, parts: list[PartSpec]) -> list[PartSpec]:
+        if not parts:
+            raise _problem("defines no [[parts]]", kind="rubric_field")
+        return parts
+
+    @model_validator(mode="after")
+    def _checks_name_what_exists_and_ids_are_unique(self) -> RubricSpec:
+        seen: dict[str, Loc] = {}
+        for p, part in enumerate(self.parts):
+            places: list[tuple[str, Loc]] = [(part.id, ("parts", p))]
+            places += [(c.id, ("parts", p, "checks", i, c.kind)) for i, c in enumerate(part.checks)]
+            for name, at in places:
+                if name in seen:
+                    also = _path(_walk(seen[name])[0])
+                    raise _problem(f"its id {name!r} is used twice (also by {also}); ids must be unique", *at)
+                seen[name] = at
+            for i, check in enumerate(part.checks):
+                at = ("parts", p, "checks", i, check.kind)
+                for function in check.functions():
+                    if function not in self.assignment.functions:
+                        raise _problem(f"names function {function!r}, which is not in [assignment] functions", *at)
+                for case in check.cases:
+                    if case not in self.cases:
+                        raise _problem(f"names unknown case {case!r}", *at)
+        return self
+
+    def rubric(self, digest: str) -> Rubric:
+        head = self.assignment
+        return Rubric(
+            name=head.name,
+            title=head.name if head.title is None else head.title,
+            reference=head.name if head.reference is None else head.reference,
+            mistakes=head.mistakes,
+            functions=tuple(head.functions),
+            cases={name: spec.case(name) for name, spec in self.cases.items()},
+            parts=tuple(p.part() for p in self.parts),
+            rtol=self.tolerance.rtol,
+            floor=self.tolerance.floor,
+            limits=self.limits.limits(),
+            notation=dict(self.notation),
+            digest=digest,
+        )
+
+
+# --- one line per problem -------------------------------------------------------------------------
+
+#: what a value must be, by pydantic's error type
+_NOUNS = {
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "bool_type": "true or false",
+    "float_type": "a number",
+    "int_type": "an integer",
+}
+_TYPE_NOUNS: dict[Any, str] = {str: "a string", list: "a list", dict: "a table", bool: "true or false", int: "an integer", float: "a number"}
+
+
+def _explain(error: ErrorDetails, data: dict[str, Any]) -> str:
+    """One line, without the trailing period: where in the file, and what is wrong there."""
+    kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx") or {}
+    kinds = ", ".join(CHECK_KINDS)
+    if kind == "rubric":
+        return _at(loc + tuple(ctx["at"]), data, ctx["message"])
+    if kind == "rubric_field":
+        return _at(loc[:-1], data, ctx["message"])
+    if kind == "missing":
+        return _at(loc[:-1], data, f"needs {loc[-1]!r}, {_noun(_walk(loc)[1])}")
+    if kind == "extra_forbidden":
+        return _at(loc[:-1], data, f"has an unknown key {loc[-1]!r}{_known(loc[:-1], str(loc[-1]))}")
+    if kind == "union_tag_invalid":
+        return _at(loc, data, f"has kind {_lookup(data, _walk(loc)[0] + ('kind',))!r}; use one of {kinds}")
+    if kind == "union_tag_not_found":
+        return _at(loc, data, f"needs 'kind', one of {kinds}")
+    shown = _walk(loc)[0]
+    # the subject is named from the nearest part or check around it: "checks[1]", "hidden"
+    entity = max((i for i in range(1, len(shown)) if isinstance(shown[i - 1], int)), default=0)
+    subject = _path(shown[entity:])
+    if kind == "rubric_value":
+        what = f"{subject} {ctx['message']}, not {_show(error['input'])}"
+    elif kind in _NOUNS:
+        what = f"{subject} must be {_NOUNS[kind]}, not {_show(error['input'])}"
+    else:  # a check pydantic words itself: its message is one plain sentence
+        what = f"{subject} is not valid: {error['msg'][:1].lower()}{error['msg'][1:]}"
+    return _at(shown[:entity], data, what, subject=True)
+
+
+def _at(loc: Loc, data: dict[str, Any], what: str, subject: bool = False) -> str:
+    """``parts[1].checks[0] (check 'q2_dW'): what``; at the top, ``the rubric what`` (or ``what``
+    when it starts with its own subject)."""
+    shown = _walk(loc)[0]
+    if not shown:
+        return what if subject else f"the rubric {what}"
+    label = ""
+    for end in range(2, len(shown) + 1):
+        name, index = shown[end - 2], shown[end - 1]
+        item = _lookup(data, shown[:end])
+        if isinstance(name, str) and isinstance(index, int) and isinstance(item, dict) and isinstance(item.get("id"), str):
+            label = f" ({name.removesuffix('s')} {item['id']!r})"
+    return f"{_path(shown)}{label}: {what}"
+
+
+def _walk(loc: Loc) -> tuple[Loc, Any]:
+    """``loc`` without the tags pydantic adds for the union of checks, and the type found there."""
+    shown: list[str | int] = []
+    node: Any = RubricSpec
+    for step in loc:
+        while get_origin(node) is Annotated:
+            node = get_args(node)[0]
+        if get_origin(node) in (Union, types.UnionType):
+            tags = {get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(node) if _is_model(m)}
+            if step in tags:
+                node = tags[step]
+                continue
+        shown.append(step)
+        if get_origin(node) in (list, dict):
+            node = get_args(node)[-1]
+        elif _is_model(node):
+            spec = node.model_fields.get(step)
+            node = spec.annotation if spec else None
+        else:
+            node = None
+    return tuple(shown), node
+
+
+def _is_model(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _noun(node: Any) -> str:
+    """What a required key must be: "a string", "a list", "a table"."""
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    return "a table" if _is_model(node) else _TYPE_NOUNS.get(get_origin(node) or node, "a value")
+
+
+def _misspelt(error: ErrorDetails) -> bool:
+    return error["type"] == "extra_forbidden" and "did you mean" in _known(tuple(error["loc"][:-1]), str(error["loc"][-1]))
+
+
+def _known(loc: Loc, key: str) -> str:
+    """The keys a table could have meant instead of ``key``."""
+    model = _walk(loc)[1]
+    while get_origin(model) is Annotated:
+        model = get_args(model)[0]
+    known = list(model.model_fields) if _is_model(model) else []
+    if not known:
+        return ""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+
+
+def _lookup(data: Any, loc: Loc) -> Any:
+    for step in loc:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _path(loc: Loc) -> str:
+    """``parts[1].checks[0]``, ``notation."gradients.W1"``: a place as the TOML file writes it."""
+    text = ""
+    for step in loc:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            name = step if re.fullmatch(r"[A-Za-z0-9_-]+", step) else json.dumps(step)
+            text += f".{name}" if text else name
+    return text
+
+
+def _show(value: Any) -> str:
+    """A value as a short TOML-like word: ``0``, ``'10'``, ``true``, ``a table``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a table"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from grader.checks import KINDS
 from grader.course import Course
 from grader.errors import CourseError, RubricError, UnknownAssignment
-from grader.rubric import load_rubric
+from grader.rubric import CHECK_KINDS, Check, CheckSpec, load_rubric
+from grader.sandbox.process import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 BACKPROP = REPO / "rubrics" / "backprop.toml"
@@ -149,7 +153,7 @@ MALFORMED = {
     "not UTF-8": (b"name = '\xff'", "not a readable TOML file"),
     "check id not starting with part id": (
         variant('id = "q1_reference"', 'id = "reference_q1"'),
-        "check 'reference_q1' must have an id starting with its part's id 'q1'",
+        "parts[0].checks[0] (check 'reference_q1'): must have an id starting with its part's id 'q1'",
     ),
     "unknown case": (variant('cases = ["small", "large"]', 'cases = ["small", "huge"]'), "unknown case 'huge'"),
     "no cases": (variant('cases = ["small", "large"]', "cases = []"), "lists no cases"),
@@ -163,17 +167,17 @@ MALFORMED = {
     "points missing": (variant("points = 10\n", ""), "needs points, a positive number"),
     "points a string": (variant("points = 10", 'points = "10"'), "needs points, a positive number"),
     "unknown kind": (variant('kind = "reference"', 'kind = "exact"'), "has kind 'exact'; use one of reference, gradcheck"),
-    "gradcheck without loss": (variant('loss = "f"\n', ""), "check 'q1_gradcheck' needs 'loss', a string"),
+    "gradcheck without loss": (variant('loss = "f"\n', ""), "parts[0].checks[1] (check 'q1_gradcheck'): needs 'loss', a string"),
     "gradcheck without wrt": (variant('wrt = "params"\n', ""), "needs 'wrt', a string"),
-    "part without checks": (TOY.split("[[parts.checks]]")[0] + "checks = []\n", "part 'q1' has no checks"),
+    "part without checks": (TOY.split("[[parts.checks]]")[0] + "checks = []\n", "parts[0] (part 'q1'): has no checks"),
     "no parts": (TOY.split("[[parts]]")[0], "rubric needs 'parts', a list"),
     "no assignment": (variant("[assignment]\n", "[other]\n"), "rubric needs 'assignment', a table"),
-    "no name": (variant('name = "toy"\n', ""), "assignment needs 'name', a string"),
+    "no name": (variant('name = "toy"\n', ""), "assignment: needs 'name', a string"),
     "rtol 0": ("[tolerance]\nrtol = 0\n\n" + TOY, "rtol must be a positive number, not 0"),
-    "tolerance not a table": ("tolerance = 3\n" + TOY, "malformed rubric"),
-    "notation not a table": ("notation = 3\n" + TOY, "malformed rubric"),
-    "checks not tables": (TOY.split("[[parts.checks]]")[0] + "checks = [1]\n", "malformed rubric"),
-    "case not a table": (variant("[cases.small]\nn = 2\n", "[cases]\nsmall = 2\n"), "malformed rubric"),
+    "tolerance not a table": ("tolerance = 3\n" + TOY, "tolerance must be a table, not 3"),
+    "notation not a table": ("notation = 3\n" + TOY, "notation must be a table, not 3"),
+    "checks not tables": (TOY.split("[[parts.checks]]")[0] + "checks = [1]\n", "parts[0] (part 'q1'): checks[0] must be a table, not 1"),
+    "case not a table": (variant("[cases.small]\nn = 2\n", "[cases]\nsmall = 2\n"), "cases.small must be a table, not 2"),
 }
 
 
@@ -190,6 +194,178 @@ def test_malformed_rubric(tmp_path: Path, text: str | bytes, message: str) -> No
     assert error.startswith(f"{path}: ")
     assert message in error
     assert "\n" not in error
+
+
+def rubric_error(tmp_path: Path, text: str) -> str:
+    """The message of loading ``text``, without the leading ``{path}: ``."""
+    path = tmp_path / "toy.toml"
+    path.write_text(text)
+    with pytest.raises(RubricError) as info:
+        load_rubric(path)
+    error = str(info.value)
+    assert error.startswith(f"{path}: ")
+    return error.removeprefix(f"{path}: ")
+
+
+GRADCHECK = "parts[0].checks[1] (check 'q1_gradcheck')"
+REFERENCE = "parts[0].checks[0] (check 'q1_reference')"
+
+#: a key the README does not define is a typo wherever it is, and named with its place
+UNKNOWN_KEYS = {
+    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, cases, parts)."),
+    "a misspelt section": (TOY.replace("[assignment]", "[asignment]"), "2 problems; first: the rubric has an unknown key 'asignment' (did you mean 'assignment'?)."),
+    "assignment": (variant('name = "toy"', 'name = "toy"\nfunction = ["f"]'), "assignment: has an unknown key 'function' (did you mean 'functions'?)."),
+    "tolerance": ("[tolerance]\nrtl = 1e-3\n\n" + TOY, "tolerance: has an unknown key 'rtl' (did you mean 'rtol'?)."),
+    "limits": (
+        "[limits]\ncpu_seconds = 3\n\n" + TOY,
+        "limits: has an unknown key 'cpu_seconds' (known keys: load_timeout, call_timeout, memory_mb, processes).",
+    ),
+    "part": (variant('title = "Question 1"', 'title = "Question 1"\npoints = 3'), "parts[0] (part 'q1'): has an unknown key 'points' (known keys: id, title, credit, checks)."),
+    "gradcheck check": (variant("points = 5", "points = 5\nsample = 3"), f"{GRADCHECK}: has an unknown key 'sample' (did you mean 'samples'?)."),
+    "a gradcheck key on a reference check": (
+        variant("points = 10", 'points = 10\nloss = "f"'),
+        f"{REFERENCE}: has an unknown key 'loss' (known keys: id, kind, function, key, cases, points, hidden).",
+    ),
+    "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, cases, points, hidden, loss, wrt, samples, directions)."),
+    # the misspelling is shown first: it explains the missing points
+    "a misspelt required key": (variant("points = 10", "pionts = 10"), f"2 problems; first: {REFERENCE}: has an unknown key 'pionts' (did you mean 'points'?)."),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), UNKNOWN_KEYS.values(), ids=UNKNOWN_KEYS.keys())
+def test_unknown_key(tmp_path: Path, text: str, message: str) -> None:
+    assert rubric_error(tmp_path, text) == message
+
+
+def test_author_chosen_keys_are_not_unknown(tmp_path: Path) -> None:
+    """[notation], [cases.NAME] and credit take any key: names, make_inputs arguments, codes."""
+    text = variant('title = "Question 1"', 'title = "Question 1"\ncredit = { "any-code" = 0.5 }')
+    text = "[notation]\nf = \"F\"\n\"g.w\" = \"dF/dw\"\n\n" + text.replace("n = 50", "n = 50\nanything = [1, 2]\nnote = \"big\"")
+    path = tmp_path / "toy.toml"
+    path.write_text(text)
+    rubric = load_rubric(path)
+    assert rubric.cases["large"].arguments == {"n": 50, "anything": [1, 2]}
+    assert rubric.cases["large"].note == "big"
+    assert rubric.parts[0].credit == {"any-code": 0.5}
+    assert rubric.name_of("g", "w") == "dF/dw"
+
+
+WRONG_TYPES = {
+    "name a list": (variant('name = "toy"', 'name = ["toy"]'), "assignment.name must be a string, not ['toy']."),
+    "a function not a string": (variant('functions = ["f", "g"]', 'functions = ["f", 2]'), "assignment.functions[1] must be a string, not 2."),
+    "no functions": (variant('functions = ["f", "g"]', "functions = []"), "assignment: lists no functions."),
+    "rtol a string": ('[tolerance]\nrtol = "1e-3"\n\n' + TOY, "tolerance.rtol must be a positive number, not '1e-3'."),
+    "floor infinite": ("[tolerance]\nfloor = inf\n\n" + TOY, "tolerance.floor must be a positive number, not inf."),
+    "memory not an integer": ("[limits]\nmemory_mb = 10.5\n\n" + TOY, "limits.memory_mb must be a positive integer, not 10.5."),
+    "processes a boolean": ("[limits]\nprocesses = true\n\n" + TOY, "limits.processes must be a positive integer, not true."),
+    "call_timeout 0": ("[limits]\ncall_timeout = 0\n\n" + TOY, "limits.call_timeout must be a positive number, not 0."),
+    "limits not a table": ("limits = [1]\n" + TOY, "limits must be a table, not [1]."),
+    "a notation not a string": ('[notation]\n"g.w" = 3\n\n' + TOY, 'notation."g.w" must be a string, not 3.'),
+    "a note not a string": (variant("n = 2", "n = 2\nnote = 3"), "cases.small.note must be a string, not 3."),
+    "parts a table": ("parts = 3\n" + TOY.split("[[parts]]")[0], "parts must be a list, not 3."),
+    "a part not a table": ("parts = [1]\n" + TOY.split("[[parts]]")[0], "parts[0] must be a table, not 1."),
+    "no parts": ("parts = []\n" + TOY.split("[[parts]]")[0], "the rubric defines no [[parts]]."),
+    "a part title not a string": (variant('title = "Question 1"', "title = 1"), "parts[0] (part 'q1'): title must be a string, not 1."),
+    "a credit share above 1": (
+        variant('title = "Question 1"', 'title = "Question 1"\ncredit = { "sign-flip" = 2 }'),
+        "parts[0] (part 'q1'): credit.sign-flip must be a number from 0 to 1, not 2.",
+    ),
+    "a credit share a string": (
+        variant('title = "Question 1"', 'title = "Question 1"\ncredit = { "sign-flip" = "half" }'),
+        "parts[0] (part 'q1'): credit.sign-flip must be a number from 0 to 1, not 'half'.",
+    ),
+    "points a boolean": (variant("points = 10", "points = true"), f"{REFERENCE}: needs points, a positive number."),
+    "hidden a string": (variant("points = 5", 'points = 5\nhidden = "yes"'), f"{GRADCHECK}: hidden must be true or false, not 'yes'."),
+    "cases a string": (variant('cases = ["small"]', 'cases = "small"'), f"{GRADCHECK}: cases must be a list, not 'small'."),
+    "a case not a string": (variant('cases = ["small"]', 'cases = ["small", 3]'), f"{GRADCHECK}: cases[1] must be a string, not 3."),
+    "key not a string": (variant('key = "w"', "key = 1"), f"{GRADCHECK}: key must be a string, not 1."),
+    "samples negative": (variant("points = 5", "points = 5\nsamples = -1"), f"{GRADCHECK}: samples must be an integer, 0 or more, not -1."),
+    "no direction at all": (
+        variant("points = 5", "points = 5\nsamples = 0\ndirections = 0"),
+        f"{GRADCHECK}: checks no direction: samples and directions are both 0.",
+    ),
+    "a long value": (variant('name = "toy"', f"name = {list(range(30))}"), "assignment.name must be a string, not [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, …."),
+    "two problems": (
+        variant("points = 10", "points = 0").replace("points = 5", "points = -1"),
+        f"2 problems; first: {REFERENCE}: needs points, a positive number.",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), WRONG_TYPES.values(), ids=WRONG_TYPES.keys())
+def test_wrong_type(tmp_path: Path, text: str, message: str) -> None:
+    assert rubric_error(tmp_path, text) == message
+
+
+KIND_ERRORS = {
+    "unknown": ('kind = "exact"', f"{REFERENCE}: has kind 'exact'; use one of reference, gradcheck."),
+    "not a string": ("kind = 3", f"{REFERENCE}: has kind 3; use one of reference, gradcheck."),
+    "missing": ("", f"{REFERENCE}: needs 'kind', one of reference, gradcheck."),
+}
+
+
+@pytest.mark.parametrize(("kind", "message"), KIND_ERRORS.values(), ids=KIND_ERRORS.keys())
+def test_kind_is_one_of_the_known_kinds(tmp_path: Path, kind: str, message: str) -> None:
+    assert rubric_error(tmp_path, variant('kind = "reference"\n', f"{kind}\n" if kind else "")) == message
+
+
+def test_every_kind_of_check_can_be_run() -> None:
+    assert set(CHECK_KINDS) == set(KINDS) == {"reference", "gradcheck"}
+    # each kind's settings reach the grader as attributes of Check
+    for model in get_args(get_args(CheckSpec)[0]):
+        assert set(model.model_fields) <= {f.name for f in fields(Check)}, model
+
+
+@pytest.mark.parametrize("name", ["loss", "wrt", "key"])
+def test_gradcheck_needs_loss_wrt_and_key(tmp_path: Path, name: str) -> None:
+    text = "".join(line for line in TOY.splitlines(keepends=True) if not line.startswith(f"{name} = "))
+    assert rubric_error(tmp_path, text) == f"{GRADCHECK}: needs {name!r}, a string."
+
+
+def test_a_reference_check_needs_no_key_loss_or_wrt(tmp_path: Path) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY)
+    check = load_rubric(path).checks[0]
+    assert (check.kind, check.key, check.loss, check.wrt, check.hidden) == ("reference", None, None, None, False)
+    assert check.cases == ("small", "large") and check.points == 10.0 and check.part == "q1"
+
+
+def test_limits_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text("[limits]\nmemory_mb = 256\nprocesses = 2\n\n" + TOY)
+    rubric = load_rubric(path)
+    assert rubric.limits == Limits(memory_mb=256, processes=2)
+    assert (rubric.rtol, rubric.floor, rubric.title, rubric.reference, rubric.mistakes) == (1e-3, 1e-6, "toy", "toy", None)
+    assert rubric.functions == ("f", "g") and rubric.parts[0].credit == {}
+    gradcheck = rubric.checks[1]
+    assert (gradcheck.loss, gradcheck.wrt, gradcheck.key, gradcheck.samples, gradcheck.directions) == ("f", "params", "w", 6, 2)
+
+
+ALL_MALFORMED = [text for text, _ in MALFORMED.values()] + [text for text, _ in UNKNOWN_KEYS.values()] + [text for text, _ in WRONG_TYPES.values()]
+
+
+@pytest.mark.parametrize("text", ALL_MALFORMED)
+def test_every_error_is_one_line_of_ours(tmp_path: Path, text: str | bytes) -> None:
+    path = tmp_path / "toy.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(RubricError) as info:
+        load_rubric(path)
+    error = str(info.value)
+    assert len(error.splitlines()) == 1 and "\n" not in error
+    assert "pydantic" not in error.lower() and "https://" not in error
+    assert "Spec" not in error and "Input should" not in error  # no class names, no pydantic wording
+    assert error.endswith(".") and not error.endswith("..")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_describe_case_in_the_assignment_notation() -> None:
+    rubric = load_rubric(BACKPROP)
+    assert rubric.describe_case("basic") == "case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)"
+    assert rubric.describe_case("stable") == "case 'stable' (N=8, D=5, H=7, C=4, lambda=0.1, shift=1000; every logit shifted by +1000)"
+    assert rubric.describe_case("basic", hidden=True) == "a hidden case"
 
 
 def test_missing_rubric_file(tmp_path: Path) -> None:
