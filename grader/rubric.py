@@ -21,7 +21,7 @@ becomes the frozen dataclasses ``Rubric``, ``Part``, ``Check`` and ``Case`` the 
 
 A new kind of check is one more class ``...CheckSpec`` in ``CheckSpec`` below (with
 ``kind: Literal["name"]``, its settings, and the functions it calls in ``functions()``), and its
-function in ``grader.checks.KINDS``; a setting no kind had before also becomes a ``Check`` field.
+function in ``grader.checks.registry.KINDS``; a setting no kind had before also becomes a ``Check`` field.
 
 Every problem is a ``RubricError`` of one line: the file, where in it, and what is wrong, e.g.
 ``rubrics/hw.toml: parts[1].checks[0] (check 'q2_dW'): needs points, a positive number.``

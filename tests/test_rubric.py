@@ -11,7 +11,7 @@ from typing import get_args
 
 import pytest
 
-from grader.checks import KINDS
+from grader.checks.registry import KINDS
 from grader.course import Course
 from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import CHECK_KINDS, Check, CheckSpec, load_rubric
