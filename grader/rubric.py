@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import RubricError
-from grader.sandbox.process import Limits
+from grader.sandbox.interface import Limits
 
 CHECK_KINDS = ("reference", "gradcheck")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.sandbox.process import Cell, Limits, Program, Sandbox
+from grader.sandbox.interface import Cell, Limits, Program
+from grader.sandbox.process import Sandbox
 
 FAST = Limits(load_timeout=1.0, call_timeout=1.0)
 

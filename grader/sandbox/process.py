@@ -6,6 +6,9 @@ limits, its own process group and a private scratch directory, sends it the subm
 source, and asks it to call functions. Every call has a
 wall-clock limit; a function that hangs or kills its process costs only its own calls: the
 child is restarted for the others, and the failed function is not run again.
+
+What a sandbox is given and gives back (``Program``, ``Limits``, ``LoadReport``, ``Outcome``)
+is defined in ``interface``.
 """
 
 from __future__ import annotations
@@ -16,78 +19,19 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader.sandbox import wire, zygotes
+from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
 
 OUTPUT_CAP = 64 * 1024
 #: pieces of top-level code (cells, statements) that may be skipped for running too long before
 #: the whole load counts as timed out
 MAX_SKIPS = 2
-
-
-@dataclass(frozen=True)
-class Limits:
-    load_timeout: float = 10.0
-    call_timeout: float = 5.0
-    memory_mb: int = 1024
-    cpu_seconds: int = 300
-    file_mb: int = 16
-    #: processes a submission may run, itself included: 1 (no fork, threads allowed) makes the
-    #: memory cap, a limit per process, a limit per submission
-    processes: int = 1
-    #: an answer to this assignment is kilobytes; a larger reply is refused unread
-    max_reply_mb: int = 4
-
-    def for_child(self) -> dict[str, int]:
-        """The rlimits the zygote sets on a child."""
-        return {
-            "memory_mb": self.memory_mb,
-            "cpu_seconds": self.cpu_seconds,
-            "file_mb": self.file_mb,
-            "processes": self.processes,
-        }
-
-
-@dataclass(frozen=True)
-class Cell:
-    filename: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Program:
-    """What the child runs: cells in order, as one module."""
-
-    cells: tuple[Cell, ...]
-    module: str = "submission"
-    #: a .py file that does not compile is a load error; a notebook cell that does not is a warning
-    strict_syntax: bool = True
-    #: run a .py file statement by statement (a notebook runs cell by cell), so that a top-level
-    #: statement that raises or hangs costs only itself
-    by_statement: bool = True
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    status: str  # ok | error | timeout | memory | crashed
-    message: str
-    warnings: tuple[str, ...] = ()
-    functions: dict[str, str] = field(default_factory=dict)  # name -> ok | missing | not callable
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # ok | error | timeout | memory | crashed
-    value: Any = None
-    error: str = ""
-    seconds: float = 0.0
-    mutated: tuple[str, ...] = ()
-    inner_calls: dict[str, int] = field(default_factory=dict)
 
 
 class Sandbox:
@@ -125,10 +69,10 @@ class Sandbox:
         notes: list[str] = []
         while True:
             report, running = self._start()
-            if report.status not in ("timeout", "crashed") or running is None or len(self._skip) >= MAX_SKIPS:
+            if report.status not in (RunStatus.TIMEOUT, RunStatus.CRASHED) or running is None or len(self._skip) >= MAX_SKIPS:
                 break
             self._skip.append(running[0])
-            what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == "timeout" else "ended the process"
+            what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == RunStatus.TIMEOUT else "ended the process"
             notes.append(f"{running[1]} {what} and was skipped")
         report = replace(report, warnings=tuple(notes) + report.warnings)
         if self._report is None:
@@ -141,7 +85,7 @@ class Sandbox:
             return [self._dead[function]] * len(calls)
         if self._pid is None:
             report, _ = self._start()
-            if report.status != "ok":
+            if report.status != RunStatus.OK:
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
         outcomes: list[Outcome] = []
         try:
@@ -151,15 +95,15 @@ class Sandbox:
                 outcomes.append(self._outcome(self._receive(deadline)))
         except wire.Timeout:
             self._stop()
-            failed = Outcome("timeout", error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
+            failed = Outcome(RunStatus.TIMEOUT, error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
             self._dead[function] = failed
         except (wire.Closed, OSError):
-            failed = Outcome("crashed", error=f"{function} ended its process ({self._exit_reason()})")
+            failed = Outcome(RunStatus.CRASHED, error=f"{function} ended its process ({self._exit_reason()})")
             self._stop()
             self._dead[function] = failed
         except wire.WireError as exc:
             self._stop()
-            failed = Outcome("crashed", error=f"{function} broke the protocol ({exc})")
+            failed = Outcome(RunStatus.CRASHED, error=f"{function} broke the protocol ({exc})")
             self._dead[function] = failed
         else:
             return outcomes
@@ -199,7 +143,7 @@ class Sandbox:
             self._pid = self._fork([req_read, rep_write, output])
         except zygotes.ZygoteDied as exc:
             self._stop()
-            return LoadReport("crashed", f"the sandbox could not be started ({exc})"), None
+            return LoadReport(RunStatus.CRASHED, f"the sandbox could not be started ({exc})"), None
         finally:
             for fd in (req_read, rep_write, output):
                 os.close(fd)
@@ -225,15 +169,15 @@ class Sandbox:
         except wire.Timeout:
             self._stop()
             where = f" ({running[1]} was running)" if running else ""
-            return LoadReport("timeout", f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
+            return LoadReport(RunStatus.TIMEOUT, f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
         except (wire.Closed, OSError):
             reason = self._exit_reason()
             self._stop()
             where = f"; {running[1]} was running" if running else ""
-            return LoadReport("crashed", f"the submission ended its process while loading ({reason}{where})"), running
+            return LoadReport(RunStatus.CRASHED, f"the submission ended its process while loading ({reason}{where})"), running
         except wire.WireError as exc:
             self._stop()
-            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})"), running
+            return LoadReport(RunStatus.CRASHED, f"the submission broke the protocol while loading ({exc})"), running
         return _load_report(reply, self.functions), None
 
     def _send(self, body: Any, deadline: float | None = None) -> None:
@@ -248,7 +192,7 @@ class Sandbox:
         return wire.read_frame(self._replies, deadline=deadline, max_bytes=self.limits.max_reply_mb << 20)
 
     def _outcome(self, reply: Any) -> Outcome:
-        if type(reply) is not dict or reply.get("status") not in ("ok", "error", "memory"):
+        if type(reply) is not dict or reply.get("status") not in (RunStatus.OK, RunStatus.ERROR, RunStatus.MEMORY):
             raise wire.WireError("a reply without a valid status")
         if not _exported(reply.get("value")):
             raise wire.WireError("a reply whose value is not an answer as the sandbox exports it")
@@ -256,7 +200,7 @@ class Sandbox:
         mutated = reply.get("mutated")
         inner = reply.get("inner_calls")
         return Outcome(
-            status=reply["status"],
+            status=RunStatus(reply["status"]),
             value=reply.get("value"),
             error=str(reply.get("error", ""))[:500],
             seconds=float(seconds) if type(seconds) in (int, float) and 0 <= seconds < 1e9 else 0.0,
@@ -326,16 +270,16 @@ def _exported(value: Any, depth: int = 0) -> bool:
 
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:
     if type(reply) is not dict:
-        return LoadReport("crashed", "the submission broke the protocol while loading")
+        return LoadReport(RunStatus.CRASHED, "the submission broke the protocol while loading")
     warnings = reply.get("warnings")
     warnings = tuple(str(w)[:500] for w in warnings[:50]) if type(warnings) is list else ()
     error = reply.get("error")
     if error:
-        return LoadReport("error", str(error)[:500], warnings)
+        return LoadReport(RunStatus.ERROR, str(error)[:500], warnings)
     states = reply.get("functions")
     states = states if type(states) is dict else {}
     return LoadReport(
-        "ok",
+        RunStatus.OK,
         "",
         warnings,
         {name: str(states.get(name, "missing")) for name in functions},
