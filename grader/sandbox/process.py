@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox import wire, zygotes
+from grader.sandbox import zygotes
+from grader.sandbox.inside import wire
 from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
 
 OUTPUT_CAP = 64 * 1024

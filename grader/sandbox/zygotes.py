@@ -8,21 +8,44 @@ killed it. Each child gets fresh pipes from the grader, passed through the zygot
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
-_HERE = Path(__file__).parent
-#: wire.py defines the frame format for both sides, child.py the child's main loop, zygote.py
-#: the fork server that runs them.
-SOURCE = "\n".join((_HERE / name).read_text() for name in ("wire.py", "child.py", "zygote.py"))
+#: The modules of ``grader.sandbox.inside``, in dependency order: the frame format for both
+#: sides, the child's program, the fork server that runs it.
+INSIDE_MODULES = ("wire", "child", "zygote")
+#: The kernel's limit on one argument (MAX_ARG_STRLEN): the bootstrap, sources included, is one.
+MAX_ARGUMENT = 128 * 1024
+_BOOTSTRAP = """\
+import linecache, os, sys, types
+
+def _load(sources):
+    package = types.ModuleType("inside")
+    package.__path__ = []
+    package.__package__ = "inside"
+    sys.modules["inside"] = package
+    for name, source in sources:
+        module = types.ModuleType("inside." + name)
+        module.__package__ = "inside"
+        module.__file__ = filename = "<sandbox inside/" + name + ".py>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        sys.modules[module.__name__] = module
+        setattr(package, name, module)
+        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    return package
+
+_load(SOURCES).zygote.main(sys.argv[1:])
+os._exit(0)
+"""
 #: Environment variables passed through: OpenBLAS needs these on some processors to compute
 #: correct results at all.
 _PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -42,7 +65,7 @@ class Zygote:
         self.layers = layers
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         namespace = "pidns" if layers.bubblewrap else "shared"
-        command = [sys.executable, "-I", "-c", SOURCE, str(theirs.fileno()), namespace]
+        command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace]
         if layers.bubblewrap:
             command = bubblewrap_command(layers.bubblewrap, command)
         self.process = subprocess.Popen(
@@ -111,6 +134,17 @@ class Zygote:
         if not data:
             raise ZygoteDied("the zygote closed its control channel")
         return dict(json.loads(data))
+
+
+@functools.cache
+def bootstrap() -> str:
+    """The program of ``python -I -c`` that runs the zygote: it holds the sources of
+    ``grader.sandbox.inside``, runs them as the in-memory package ``inside`` (the sandbox
+    cannot see the grader's files, and imports nothing named ``grader``), then calls
+    ``inside.zygote.main`` with the control fd and namespace kind. Read on first use."""
+    package = resources.files("grader.sandbox.inside")
+    sources = tuple((name, package.joinpath(f"{name}.py").read_text(encoding="utf-8")) for name in INSIDE_MODULES)
+    return _BOOTSTRAP.replace("SOURCES", repr(sources), 1)
 
 
 def environment() -> dict[str, str]:
