@@ -10,7 +10,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from grader.sandbox import zygotes
+from grader.sandbox import zygote_control
 from grader.sandbox.interface import Cell, Limits, Program
 from grader.sandbox.process import Sandbox
 
@@ -244,7 +244,7 @@ def test_a_load_that_keeps_ending_the_process_is_a_crash() -> None:
 
 def test_the_code_inside_imports_only_the_standard_library_numpy_pyseccomp_and_itself() -> None:
     allowed = set(sys.stdlib_module_names) | {"numpy", "pyseccomp"}
-    for name in zygotes.INSIDE_MODULES:
+    for name in zygote_control.INSIDE_MODULES:
         tree = ast.parse(resources.files("grader.sandbox.inside").joinpath(f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -254,12 +254,12 @@ def test_the_code_inside_imports_only_the_standard_library_numpy_pyseccomp_and_i
 
 
 def test_importing_the_code_inside_runs_nothing() -> None:
-    modules = ", ".join(f"grader.sandbox.inside.{name}" for name in zygotes.INSIDE_MODULES)
+    modules = ", ".join(f"grader.sandbox.inside.{name}" for name in zygote_control.INSIDE_MODULES)
     done = subprocess.run([sys.executable, "-c", f"import {modules}"], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 def test_the_bootstrap_fits_in_one_command_line_argument() -> None:
     # Linux refuses an execve argument over MAX_ARG_STRLEN (128 KiB): the zygote would not start
-    size = len(zygotes.bootstrap().encode())
-    assert size < zygotes.MAX_ARGUMENT // 2, f"the bootstrap is {size} bytes, near the {zygotes.MAX_ARGUMENT}-byte limit"
+    size = len(zygote_control.bootstrap().encode())
+    assert size < zygote_control.MAX_ARGUMENT // 2, f"the bootstrap is {size} bytes, near the {zygote_control.MAX_ARGUMENT}-byte limit"

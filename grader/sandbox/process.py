@@ -1,7 +1,7 @@
 """A submission's code running in a child process, answering calls with plain numbers.
 
 The grader never executes student code itself. A ``Sandbox`` has the zygote fork a child
-(see ``zygotes``; isolation layers in ``isolation``) with an empty environment, resource
+(see ``zygote_control``; isolation layers in ``isolation``) with an empty environment, resource
 limits, its own process group and a private scratch directory, sends it the submission's
 source, and asks it to call functions. Every call has a
 wall-clock limit; a function that hangs or kills its process costs only its own calls: the
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.sandbox import zygotes
+from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
 from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
 
@@ -45,7 +45,7 @@ class Sandbox:
         self.limits = limits
         self._outdir = Path(tempfile.mkdtemp(prefix="grader-output-"))
         self._output = self._outdir / "output"
-        self._zygote: zygotes.Zygote | None = None
+        self._zygote: zygote_control.Zygote | None = None
         self._pid: int | None = None
         self._locked = False
         self.isolation = ""
@@ -125,7 +125,7 @@ class Sandbox:
     def close(self) -> None:
         self._stop()
         if self._locked:
-            zygotes.lock().release()
+            zygote_control.lock().release()
             self._locked = False
         shutil.rmtree(self._outdir, ignore_errors=True)
 
@@ -135,14 +135,14 @@ class Sandbox:
         """Start a child and load the program; also which piece was running when it stopped."""
         self._stop()
         if not self._locked:
-            zygotes.lock().acquire()
+            zygote_control.lock().acquire()
             self._locked = True
         req_read, self._requests = os.pipe()
         self._replies, rep_write = os.pipe()
         output = os.open(self._output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             self._pid = self._fork([req_read, rep_write, output])
-        except zygotes.ZygoteDied as exc:
+        except zygote_control.ZygoteDied as exc:
             self._stop()
             return LoadReport(RunStatus.CRASHED, f"the sandbox could not be started ({exc})"), None
         finally:
@@ -212,11 +212,11 @@ class Sandbox:
     def _fork(self, fds: list[int]) -> int:
         for attempt in range(2):  # a submission may have killed the zygote: start a new one once
             try:
-                self._zygote = zygotes.acquire()
+                self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
                 return self._zygote.fork(self.limits.for_child(), fds)
-            except zygotes.ZygoteDied:
-                zygotes.discard()
+            except zygote_control.ZygoteDied:
+                zygote_control.discard()
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -226,8 +226,8 @@ class Sandbox:
         if self._pid is not None and self._zygote is not None:
             try:
                 self._zygote.end(self._pid, wait=False)
-            except zygotes.ZygoteDied:
-                zygotes.discard()
+            except zygote_control.ZygoteDied:
+                zygote_control.discard()
         self._pid = None
         for fd in (self._requests, self._replies):
             if fd >= 0:
@@ -241,8 +241,8 @@ class Sandbox:
         pid, self._pid = self._pid, None
         try:
             status = self._zygote.end(pid, wait=True)
-        except zygotes.ZygoteDied:
-            zygotes.discard()
+        except zygote_control.ZygoteDied:
+            zygote_control.discard()
             return "it killed the sandbox"
         if status is None:
             return "it closed its connection to the grader"

@@ -1,8 +1,11 @@
-"""Starting and talking to the zygote: the numpy-loaded process that forks submissions.
+"""The grader's control of the zygote, the numpy-loaded process that forks submissions.
 
-One zygote serves one grader process, one child at a time. It starts (inside bubblewrap
-where available) the first time a submission is loaded, and again whenever a submission
-killed it. Each child gets fresh pipes from the grader, passed through the zygote unread.
+Runs in the grader. The zygote itself (``grader.sandbox.inside.zygote``) runs inside the
+sandbox: this module starts it, with ``python -I -c`` and a bootstrap carrying the sources of
+``grader.sandbox.inside`` (inside bubblewrap where available), and talks to it over a control
+socket. One zygote serves one grader process, one child at a time. It starts the first time a
+submission is loaded, and again whenever a submission killed it. Each child gets fresh pipes
+from the grader, passed through the zygote unread.
 """
 
 from __future__ import annotations
