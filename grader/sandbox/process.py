@@ -13,6 +13,7 @@ is defined in ``interface``.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import shutil
@@ -21,13 +22,17 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
 from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMITS = Limits()
 
 OUTPUT_CAP = 64 * 1024
 #: pieces of top-level code (cells, statements) that may be skipped for running too long before
@@ -39,7 +44,7 @@ class Sandbox:
     """One submission's child process, forked by this process's zygote. Use as a context
     manager: the zygote serves one sandbox at a time, from the first load until close."""
 
-    def __init__(self, program: Program, functions: list[str], limits: Limits = Limits()) -> None:
+    def __init__(self, program: Program, functions: list[str], limits: Limits = DEFAULT_LIMITS) -> None:
         self.program = program
         self.functions = list(functions)
         self.limits = limits
@@ -99,10 +104,13 @@ class Sandbox:
             failed = Outcome(RunStatus.TIMEOUT, error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
             self._dead[function] = failed
         except (wire.Closed, OSError):
-            failed = Outcome(RunStatus.CRASHED, error=f"{function} ended its process ({self._exit_reason()})")
+            pid, reason = self._pid, self._exit_reason()
+            log.warning("child %s: %s ended its process (%s)", pid, function, reason)
+            failed = Outcome(RunStatus.CRASHED, error=f"{function} ended its process ({reason})")
             self._stop()
             self._dead[function] = failed
         except wire.WireError as exc:
+            log.warning("child %s: %s broke the protocol (%s)", self._pid, function, exc)
             self._stop()
             failed = Outcome(RunStatus.CRASHED, error=f"{function} broke the protocol ({exc})")
             self._dead[function] = failed
@@ -143,6 +151,7 @@ class Sandbox:
         try:
             self._pid = self._fork([req_read, rep_write, output])
         except zygote_control.ZygoteDied as exc:
+            log.warning("the sandbox could not be started (%s)", exc)
             self._stop()
             return LoadReport(RunStatus.CRASHED, f"the sandbox could not be started ({exc})"), None
         finally:
@@ -172,11 +181,13 @@ class Sandbox:
             where = f" ({running[1]} was running)" if running else ""
             return LoadReport(RunStatus.TIMEOUT, f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
         except (wire.Closed, OSError):
-            reason = self._exit_reason()
+            pid, reason = self._pid, self._exit_reason()
             self._stop()
             where = f"; {running[1]} was running" if running else ""
+            log.warning("child %s ended its process while loading (%s%s)", pid, reason, where)
             return LoadReport(RunStatus.CRASHED, f"the submission ended its process while loading ({reason}{where})"), running
         except wire.WireError as exc:
+            log.warning("child %s broke the protocol while loading (%s)", self._pid, exc)
             self._stop()
             return LoadReport(RunStatus.CRASHED, f"the submission broke the protocol while loading ({exc})"), running
         return _load_report(reply, self.functions), None
@@ -204,7 +215,7 @@ class Sandbox:
             status=RunStatus(reply["status"]),
             value=reply.get("value"),
             error=str(reply.get("error", ""))[:500],
-            seconds=float(seconds) if type(seconds) in (int, float) and 0 <= seconds < 1e9 else 0.0,
+            seconds=float(seconds) if _plain_number(seconds) and 0 <= seconds < 1e9 else 0.0,
             mutated=tuple(str(m)[:100] for m in mutated[:20]) if type(mutated) is list else (),
             inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
         )
@@ -215,8 +226,8 @@ class Sandbox:
                 self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
                 return self._zygote.fork(self.limits.for_child(), fds)
-            except zygote_control.ZygoteDied:
-                zygote_control.discard()
+            except zygote_control.ZygoteDied as exc:
+                zygote_control.discard(str(exc))
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -226,8 +237,8 @@ class Sandbox:
         if self._pid is not None and self._zygote is not None:
             try:
                 self._zygote.end(self._pid, wait=False)
-            except zygote_control.ZygoteDied:
-                zygote_control.discard()
+            except zygote_control.ZygoteDied as exc:
+                zygote_control.discard(str(exc))
         self._pid = None
         for fd in (self._requests, self._replies):
             if fd >= 0:
@@ -241,8 +252,8 @@ class Sandbox:
         pid, self._pid = self._pid, None
         try:
             status = self._zygote.end(pid, wait=True)
-        except zygote_control.ZygoteDied:
-            zygote_control.discard()
+        except zygote_control.ZygoteDied as exc:
+            zygote_control.discard(str(exc))
             return "it killed the sandbox"
         if status is None:
             return "it closed its connection to the grader"
@@ -267,6 +278,11 @@ def _exported(value: Any, depth: int = 0) -> bool:
     if kind == "unsupported":
         return type(inner) is str
     return kind == "dict" and type(inner) is dict and all(_exported(v, depth + 1) for v in inner.values())
+
+
+def _plain_number(value: Any) -> TypeGuard[int | float]:
+    """An int or a float, not a bool (nor any other subclass)."""
+    return type(value) in (int, float)
 
 
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +24,8 @@ from importlib import resources
 from typing import Any
 
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
+
+log = logging.getLogger(__name__)
 
 #: The modules of ``grader.sandbox.inside``, in dependency order: the frame format for both
 #: sides, the child's program, the fork server that runs it.
@@ -49,6 +53,12 @@ def _load(sources):
 _load(SOURCES).zygote.main(sys.argv[1:])
 os._exit(0)
 """
+#: what is kept of the zygote's stderr, and how much of it reaches the log
+TAIL_BYTES = 8 * 1024
+LINE_CHARS = 300
+LOGGED_LINES = 1000
+#: how long to wait, once the zygote has ended, for the end of its stderr
+STDERR_GRACE = 1.0
 #: Environment variables passed through: OpenBLAS needs these on some processors to compute
 #: correct results at all.
 _PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -71,22 +81,36 @@ class Zygote:
         command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace]
         if layers.bubblewrap:
             command = bubblewrap_command(layers.bubblewrap, command)
-        self.process = subprocess.Popen(
-            command,
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=environment(),
-            start_new_session=True,
-        )
-        theirs.close()
+        stderr, stderr_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                command,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr_write,
+                env=environment(),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(stderr)
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+            os.close(stderr_write)
+        self.stderr = StderrTail(stderr, self.process.pid)
         self._unanswered = 0
         self.control = ours
         self.control.settimeout(START_TIMEOUT)
-        ready = self._receive()
+        try:
+            ready = self._receive()
+        except ZygoteDied:
+            self.kill()
+            raise
         self.seccomp = bool(ready.get("seccomp"))
         self.control.settimeout(CONTROL_TIMEOUT)
+        log.info("zygote started: pid %d, isolation %s", self.process.pid, self.level)
 
     @property
     def level(self) -> str:
@@ -98,7 +122,7 @@ class Zygote:
         try:
             socket.send_fds(self.control, [json.dumps(message).encode()], fds)
         except OSError as exc:
-            raise ZygoteDied(str(exc)) from None
+            raise self._died(str(exc), ended=True) from None
         return int(self._receive()["pid"])
 
     def end(self, pid: int, *, wait: bool) -> int | None:
@@ -108,7 +132,7 @@ class Zygote:
         try:
             self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
         except OSError as exc:
-            raise ZygoteDied(str(exc)) from None
+            raise self._died(str(exc), ended=True) from None
         if not wait:
             self._unanswered += 1
             return None
@@ -118,13 +142,33 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def exit_reason(self) -> str:
+        """How the zygote ended, with the last line it wrote to stderr; once it has ended."""
+        code = self.process.poll()
+        if code is None:
+            how = "it is still running"
+        elif code < 0:
+            how = f"killed by signal {_signal_name(-code)}"
+        else:
+            how = f"exit code {code}"
+        return self._with_stderr(how, ended=True)
+
+    def kill(self) -> None:
+        """Kill the zygote and all it started, then close."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.close()
+
     def close(self) -> None:
         self.control.close()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, 9)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self.stderr.wait(STDERR_GRACE)
 
     def _receive(self) -> dict[str, Any]:
         while self._unanswered:  # the replies to ends that were not waited for come first
@@ -132,11 +176,91 @@ class Zygote:
             self._receive()
         try:
             data = self.control.recv(1 << 16)
-        except (OSError, TimeoutError) as exc:
-            raise ZygoteDied(str(exc)) from None
+        except TimeoutError:  # alive but not answering: stopped or wedged
+            raise self._died(f"the zygote did not answer within {self.control.gettimeout():g} s", ended=False) from None
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
         if not data:
-            raise ZygoteDied("the zygote closed its control channel")
+            raise self._died("the zygote closed its control channel", ended=True)
         return dict(json.loads(data))
+
+    def _died(self, reason: str, *, ended: bool) -> ZygoteDied:
+        return ZygoteDied(self._with_stderr(reason, ended=ended))
+
+    def _with_stderr(self, reason: str, *, ended: bool) -> str:
+        """``reason`` with the last line the zygote wrote to stderr, if any. When it has
+        ended, first wait (briefly) for the reader to see the end of what it wrote."""
+        if ended:
+            self.stderr.wait(STDERR_GRACE)
+        last = self.stderr.last_line()
+        return f"{reason} (stderr: {last})" if last else reason
+
+
+class StderrTail:
+    """The zygote's stderr, read to its end by a daemon thread: the last TAIL_BYTES are kept
+    (a traceback, when the zygote fails), and lines are logged at DEBUG, each cut to LINE_CHARS
+    and at most LOGGED_LINES of them. Memory stays bounded whatever the zygote writes, and the
+    thread never holds up grading: it only reads, and it ends when the pipe's last writer, the
+    zygote (and bubblewrap), has ended."""
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self._fd = fd
+        self._pid = pid
+        self._tail = bytearray()
+        self._lock = threading.Lock()
+        self._logged = 0
+        self._thread = threading.Thread(target=self._read, name=f"zygote-{pid}-stderr", daemon=True)
+        self._thread.start()
+
+    def last_line(self) -> str:
+        """The last non-empty line kept, cut to LINE_CHARS; empty if there is none."""
+        with self._lock:
+            tail = bytes(self._tail)
+        lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines()]
+        return _printable(next((line for line in reversed(lines) if line), ""))
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the end of the stream; whether it came."""
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+    def _read(self) -> None:
+        line = bytearray()
+        try:
+            while chunk := os.read(self._fd, 1 << 12):
+                with self._lock:
+                    self._tail += chunk
+                    del self._tail[:-TAIL_BYTES]
+                *ended, rest = chunk.split(b"\n")
+                for piece in ended:
+                    line += piece[: LINE_CHARS - len(line)]
+                    self._log(line)
+                    line.clear()
+                line += rest[: LINE_CHARS - len(line)]
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+        if line:
+            self._log(line)
+
+    def _log(self, line: bytearray) -> None:
+        self._logged += 1
+        if self._logged <= LOGGED_LINES:
+            log.debug("zygote %d stderr: %s", self._pid, _printable(line.decode("utf-8", "replace")))
+        elif self._logged == LOGGED_LINES + 1:
+            log.debug("zygote %d stderr: further lines are not logged", self._pid)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text[:LINE_CHARS])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 @functools.cache
@@ -164,29 +288,41 @@ def environment() -> dict[str, str]:
 
 _lock = threading.Lock()
 _zygote: Zygote | None = None
+#: why the last zygote was lost, until the next one starts
+_lost: str | None = None
 
 
 def acquire() -> Zygote:
     """This process's zygote, started or restarted as needed. Hold ``lock()`` while using it."""
-    global _zygote
+    global _zygote, _lost
     if _zygote is not None and not _zygote.alive():
-        _zygote.close()
-        _zygote = None
+        zygote, _zygote = _zygote, None
+        _lost = zygote.exit_reason()
+        log.warning("zygote %d died (%s)", zygote.process.pid, _lost)
+        zygote.close()
     if _zygote is None:
-        _zygote = Zygote(detect())
+        if _lost is not None:
+            log.info("restarting the zygote after the last one died (%s)", _lost)
+        try:
+            _zygote = Zygote(detect())
+        except ZygoteDied as exc:
+            _lost = str(exc)
+            log.warning("the zygote failed to start (%s)", _lost)
+            raise
+        _lost = None
     return _zygote
 
 
-def discard() -> None:
-    """Forget the zygote after it failed; the next ``acquire`` starts a new one."""
-    global _zygote
+def discard(reason: str = "") -> None:
+    """Kill and forget the zygote; the next ``acquire`` starts a new one. With ``reason``
+    (it failed), it is logged as a zygote that died."""
+    global _zygote, _lost
     if _zygote is not None:
         zygote, _zygote = _zygote, None
-        try:
-            os.killpg(zygote.process.pid, 9)
-        except ProcessLookupError:
-            pass
-        zygote.close()
+        if reason:
+            log.warning("zygote %d died (%s)", zygote.process.pid, reason)
+            _lost = reason
+        zygote.kill()
 
 
 def lock() -> threading.Lock:
