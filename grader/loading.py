@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import SubmissionFileError
-from grader.sandbox.process import Cell, Program
+from grader.sandbox.interface import Cell, Program
 
 MAX_BYTES = 64 << 20
 KINDS = {".py": "python", ".ipynb": "notebook"}

@@ -53,7 +53,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from grader.errors import RubricError
-from grader.sandbox.process import Limits
+from grader.sandbox.interface import Limits
 
 #: a place in the file, as pydantic gives it: ("parts", 1, "checks", 0, "gradcheck", "points")
 Loc = tuple[str | int, ...]

@@ -34,7 +34,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.db import Gradebook
-from grader.sandbox import zygotes
+from grader.sandbox import zygote_control
 
 from conftest import ROOT, SAMPLES
 
@@ -120,9 +120,9 @@ def grader_with_a_secret() -> Iterator[None]:
     """A secret in the grader's environment, and a zygote started by a grader holding it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(*SECRET)
-        zygotes.discard()
+        zygote_control.discard()
         yield
-    zygotes.discard()
+    zygote_control.discard()
 
 
 def grade(course: Path, path: Path, student: str) -> tuple[int, dict]:
@@ -321,8 +321,8 @@ def test_loot_would_earn_points(course: Path, db_url: str, tmp_path: Path, name:
 def test_a_wedged_zygote_costs_a_timeout_not_the_grading(course: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A zygote that stops answering (here stopped from outside: a submission cannot signal it)
     # is killed after the control timeout and replaced; the grader never waits forever.
-    monkeypatch.setattr(zygotes, "CONTROL_TIMEOUT", 1.0)
-    zygotes.discard()
+    monkeypatch.setattr(zygote_control, "CONTROL_TIMEOUT", 1.0)
+    zygote_control.discard()
     assert grade(course, SAMPLES / "correct_loops.py", "ada")[1]["score"] == 100
     table = _processes()
     [zygote] = [pid for pid in _ours(table) if table[pid][3][1:] == [1] and table[pid][1].startswith("python")]
@@ -335,7 +335,7 @@ def test_a_wedged_zygote_costs_a_timeout_not_the_grading(course: Path, db_url: s
             time.sleep(0.05)
         assert zygote not in _processes()
     finally:
-        zygotes.discard()  # the next tests get a zygote with the usual timeout
+        zygote_control.discard()  # the next tests get a zygote with the usual timeout
 
 
 @pytest.mark.postgres

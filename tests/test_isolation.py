@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.db import Gradebook
-from grader.sandbox import zygotes
+from grader.sandbox import zygote_control
 from grader.sandbox.isolation import detect
 
 from conftest import SAMPLES
@@ -22,11 +22,11 @@ def without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As on a machine without bubblewrap: a fresh probe, and a zygote started without it."""
     monkeypatch.setenv("GRADE_NO_BWRAP", "1")
     detect.cache_clear()
-    zygotes.discard()
+    zygote_control.discard()
     yield
     monkeypatch.delenv("GRADE_NO_BWRAP")
     detect.cache_clear()
-    zygotes.discard()
+    zygote_control.discard()
 
 
 def submit(course: Path, *extra: str) -> object:

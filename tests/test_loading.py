@@ -12,7 +12,7 @@ from nbformat import v3, v4
 import grader.loading
 from grader.errors import SubmissionFileError
 from grader.loading import Submission, Unloadable, read_submission, strip_magics, to_program
-from grader.sandbox.process import Cell
+from grader.sandbox.interface import Cell
 
 
 def notebook_submission(content: bytes | str) -> Submission:

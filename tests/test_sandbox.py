@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib import resources
+
 import numpy as np
 import pytest
 
-from grader.sandbox.process import Cell, Limits, Program, Sandbox
+from grader.sandbox import zygote_control
+from grader.sandbox.interface import Cell, Limits, Program
+from grader.sandbox.process import Sandbox
 
 FAST = Limits(load_timeout=1.0, call_timeout=1.0)
 
@@ -233,3 +244,89 @@ def test_a_load_that_keeps_ending_the_process_is_a_crash() -> None:
         report = box.load()
     assert report.status == "crashed"
     assert "exit code 3; student.py line 4 was running" in report.message
+
+
+def test_the_code_inside_imports_only_the_standard_library_numpy_pyseccomp_and_itself() -> None:
+    allowed = set(sys.stdlib_module_names) | {"numpy", "pyseccomp"}
+    for name in zygote_control.INSIDE_MODULES:
+        tree = ast.parse(resources.files("grader.sandbox.inside").joinpath(f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert {a.name.split(".")[0] for a in node.names} <= allowed, (name, ast.unparse(node))
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert node.module is not None and node.module.split(".")[0] in allowed, (name, ast.unparse(node))
+
+
+def test_importing_the_code_inside_runs_nothing() -> None:
+    modules = ", ".join(f"grader.sandbox.inside.{name}" for name in zygote_control.INSIDE_MODULES)
+    done = subprocess.run([sys.executable, "-c", f"import {modules}"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_the_bootstrap_fits_in_one_command_line_argument() -> None:
+    # Linux refuses an execve argument over MAX_ARG_STRLEN (128 KiB): the zygote would not start
+    size = len(zygote_control.bootstrap().encode())
+    assert size < zygote_control.MAX_ARGUMENT // 2, f"the bootstrap is {size} bytes, near the {zygote_control.MAX_ARGUMENT}-byte limit"
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (lambda boot: boot.replace("main(sys.argv[1:])", "main(['not-a-fd', 'shared'])"), "ValueError: invalid literal for int() with base 10: 'not-a-fd'"),
+        (lambda boot: "raise RuntimeError('no zygote today')", "RuntimeError: no zygote today"),
+    ],
+)
+def test_a_zygote_that_fails_to_start_is_a_crash_that_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, broken: Callable[[str], str], reason: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="grader.sandbox")
+    bootstrap = broken(zygote_control.bootstrap())
+    assert bootstrap != zygote_control.bootstrap()
+    zygote_control.discard()
+    monkeypatch.setattr(zygote_control, "bootstrap", lambda: bootstrap)
+    try:
+        with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+            report = box.load()
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert report.status == "crashed"
+    assert f"the zygote closed its control channel (stderr: {reason})" in report.message
+    assert f"the zygote failed to start (the zygote closed its control channel (stderr: {reason}))" in [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+    ]
+
+
+def test_a_zygote_that_died_is_logged_and_restarted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="grader.sandbox")
+    with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+        assert box.load().status == "ok"
+    zygote = zygote_control.acquire()
+    os.killpg(zygote.process.pid, signal.SIGKILL)
+    zygote.process.wait()
+    with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+        assert box.load().status == "ok"
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "ok"
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert (logging.WARNING, f"zygote {zygote.process.pid} died (killed by signal SIGKILL)") in messages
+    assert (logging.INFO, "restarting the zygote after the last one died (killed by signal SIGKILL)") in messages
+    assert any(level == logging.INFO and text.startswith("zygote started: pid ") for level, text in messages)
+
+
+def test_the_zygote_stderr_kept_and_logged_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="grader.sandbox.zygote_control")
+    read_end, write_end = os.pipe()
+    tail = zygote_control.StderrTail(read_end, 0)
+    with os.fdopen(write_end, "wb") as stream:
+        for n in range(5000):
+            stream.write(b"x" * 1000 + b"\n" if n % 2 else f"line {n}\n".encode())
+        stream.write(b"\n  Traceback ...\nValueError: " + b"y" * 5_000 + b"\n\n")
+    assert tail.wait(10)
+    assert len(tail._tail) <= zygote_control.TAIL_BYTES
+    assert tail.last_line() == "ValueError: " + "y" * (zygote_control.LINE_CHARS - len("ValueError: "))
+    logged = [r.getMessage() for r in caplog.records if r.name == "grader.sandbox.zygote_control"]
+    assert len(logged) == zygote_control.LOGGED_LINES + 1
+    assert logged[0] == "zygote 0 stderr: line 0"
+    assert logged[-1] == "zygote 0 stderr: further lines are not logged"
+    assert max(len(m) for m in logged) <= len("zygote 0 stderr: ") + zygote_control.LINE_CHARS

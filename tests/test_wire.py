@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.sandbox import wire
-from grader.sandbox.wire import MAX_DEPTH, MAX_HEADER, WIRE_DTYPES, Closed, Timeout, WireError
+from grader.sandbox.inside import wire
+from grader.sandbox.inside.wire import MAX_DEPTH, MAX_HEADER, WIRE_DTYPES, Closed, Timeout, WireError
 
 #: Generous for a frame already in the pipe; short enough that a wrongly blocking read fails fast.
 SECONDS = 2.0

@@ -14,7 +14,8 @@ import numpy as np
 
 from grader.course import Assignment
 from grader.rubric import Check
-from grader.sandbox.process import LoadReport, Outcome, Sandbox
+from grader.sandbox.interface import LoadReport, Outcome
+from grader.sandbox.process import Sandbox
 
 
 class Context:

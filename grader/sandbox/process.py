@@ -1,28 +1,38 @@
 """A submission's code running in a child process, answering calls with plain numbers.
 
 The grader never executes student code itself. A ``Sandbox`` has the zygote fork a child
-(see ``zygotes``; isolation layers in ``isolation``) with an empty environment, resource
+(see ``zygote_control``; isolation layers in ``isolation``) with an empty environment, resource
 limits, its own process group and a private scratch directory, sends it the submission's
 source, and asks it to call functions. Every call has a
 wall-clock limit; a function that hangs or kills its process costs only its own calls: the
 child is restarted for the others, and the failed function is not run again.
+
+What a sandbox is given and gives back (``Program``, ``Limits``, ``LoadReport``, ``Outcome``)
+is defined in ``interface``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
-from grader.sandbox import wire, zygotes
+from grader.sandbox import zygote_control
+from grader.sandbox.inside import wire
+from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMITS = Limits()
 
 OUTPUT_CAP = 64 * 1024
 #: pieces of top-level code (cells, statements) that may be skipped for running too long before
@@ -30,77 +40,17 @@ OUTPUT_CAP = 64 * 1024
 MAX_SKIPS = 2
 
 
-@dataclass(frozen=True)
-class Limits:
-    load_timeout: float = 10.0
-    call_timeout: float = 5.0
-    memory_mb: int = 1024
-    cpu_seconds: int = 300
-    file_mb: int = 16
-    #: processes a submission may run, itself included: 1 (no fork, threads allowed) makes the
-    #: memory cap, a limit per process, a limit per submission
-    processes: int = 1
-    #: an answer to this assignment is kilobytes; a larger reply is refused unread
-    max_reply_mb: int = 4
-
-    def for_child(self) -> dict[str, int]:
-        """The rlimits the zygote sets on a child."""
-        return {
-            "memory_mb": self.memory_mb,
-            "cpu_seconds": self.cpu_seconds,
-            "file_mb": self.file_mb,
-            "processes": self.processes,
-        }
-
-
-@dataclass(frozen=True)
-class Cell:
-    filename: str
-    source: str
-
-
-@dataclass(frozen=True)
-class Program:
-    """What the child runs: cells in order, as one module."""
-
-    cells: tuple[Cell, ...]
-    module: str = "submission"
-    #: a .py file that does not compile is a load error; a notebook cell that does not is a warning
-    strict_syntax: bool = True
-    #: run a .py file statement by statement (a notebook runs cell by cell), so that a top-level
-    #: statement that raises or hangs costs only itself
-    by_statement: bool = True
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    status: str  # ok | error | timeout | memory | crashed
-    message: str
-    warnings: tuple[str, ...] = ()
-    functions: dict[str, str] = field(default_factory=dict)  # name -> ok | missing | not callable
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # ok | error | timeout | memory | crashed
-    value: Any = None
-    error: str = ""
-    seconds: float = 0.0
-    mutated: tuple[str, ...] = ()
-    inner_calls: dict[str, int] = field(default_factory=dict)
-
-
 class Sandbox:
     """One submission's child process, forked by this process's zygote. Use as a context
     manager: the zygote serves one sandbox at a time, from the first load until close."""
 
-    def __init__(self, program: Program, functions: list[str], limits: Limits = Limits()) -> None:
+    def __init__(self, program: Program, functions: list[str], limits: Limits = DEFAULT_LIMITS) -> None:
         self.program = program
         self.functions = list(functions)
         self.limits = limits
         self._outdir = Path(tempfile.mkdtemp(prefix="grader-output-"))
         self._output = self._outdir / "output"
-        self._zygote: zygotes.Zygote | None = None
+        self._zygote: zygote_control.Zygote | None = None
         self._pid: int | None = None
         self._locked = False
         self.isolation = ""
@@ -125,10 +75,10 @@ class Sandbox:
         notes: list[str] = []
         while True:
             report, running = self._start()
-            if report.status not in ("timeout", "crashed") or running is None or len(self._skip) >= MAX_SKIPS:
+            if report.status not in (RunStatus.TIMEOUT, RunStatus.CRASHED) or running is None or len(self._skip) >= MAX_SKIPS:
                 break
             self._skip.append(running[0])
-            what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == "timeout" else "ended the process"
+            what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == RunStatus.TIMEOUT else "ended the process"
             notes.append(f"{running[1]} {what} and was skipped")
         report = replace(report, warnings=tuple(notes) + report.warnings)
         if self._report is None:
@@ -141,7 +91,7 @@ class Sandbox:
             return [self._dead[function]] * len(calls)
         if self._pid is None:
             report, _ = self._start()
-            if report.status != "ok":
+            if report.status != RunStatus.OK:
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
         outcomes: list[Outcome] = []
         try:
@@ -151,15 +101,18 @@ class Sandbox:
                 outcomes.append(self._outcome(self._receive(deadline)))
         except wire.Timeout:
             self._stop()
-            failed = Outcome("timeout", error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
+            failed = Outcome(RunStatus.TIMEOUT, error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
             self._dead[function] = failed
         except (wire.Closed, OSError):
-            failed = Outcome("crashed", error=f"{function} ended its process ({self._exit_reason()})")
+            pid, reason = self._pid, self._exit_reason()
+            log.warning("child %s: %s ended its process (%s)", pid, function, reason)
+            failed = Outcome(RunStatus.CRASHED, error=f"{function} ended its process ({reason})")
             self._stop()
             self._dead[function] = failed
         except wire.WireError as exc:
+            log.warning("child %s: %s broke the protocol (%s)", self._pid, function, exc)
             self._stop()
-            failed = Outcome("crashed", error=f"{function} broke the protocol ({exc})")
+            failed = Outcome(RunStatus.CRASHED, error=f"{function} broke the protocol ({exc})")
             self._dead[function] = failed
         else:
             return outcomes
@@ -180,7 +133,7 @@ class Sandbox:
     def close(self) -> None:
         self._stop()
         if self._locked:
-            zygotes.lock().release()
+            zygote_control.lock().release()
             self._locked = False
         shutil.rmtree(self._outdir, ignore_errors=True)
 
@@ -190,16 +143,17 @@ class Sandbox:
         """Start a child and load the program; also which piece was running when it stopped."""
         self._stop()
         if not self._locked:
-            zygotes.lock().acquire()
+            zygote_control.lock().acquire()
             self._locked = True
         req_read, self._requests = os.pipe()
         self._replies, rep_write = os.pipe()
         output = os.open(self._output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             self._pid = self._fork([req_read, rep_write, output])
-        except zygotes.ZygoteDied as exc:
+        except zygote_control.ZygoteDied as exc:
+            log.warning("the sandbox could not be started (%s)", exc)
             self._stop()
-            return LoadReport("crashed", f"the sandbox could not be started ({exc})"), None
+            return LoadReport(RunStatus.CRASHED, f"the sandbox could not be started ({exc})"), None
         finally:
             for fd in (req_read, rep_write, output):
                 os.close(fd)
@@ -225,15 +179,17 @@ class Sandbox:
         except wire.Timeout:
             self._stop()
             where = f" ({running[1]} was running)" if running else ""
-            return LoadReport("timeout", f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
+            return LoadReport(RunStatus.TIMEOUT, f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
         except (wire.Closed, OSError):
-            reason = self._exit_reason()
+            pid, reason = self._pid, self._exit_reason()
             self._stop()
             where = f"; {running[1]} was running" if running else ""
-            return LoadReport("crashed", f"the submission ended its process while loading ({reason}{where})"), running
+            log.warning("child %s ended its process while loading (%s%s)", pid, reason, where)
+            return LoadReport(RunStatus.CRASHED, f"the submission ended its process while loading ({reason}{where})"), running
         except wire.WireError as exc:
+            log.warning("child %s broke the protocol while loading (%s)", self._pid, exc)
             self._stop()
-            return LoadReport("crashed", f"the submission broke the protocol while loading ({exc})"), running
+            return LoadReport(RunStatus.CRASHED, f"the submission broke the protocol while loading ({exc})"), running
         return _load_report(reply, self.functions), None
 
     def _send(self, body: Any, deadline: float | None = None) -> None:
@@ -248,7 +204,7 @@ class Sandbox:
         return wire.read_frame(self._replies, deadline=deadline, max_bytes=self.limits.max_reply_mb << 20)
 
     def _outcome(self, reply: Any) -> Outcome:
-        if type(reply) is not dict or reply.get("status") not in ("ok", "error", "memory"):
+        if type(reply) is not dict or reply.get("status") not in (RunStatus.OK, RunStatus.ERROR, RunStatus.MEMORY):
             raise wire.WireError("a reply without a valid status")
         if not _exported(reply.get("value")):
             raise wire.WireError("a reply whose value is not an answer as the sandbox exports it")
@@ -256,10 +212,10 @@ class Sandbox:
         mutated = reply.get("mutated")
         inner = reply.get("inner_calls")
         return Outcome(
-            status=reply["status"],
+            status=RunStatus(reply["status"]),
             value=reply.get("value"),
             error=str(reply.get("error", ""))[:500],
-            seconds=float(seconds) if type(seconds) in (int, float) and 0 <= seconds < 1e9 else 0.0,
+            seconds=float(seconds) if _plain_number(seconds) and 0 <= seconds < 1e9 else 0.0,
             mutated=tuple(str(m)[:100] for m in mutated[:20]) if type(mutated) is list else (),
             inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
         )
@@ -267,11 +223,11 @@ class Sandbox:
     def _fork(self, fds: list[int]) -> int:
         for attempt in range(2):  # a submission may have killed the zygote: start a new one once
             try:
-                self._zygote = zygotes.acquire()
+                self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
                 return self._zygote.fork(self.limits.for_child(), fds)
-            except zygotes.ZygoteDied:
-                zygotes.discard()
+            except zygote_control.ZygoteDied as exc:
+                zygote_control.discard(str(exc))
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -281,8 +237,8 @@ class Sandbox:
         if self._pid is not None and self._zygote is not None:
             try:
                 self._zygote.end(self._pid, wait=False)
-            except zygotes.ZygoteDied:
-                zygotes.discard()
+            except zygote_control.ZygoteDied as exc:
+                zygote_control.discard(str(exc))
         self._pid = None
         for fd in (self._requests, self._replies):
             if fd >= 0:
@@ -296,8 +252,8 @@ class Sandbox:
         pid, self._pid = self._pid, None
         try:
             status = self._zygote.end(pid, wait=True)
-        except zygotes.ZygoteDied:
-            zygotes.discard()
+        except zygote_control.ZygoteDied as exc:
+            zygote_control.discard(str(exc))
             return "it killed the sandbox"
         if status is None:
             return "it closed its connection to the grader"
@@ -324,18 +280,23 @@ def _exported(value: Any, depth: int = 0) -> bool:
     return kind == "dict" and type(inner) is dict and all(_exported(v, depth + 1) for v in inner.values())
 
 
+def _plain_number(value: Any) -> TypeGuard[int | float]:
+    """An int or a float, not a bool (nor any other subclass)."""
+    return type(value) in (int, float)
+
+
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:
     if type(reply) is not dict:
-        return LoadReport("crashed", "the submission broke the protocol while loading")
+        return LoadReport(RunStatus.CRASHED, "the submission broke the protocol while loading")
     warnings = reply.get("warnings")
     warnings = tuple(str(w)[:500] for w in warnings[:50]) if type(warnings) is list else ()
     error = reply.get("error")
     if error:
-        return LoadReport("error", str(error)[:500], warnings)
+        return LoadReport(RunStatus.ERROR, str(error)[:500], warnings)
     states = reply.get("functions")
     states = states if type(states) is dict else {}
     return LoadReport(
-        "ok",
+        RunStatus.OK,
         "",
         warnings,
         {name: str(states.get(name, "missing")) for name in functions},

@@ -4,10 +4,11 @@ A frame is a 4-byte big-endian header length, a UTF-8 JSON header, then raw arra
 The header is ``{"body": <value>, "buffers": [nbytes, ...]}`` where ``<value>`` is JSON in
 which every array stands as ``{"__nd__": index, "dtype": "<f8", "shape": [..]}``.
 
-This module imports only the standard library and numpy: its source is also run inside the
-child (see ``grader.sandbox.process``), which must never import the grader. Decoding is
-written for hostile input: every size is checked before anything is allocated, and only a
-short list of plain numeric dtypes is accepted.
+Both sides use this one codec: the grader imports it as ``grader.sandbox.inside.wire``, and
+the zygote runs its source as ``inside.wire`` (see ``grader.sandbox.inside``), so it imports
+only the standard library and numpy. Decoding is written for hostile input: every size is
+checked before anything is allocated, and only a short list of plain numeric dtypes is
+accepted.
 """
 
 from __future__ import annotations

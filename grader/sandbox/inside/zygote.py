@@ -1,27 +1,37 @@
-# The zygote: a Python with numpy loaded that forks one child per submission, so that no
-# submission pays for starting Python and importing numpy. Like child.py it is not imported:
-# it runs after the source of wire.py and child.py (see ``grader.sandbox.zygotes``), inside
-# the sandbox, and never sees a submission: the grader hands each child its own pipes, which
-# the zygote passes on unread.
-#
-# Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv[1]:
-#   first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
-#   {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
-#        -> {"pid": pid}
-#   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
-#        kills the child's process group (after up to 1 s for it to exit, with "wait"),
-#        and in a PID namespace of its own every other process it left behind; removes its
-#        scratch directory, and in a namespace of its own everything else in the private /tmp.
-#
-# Under bubblewrap the zygote is the PID namespace's init: a submission's signals to it are
-# dropped by the kernel (it leaves SIGINT at its default for that), and it reaps what the
-# submission orphaned.
+"""The zygote: a Python with numpy loaded that forks one child per submission, so that no
+submission pays for starting Python and importing numpy.
+
+Runs inside the sandbox only (see ``grader.sandbox.inside``; started and driven by
+``grader.sandbox.zygote_control``), and never sees a submission: the grader hands each child
+its own pipes, which the zygote passes on unread. Importing this module runs nothing; ``main``
+serves the grader.
+
+Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv[0]:
+  first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
+  {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
+       -> {"pid": pid}
+  {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
+       kills the child's process group (after up to 1 s for it to exit, with "wait"),
+       and in a PID namespace of its own every other process it left behind; removes its
+       scratch directory, and in a namespace of its own everything else in the private /tmp.
+
+Under bubblewrap the zygote is the PID namespace's init: a submission's signals to it are
+dropped by the kernel (it leaves SIGINT at its default for that), and it reaps what the
+submission orphaned. What it writes to stderr (a traceback if it fails) reaches the grader's
+log.
+"""
+
 import ctypes
 import json
+import os
 import resource
 import shutil
+import signal
 import socket
 import tempfile
+import time
+
+from .child import serve
 
 try:  # present where the grader's dependencies are installed on Linux
     import pyseccomp
@@ -103,7 +113,7 @@ def become_child(control, fds, message, scratch, rules):
             os.close(fd)
         # Only stdin/out/err and the two pipes stay open.
         keep = sorted({0, 1, 2, requests, replies})
-        for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]]):
+        for low, high in zip(keep, keep[1:] + [resource.getrlimit(resource.RLIMIT_NOFILE)[0]], strict=True):
             os.closerange(low + 1, high)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote leaves it at SIG_DFL
         os.chdir(scratch)
@@ -185,7 +195,8 @@ def unlock(folder):
             pass
 
 
-def zygote(control_fd, own_namespace):
+def run(control_fd, own_namespace):
+    """Answer the grader's control messages until it closes the channel, then end every child."""
     control = socket.socket(fileno=control_fd)
     libc.prctl(PR_SET_DUMPABLE, 0)  # no process of the same uid may read this one's memory
     if own_namespace and os.getpid() == 1:
@@ -220,5 +231,8 @@ def zygote(control_fd, own_namespace):
             control.send(json.dumps({"status": status}).encode())
 
 
-zygote(int(sys.argv[1]), sys.argv[2] == "pidns")
-os._exit(0)
+def main(argv: list[str]) -> None:
+    """``argv``: the control socket's fd, and ``pidns`` when this process has a PID namespace
+    of its own (under bubblewrap) or ``shared``."""
+    control_fd, namespace = argv
+    run(int(control_fd), namespace == "pidns")

@@ -1,18 +1,22 @@
-# The program of a sandboxed child. It is not imported: the zygote (``zygote.py``) runs as the
-# source of ``wire.py``, this file and ``zygote.py`` with ``python -I -c``, so this file sees
-# wire's ``read_frame``, ``write_frame`` and ``Closed`` as globals and imports nothing of the
-# grader. The zygote forks one child per submission, which calls ``serve``.
-#
-# Protocol, over two pipes (requests in, replies out):
-#   1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions",
-#      "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}
-#   2. the child runs the cells, sending {"running": index, "label"} before each piece of
-#      top-level code, and answers {"warnings", "functions": {name: state}, "error"}
-#   3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
-#      {"status", "value", "error", "seconds", "mutated", "inner_calls"}
+"""The program of a sandboxed child: run the submission's top level, then answer calls.
+
+Runs inside the sandbox only (see ``grader.sandbox.inside``): the zygote forks one child per
+submission, which calls ``serve`` with its two pipes.
+
+Protocol, over two pipes (requests in, replies out), in frames of ``wire``:
+  1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions",
+     "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}
+  2. the child runs the cells, sending {"running": index, "label"} before each piece of
+     top-level code, and answers {"warnings", "functions": {name: state}, "error"}
+  3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
+     {"status", "value", "error", "seconds", "mutated", "inner_calls"}
+"""
+
 import __future__
+
 import ast
 import functools
+import os
 import signal
 import sys
 import time
@@ -20,6 +24,8 @@ import traceback
 import types
 
 import numpy as np
+
+from .wire import WIRE_DTYPES, Closed, read_frame, write_frame
 
 OUTPUT_CAP = 64 * 1024
 MAX_ELEMENTS = 10_000_000
@@ -188,7 +194,7 @@ def units(program, warnings):
         except (SyntaxError, ValueError) as exc:
             message = describe(exc, {filename})
             if program["strict_syntax"]:
-                raise LoadError(f"{filename} does not compile: {message}")
+                raise LoadError(f"{filename} does not compile: {message}") from None
             warnings.append(f"{filename} was skipped: {message}")
             continue
         if not program["by_statement"]:
@@ -212,7 +218,7 @@ def load(program, module, replies):
     skip = set(program["skip"])
     warnings = []
     try:
-        for index, (label, filename, code) in enumerate(units(program, warnings)):
+        for index, (label, _, code) in enumerate(units(program, warnings)):
             if index in skip:
                 continue
             write_frame(replies, {"running": index, "label": label})
@@ -241,7 +247,7 @@ def call(function, tally, names, args, filenames):
         reply.update(status="error", error=describe(exc, filenames))
     reply.setdefault("seconds", time.perf_counter() - start)
     reply["inner_calls"] = {name: n for name, n in tally.items() if n}
-    for name, old, new in zip(names, before, args):
+    for name, old, new in zip(names, before, args, strict=False):  # a call may have fewer arguments than names
         reply["mutated"] += changed(old, new, name)
     return reply
 
@@ -249,8 +255,11 @@ def call(function, tally, names, args, filenames):
 def serve(requests, replies):
     """Load the submission sent on ``requests`` and answer calls until the grader hangs up."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    sys.stdout = sys.__stdout__ = CappedOutput(1)
-    sys.stderr = sys.__stderr__ = CappedOutput(2)
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        # __stdout__ too: a submission "restoring" the original stream still gets the capped one
+        stream = CappedOutput(fd)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
     sys.meta_path.insert(0, NoGraderImports())
     program = read_frame(requests)
     module = types.ModuleType(program["module"])

@@ -1,0 +1,92 @@
+"""The types both sides of the sandbox boundary agree on: what to run, under which limits, and
+what came back.
+
+The rest of the grader (loading, rubrics, checks) imports these from here, not from
+``process``, so that describing a program or reading an outcome never pulls in the machinery
+that runs one. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    """How loading a submission, or one call of a function, ended. Members are strings:
+    ``outcome.status == "ok"`` holds, and they serialize (JSON, SQL) as their plain value."""
+
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class Limits:
+    load_timeout: float = 10.0
+    call_timeout: float = 5.0
+    memory_mb: int = 1024
+    cpu_seconds: int = 300
+    file_mb: int = 16
+    #: processes a submission may run, itself included: 1 (no fork, threads allowed) makes the
+    #: memory cap, a limit per process, a limit per submission
+    processes: int = 1
+    #: an answer to this assignment is kilobytes; a larger reply is refused unread
+    max_reply_mb: int = 4
+
+    def for_child(self) -> dict[str, int]:
+        """The rlimits the zygote sets on a child."""
+        return {
+            "memory_mb": self.memory_mb,
+            "cpu_seconds": self.cpu_seconds,
+            "file_mb": self.file_mb,
+            "processes": self.processes,
+        }
+
+
+@dataclass(frozen=True)
+class Cell:
+    filename: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Program:
+    """What the child runs: cells in order, as one module."""
+
+    cells: tuple[Cell, ...]
+    module: str = "submission"
+    #: a .py file that does not compile is a load error; a notebook cell that does not is a warning
+    strict_syntax: bool = True
+    #: run a .py file statement by statement (a notebook runs cell by cell), so that a top-level
+    #: statement that raises or hangs costs only itself
+    by_statement: bool = True
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    #: a plain string is accepted and stored as its RunStatus (ValueError for any other value)
+    status: RunStatus
+    message: str
+    warnings: tuple[str, ...] = ()
+    functions: dict[str, str] = field(default_factory=dict)  # name -> ok | missing | not callable
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    #: a plain string is accepted and stored as its RunStatus (ValueError for any other value)
+    status: RunStatus
+    value: Any = None
+    error: str = ""
+    seconds: float = 0.0
+    mutated: tuple[str, ...] = ()
+    inner_calls: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))

@@ -1,0 +1,335 @@
+"""The grader's control of the zygote, the numpy-loaded process that forks submissions.
+
+Runs in the grader. The zygote itself (``grader.sandbox.inside.zygote``) runs inside the
+sandbox: this module starts it, with ``python -I -c`` and a bootstrap carrying the sources of
+``grader.sandbox.inside`` (inside bubblewrap where available), and talks to it over a control
+socket. One zygote serves one grader process, one child at a time. It starts the first time a
+submission is loaded, and again whenever a submission killed it. Each child gets fresh pipes
+from the grader, passed through the zygote unread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from importlib import resources
+from typing import Any
+
+from grader.sandbox.isolation import Layers, bubblewrap_command, detect
+
+log = logging.getLogger(__name__)
+
+#: The modules of ``grader.sandbox.inside``, in dependency order: the frame format for both
+#: sides, the child's program, the fork server that runs it.
+INSIDE_MODULES = ("wire", "child", "zygote")
+#: The kernel's limit on one argument (MAX_ARG_STRLEN): the bootstrap, sources included, is one.
+MAX_ARGUMENT = 128 * 1024
+_BOOTSTRAP = """\
+import linecache, os, sys, types
+
+def _load(sources):
+    package = types.ModuleType("inside")
+    package.__path__ = []
+    package.__package__ = "inside"
+    sys.modules["inside"] = package
+    for name, source in sources:
+        module = types.ModuleType("inside." + name)
+        module.__package__ = "inside"
+        module.__file__ = filename = "<sandbox inside/" + name + ".py>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        sys.modules[module.__name__] = module
+        setattr(package, name, module)
+        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    return package
+
+_load(SOURCES).zygote.main(sys.argv[1:])
+os._exit(0)
+"""
+#: what is kept of the zygote's stderr, and how much of it reaches the log
+TAIL_BYTES = 8 * 1024
+LINE_CHARS = 300
+LOGGED_LINES = 1000
+#: how long to wait, once the zygote has ended, for the end of its stderr
+STDERR_GRACE = 1.0
+#: Environment variables passed through: OpenBLAS needs these on some processors to compute
+#: correct results at all.
+_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+START_TIMEOUT = 60.0
+#: How long the zygote may take to answer a fork or an end (which waits up to 1 s for the child,
+#: then kills and reaps it and removes its files). A zygote that takes longer is treated as dead:
+#: a submission may have stopped it (SIGSTOP) or wedged it, and the grader must never wait forever.
+CONTROL_TIMEOUT = 10.0
+
+
+class ZygoteDied(Exception):
+    """The zygote is gone (a submission killed it, or it failed to start)."""
+
+
+class Zygote:
+    def __init__(self, layers: Layers) -> None:
+        self.layers = layers
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        namespace = "pidns" if layers.bubblewrap else "shared"
+        command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace]
+        if layers.bubblewrap:
+            command = bubblewrap_command(layers.bubblewrap, command)
+        stderr, stderr_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                command,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr_write,
+                env=environment(),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(stderr)
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+            os.close(stderr_write)
+        self.stderr = StderrTail(stderr, self.process.pid)
+        self._unanswered = 0
+        self.control = ours
+        self.control.settimeout(START_TIMEOUT)
+        try:
+            ready = self._receive()
+        except ZygoteDied:
+            self.kill()
+            raise
+        self.seccomp = bool(ready.get("seccomp"))
+        self.control.settimeout(CONTROL_TIMEOUT)
+        log.info("zygote started: pid %d, isolation %s", self.process.pid, self.level)
+
+    @property
+    def level(self) -> str:
+        return ("namespaces" if self.layers.bubblewrap else "process") + ("+seccomp" if self.seccomp else "")
+
+    def fork(self, limits: dict[str, int], fds: list[int]) -> int:
+        """A new child serving the given (requests, replies, output) fds; its pid."""
+        message = {"op": "fork", "limits": limits, "env": environment()}
+        try:
+            socket.send_fds(self.control, [json.dumps(message).encode()], fds)
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
+        return int(self._receive()["pid"])
+
+    def end(self, pid: int, *, wait: bool) -> int | None:
+        """Kill the child and everything it started; with ``wait``, its wait status if it had
+        exited by itself. Without ``wait`` the zygote cleans up while the grader goes on: the
+        zygote handles messages in order, so the next fork still comes after the cleanup."""
+        try:
+            self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
+        if not wait:
+            self._unanswered += 1
+            return None
+        status = self._receive().get("status")
+        return status if type(status) is int else None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_reason(self) -> str:
+        """How the zygote ended, with the last line it wrote to stderr; once it has ended."""
+        code = self.process.poll()
+        if code is None:
+            how = "it is still running"
+        elif code < 0:
+            how = f"killed by signal {_signal_name(-code)}"
+        else:
+            how = f"exit code {code}"
+        return self._with_stderr(how, ended=True)
+
+    def kill(self) -> None:
+        """Kill the zygote and all it started, then close."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.stderr.wait(STDERR_GRACE)
+
+    def _receive(self) -> dict[str, Any]:
+        while self._unanswered:  # the replies to ends that were not waited for come first
+            self._unanswered -= 1
+            self._receive()
+        try:
+            data = self.control.recv(1 << 16)
+        except TimeoutError:  # alive but not answering: stopped or wedged
+            raise self._died(f"the zygote did not answer within {self.control.gettimeout():g} s", ended=False) from None
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
+        if not data:
+            raise self._died("the zygote closed its control channel", ended=True)
+        return dict(json.loads(data))
+
+    def _died(self, reason: str, *, ended: bool) -> ZygoteDied:
+        return ZygoteDied(self._with_stderr(reason, ended=ended))
+
+    def _with_stderr(self, reason: str, *, ended: bool) -> str:
+        """``reason`` with the last line the zygote wrote to stderr, if any. When it has
+        ended, first wait (briefly) for the reader to see the end of what it wrote."""
+        if ended:
+            self.stderr.wait(STDERR_GRACE)
+        last = self.stderr.last_line()
+        return f"{reason} (stderr: {last})" if last else reason
+
+
+class StderrTail:
+    """The zygote's stderr, read to its end by a daemon thread: the last TAIL_BYTES are kept
+    (a traceback, when the zygote fails), and lines are logged at DEBUG, each cut to LINE_CHARS
+    and at most LOGGED_LINES of them. Memory stays bounded whatever the zygote writes, and the
+    thread never holds up grading: it only reads, and it ends when the pipe's last writer, the
+    zygote (and bubblewrap), has ended."""
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self._fd = fd
+        self._pid = pid
+        self._tail = bytearray()
+        self._lock = threading.Lock()
+        self._logged = 0
+        self._thread = threading.Thread(target=self._read, name=f"zygote-{pid}-stderr", daemon=True)
+        self._thread.start()
+
+    def last_line(self) -> str:
+        """The last non-empty line kept, cut to LINE_CHARS; empty if there is none."""
+        with self._lock:
+            tail = bytes(self._tail)
+        lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines()]
+        return _printable(next((line for line in reversed(lines) if line), ""))
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the end of the stream; whether it came."""
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+    def _read(self) -> None:
+        line = bytearray()
+        try:
+            while chunk := os.read(self._fd, 1 << 12):
+                with self._lock:
+                    self._tail += chunk
+                    del self._tail[:-TAIL_BYTES]
+                *ended, rest = chunk.split(b"\n")
+                for piece in ended:
+                    line += piece[: LINE_CHARS - len(line)]
+                    self._log(line)
+                    line.clear()
+                line += rest[: LINE_CHARS - len(line)]
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+        if line:
+            self._log(line)
+
+    def _log(self, line: bytearray) -> None:
+        self._logged += 1
+        if self._logged <= LOGGED_LINES:
+            log.debug("zygote %d stderr: %s", self._pid, _printable(line.decode("utf-8", "replace")))
+        elif self._logged == LOGGED_LINES + 1:
+            log.debug("zygote %d stderr: further lines are not logged", self._pid)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text[:LINE_CHARS])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+@functools.cache
+def bootstrap() -> str:
+    """The program of ``python -I -c`` that runs the zygote: it holds the sources of
+    ``grader.sandbox.inside``, runs them as the in-memory package ``inside`` (the sandbox
+    cannot see the grader's files, and imports nothing named ``grader``), then calls
+    ``inside.zygote.main`` with the control fd and namespace kind. Read on first use."""
+    package = resources.files("grader.sandbox.inside")
+    sources = tuple((name, package.joinpath(f"{name}.py").read_text(encoding="utf-8")) for name in INSIDE_MODULES)
+    return _BOOTSTRAP.replace("SOURCES", repr(sources), 1)
+
+
+def environment() -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
+    return env
+
+
+_lock = threading.Lock()
+_zygote: Zygote | None = None
+#: why the last zygote was lost, until the next one starts
+_lost: str | None = None
+
+
+def acquire() -> Zygote:
+    """This process's zygote, started or restarted as needed. Hold ``lock()`` while using it."""
+    global _zygote, _lost
+    if _zygote is not None and not _zygote.alive():
+        zygote, _zygote = _zygote, None
+        _lost = zygote.exit_reason()
+        log.warning("zygote %d died (%s)", zygote.process.pid, _lost)
+        zygote.close()
+    if _zygote is None:
+        if _lost is not None:
+            log.info("restarting the zygote after the last one died (%s)", _lost)
+        try:
+            _zygote = Zygote(detect())
+        except ZygoteDied as exc:
+            _lost = str(exc)
+            log.warning("the zygote failed to start (%s)", _lost)
+            raise
+        _lost = None
+    return _zygote
+
+
+def discard(reason: str = "") -> None:
+    """Kill and forget the zygote; the next ``acquire`` starts a new one. With ``reason``
+    (it failed), it is logged as a zygote that died."""
+    global _zygote, _lost
+    if _zygote is not None:
+        zygote, _zygote = _zygote, None
+        if reason:
+            log.warning("zygote %d died (%s)", zygote.process.pid, reason)
+            _lost = reason
+        zygote.kill()
+
+
+def lock() -> threading.Lock:
+    return _lock
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _zygote is not None:
+        _zygote.close()
