@@ -1,9 +1,15 @@
-"""The ``grade`` command line. Each command only parses options and calls the API."""
+"""The ``grade`` command line. Each command only parses options and calls the API.
+
+The group reads the settings (``grader.settings``) once, sets up logging, and hands each
+command a ``Cli`` holding the settings and the course directory.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -11,6 +17,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from grader.errors import GraderError
+from grader.settings import Settings, install, reset
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: grader.reports.FORMATS, spelled out so that the CLI starts without importing the reports
@@ -34,31 +41,61 @@ def _one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Cli:
+    """What every command gets: the validated settings and the course directory."""
+
+    settings: Settings
+    course: Path
+
+    @property
+    def db_url(self) -> str | None:
+        return self.settings.db_url
+
+    def isolation(self, given: str | None, default: str) -> str:
+        """``--isolation``, else ``GRADE_ISOLATION``, else the command's own default."""
+        return given or self.settings.isolation or default
+
+
 def isolation_option(default: str) -> Callable[[F], F]:
     return click.option(
         "--isolation",
         type=click.Choice(["strict", "permissive"]),
-        envvar="GRADE_ISOLATION",
-        default=default,
-        show_default=True,
-        help="strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade (env GRADE_ISOLATION).",
+        default=None,
+        help=f"strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade "
+        f"(default: GRADE_ISOLATION, else {default}).",
     )
 
 
 @click.group()
 @click.option(
     "--course",
-    envvar="GRADE_COURSE",
-    default=".",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Course directory holding reference/ and rubrics/ (env GRADE_COURSE).",
+    help="Course directory holding reference/ and rubrics/ (default: GRADE_COURSE, else the current directory).",
 )
 @click.version_option(package_name="grader")
 @click.pass_context
-def main(ctx: click.Context, course: Path) -> None:
+def main(ctx: click.Context, course: Path | None) -> None:
     """Grade numerical programming assignments."""
-    ctx.obj = course
+    try:
+        settings = install(Settings.from_env())
+    except GraderError as exc:
+        raise UsageProblem(str(exc)) from None
+    ctx.call_on_close(reset)
+    _configure_logging(settings)
+    ctx.obj = Cli(settings, course if course is not None else settings.course_path)
+
+
+def _configure_logging(settings: Settings) -> None:
+    """The grader's log lines on stderr, at GRADE_LOG_LEVEL (once per process)."""
+    logger = logging.getLogger("grader")
+    logger.setLevel(settings.log_level_number())
+    if not any(getattr(h, "grader_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.grader_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 @main.command()
@@ -70,13 +107,14 @@ def main(ctx: click.Context, course: Path) -> None:
 @isolation_option("permissive")
 @click.pass_obj
 @_one_line_errors
-def submit(course: Path, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str) -> None:
+def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str | None) -> None:
     """Grade the .py file or .ipynb notebook at PATH and store the result."""
     from grader.reports import Header, render_text
     from grader.submit import submit as submit_file
 
+    isolation = cli.isolation(isolation, "permissive")
     _warn_if_weakly_isolated(isolation)
-    done = submit_file(path, assignment=assignment, student=student, course=course, seed=seed, isolation=isolation)
+    done = submit_file(path, assignment=assignment, student=student, course=cli.course, db_url=cli.db_url, seed=seed, isolation=isolation)
     if as_json:
         click.echo(json.dumps(done.to_json()))
         return
@@ -94,7 +132,7 @@ def submit(course: Path, path: Path, assignment: str, student: str, as_json: boo
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file (with --all: this directory) instead of printing.")
 @click.pass_obj
 @_one_line_errors
-def report(course: Path, assignment: str, student: str | None, everyone: bool, format_: str, output: Path | None) -> None:
+def report(cli: Cli, assignment: str, student: str | None, everyone: bool, format_: str, output: Path | None) -> None:
     """Show a student's latest result for an assignment, or write every student's."""
     from grader.reports import report as student_report
     from grader.reports import report_all
@@ -104,10 +142,10 @@ def report(course: Path, assignment: str, student: str | None, everyone: bool, f
     if student is None:  # --all
         if output is None:
             raise UsageProblem("--all writes one file per student: give the directory with -o DIR.")
-        files = report_all(assignment, output, course=course, format=format_)
+        files = report_all(assignment, output, course=cli.course, db_url=cli.db_url, format=format_)
         click.echo(f"wrote {len(files) - 1} reports and the index {files[-1]}", err=True)
         return
-    text = student_report(student, assignment, course=course, format=format_, output=output)
+    text = student_report(student, assignment, course=cli.course, db_url=cli.db_url, format=format_, output=output)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -119,11 +157,11 @@ def report(course: Path, assignment: str, student: str | None, everyone: bool, f
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), help="Also write summary.html and histogram.png into this directory.")
 @click.pass_obj
 @_one_line_errors
-def summary(course: Path, assignment: str, output: Path | None) -> None:
+def summary(cli: Cli, assignment: str, output: Path | None) -> None:
     """For the instructor: statuses, score histogram, per-part averages, frequent diagnoses."""
     from grader.reports import class_summary
 
-    click.echo(class_summary(assignment, course=course, output=output), nl=False)
+    click.echo(class_summary(assignment, course=cli.course, db_url=cli.db_url, output=output), nl=False)
     if output is not None:
         click.echo(f"wrote {output / 'summary.html'} and {output / 'histogram.png'}", err=True)
 
@@ -178,11 +216,11 @@ def batch(course: Path, directory: Path, assignment: str, workers: int | None, b
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.pass_obj
 @_one_line_errors
-def export_command(course: Path, assignment: str, format_: str, policy: str, student: str | None, output: Path | None) -> None:
+def export_command(cli: Cli, assignment: str, format_: str, policy: str, student: str | None, output: Path | None) -> None:
     """Export grades: a spreadsheet CSV, a Canvas import CSV, or Gradescope's results.json."""
     from grader.exports import export
 
-    text = export(assignment=assignment, format=format_, policy=policy, student=student, course=course)
+    text = export(assignment=assignment, format=format_, policy=policy, student=student, course=cli.course, db_url=cli.db_url)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -237,11 +275,11 @@ def db() -> None:
 @db.command()
 @click.pass_obj
 @_one_line_errors
-def upgrade(course: Path) -> None:
+def upgrade(cli: Cli) -> None:
     """Create the gradebook or bring its schema up to date."""
-    from grader.db import Gradebook, database_url
+    from grader.workspace import Workspace
 
-    with Gradebook(database_url(course), upgrade=False) as gradebook:
+    with Workspace(cli.course, cli.db_url).gradebook(upgrade=False) as gradebook:
         before, after = gradebook.upgrade()
     click.echo(f"gradebook at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
 

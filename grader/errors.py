@@ -3,6 +3,7 @@
 A student's failure is never one of these: it is data, a ``CheckResult``.
 
     GraderError
+     ├── SettingsError        a GRADE_* environment variable has a value the grader cannot use
      ├── CourseError          the course directory, an assignment or a rubric is unusable
      │    ├── UnknownAssignment
      │    └── RubricError
@@ -16,6 +17,10 @@ from __future__ import annotations
 
 class GraderError(Exception):
     """Base class: the message is one sentence saying what, why and the fix."""
+
+
+class SettingsError(GraderError):
+    pass
 
 
 class CourseError(GraderError):

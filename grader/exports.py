@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.course import Course
-from grader.db import Gradebook, StoredSubmission, database_url
+from grader.db import StoredSubmission
 from grader.errors import GraderError, NotFound
 from grader.rubric import Rubric
 from grader.visibility import redact_all, sentence
+from grader.workspace import Workspace
 
 FORMATS = ("csv", "canvas", "gradescope")
 POLICIES = ("latest", "best")
@@ -36,8 +36,9 @@ def export(
         raise GraderError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
     if policy not in POLICIES:
         raise GraderError(f"policy {policy!r} is not one of {', '.join(POLICIES)}.")
-    rubric = Course(course).assignment(assignment).rubric
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    workspace = Workspace(course, db_url)
+    rubric = workspace.assignment(assignment).rubric
+    with workspace.gradebook() as gradebook:
         chosen = choose(gradebook.finished(assignment), policy)
     if student is not None:
         chosen = {k: v for k, v in chosen.items() if k == student}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from grader.db.engine import default_url
 from grader.errors import SettingsError
 
 ISOLATION_MODES = ("strict", "permissive")
@@ -117,8 +118,6 @@ class Settings:
 
     def database_url(self, course: Path | str | None = None) -> str:
         """``GRADE_DB_URL``, else the SQLite gradebook inside ``course`` (default: the setting's)."""
-        from grader.db.engine import default_url  # the database layer is not needed to read settings
-
         return self.db_url or default_url(Path(course if course is not None else self.course))
 
     def log_level_number(self) -> int:
@@ -135,6 +134,12 @@ def install(settings: Settings) -> Settings:
     global _installed
     _installed = settings
     return settings
+
+
+def reset() -> None:
+    """Forget the installed settings (the command line does when a command ends)."""
+    global _installed
+    _installed = None
 
 
 def current() -> Settings:

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from grader.course import Course
-from grader.db import Gradebook, database_url
 from grader.errors import GraderError
 from grader.grading import grade
 from grader.loading import read_submission
@@ -18,6 +16,7 @@ from grader.results import GradingResult
 from grader.rubric import Rubric
 from grader.sandbox.isolation import require
 from grader.visibility import redact_all, sentence
+from grader.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,12 @@ def submit(
     """
     if not student.strip():
         raise GraderError("the student id is empty; pass --student ID.")
-    loaded = Course(course).assignment(assignment)
+    workspace = Workspace(course, db_url)
+    loaded = workspace.assignment(assignment)
     submission = read_submission(Path(path))
     require(isolation)  # refuse before anything is recorded
     seed = secrets.randbits(63) if seed is None else seed
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    with workspace.gradebook() as gradebook:
         submission_id = gradebook.begin_submission(
             student=student,
             assignment=assignment,

@@ -25,9 +25,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, inspect, select, text
 
 import grader.db
-from grader.db import Gradebook, database_url, default_url
+from grader.db import Gradebook, default_url
 from grader.db.models import Base, Student, Submission
 from grader.errors import DatabaseError, NotFound
+from grader.settings import Settings
 from grader.results import CheckResult, Diagnosis, GradingResult
 
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
@@ -238,12 +239,9 @@ def test_database_url_prefers_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = "sqlite:///" + str((tmp_path / "grade.db").absolute())
-    monkeypatch.delenv("GRADE_DB_URL", raising=False)
-    assert database_url(tmp_path) == default_url(tmp_path) == expected
-    monkeypatch.setenv("GRADE_DB_URL", "")
-    assert database_url(tmp_path) == expected
-    monkeypatch.setenv("GRADE_DB_URL", "postgresql+psycopg://u@h/d")
-    assert database_url(tmp_path) == "postgresql+psycopg://u@h/d"
+    assert Settings.from_env({}).database_url(tmp_path) == default_url(tmp_path) == expected
+    assert Settings.from_env({"GRADE_DB_URL": ""}).database_url(tmp_path) == expected
+    assert Settings.from_env({"GRADE_DB_URL": " postgresql+psycopg://u@h/d "}).database_url(tmp_path) == "postgresql+psycopg://u@h/d"
 
 
 def submit_at_once(url: str, workers: int) -> list[int]:

@@ -4,8 +4,8 @@
 use of a course creates its gradebook.
 """
 
-from grader.db.engine import database_url, default_url
+from grader.db.engine import default_url
 from grader.db.gradebook import Gradebook
 from grader.db.records import StoredSubmission
 
-__all__ = ["Gradebook", "StoredSubmission", "database_url", "default_url"]
+__all__ = ["Gradebook", "StoredSubmission", "default_url"]

@@ -7,7 +7,6 @@ with its password masked.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,11 +29,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def default_url(course_root: Path) -> str:
     """The SQLite gradebook inside the course directory."""
     return "sqlite:///" + str((course_root / "grade.db").absolute())
-
-
-def database_url(course_root: Path) -> str:
-    """``GRADE_DB_URL`` when set and non-empty, else the course's own SQLite file."""
-    return os.environ.get(URL_VARIABLE, "").strip() or default_url(course_root)
 
 
 def masked(url: str | URL) -> str:

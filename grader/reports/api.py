@@ -14,12 +14,13 @@ import unicodedata
 from pathlib import Path
 from typing import NamedTuple
 
-from grader.course import Assignment, Course
-from grader.db import Gradebook, StoredSubmission, database_url
+from grader.course import Assignment
+from grader.db import StoredSubmission
 from grader.errors import GraderError, NotFound
 from grader.reports.markdown import markdown, md
 from grader.reports.model import PENDING_MESSAGE, Header, Report, build
 from grader.reports.text import text
+from grader.workspace import Workspace
 
 FORMATS = ("text", "md", "html")
 SUFFIX = {"text": ".txt", "md": ".md", "html": ".html"}
@@ -35,8 +36,9 @@ def report(
     output: Path | None = None,
 ) -> str:
     """One student's latest submission as ``format``; also written to ``output`` when given."""
-    loaded, problem = _assignment(course, assignment)
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    workspace = Workspace(course, db_url)
+    loaded, problem = workspace.find(assignment)
+    with workspace.gradebook() as gradebook:
         stored = gradebook.latest(student, assignment)
     if stored is None:
         raise problem or NotFound(f"no submission of {student!r} for {assignment!r} in the gradebook.")
@@ -55,8 +57,9 @@ def report_all(
     format: str = "text",
 ) -> list[Path]:
     """A report per student (latest submission) in ``output``, plus an index; returns the files."""
-    loaded, problem = _assignment(course, assignment)
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    workspace = Workspace(course, db_url)
+    loaded, problem = workspace.find(assignment)
+    with workspace.gradebook() as gradebook:
         latest = gradebook.latest_per_student(assignment)
     if not latest:
         raise problem or NotFound(f"no submissions for {assignment!r} in the gradebook.")
@@ -81,8 +84,9 @@ def class_summary(
     """The class summary as text; with ``output``, also ``summary.html`` and ``histogram.png`` there."""
     from grader.reports.summary import summarize, summary_html, summary_text
 
-    loaded, problem = _assignment(course, assignment)
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    workspace = Workspace(course, db_url)
+    loaded, problem = workspace.find(assignment)
+    with workspace.gradebook() as gradebook:
         latest = gradebook.latest_per_student(assignment)
     if not latest:
         raise problem or NotFound(f"no submissions for {assignment!r} in the gradebook.")
@@ -136,18 +140,6 @@ def header(stored: StoredSubmission, max_score: float | None = None) -> Header:
         stored.filename,
         stored.isolation,
     )
-
-
-def load_assignment(course: Path | str, assignment: str) -> Assignment | None:
-    """The course's assignment, for titles and hidden flags, or None if the course lacks it."""
-    return _assignment(course, assignment)[0]
-
-
-def _assignment(course: Path | str, assignment: str) -> tuple[Assignment | None, GraderError | None]:
-    try:
-        return Course(course).assignment(assignment), None
-    except GraderError as exc:  # the gradebook may still hold an assignment the course dropped
-        return None, exc
 
 
 def _report(stored: StoredSubmission, loaded: Assignment | None) -> Report:

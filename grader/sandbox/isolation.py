@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import settings
 from grader.errors import GraderError
 
 #: what a strict grader refuses to run without
@@ -60,7 +61,7 @@ def detect() -> Layers:
             pyseccomp.SyscallFilter(pyseccomp.ALLOW)
         except Exception:  # noqa: BLE001 - libseccomp missing or unusable
             seccomp = False
-    if os.environ.get("GRADE_NO_BWRAP"):
+    if settings.current().no_bwrap:
         return Layers(None, seccomp, "GRADE_NO_BWRAP is set")
     bwrap = shutil.which("bwrap")
     if bwrap is None:

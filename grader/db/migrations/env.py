@@ -7,20 +7,20 @@ line the URL comes from ``sqlalchemy.url`` in the ini file, else ``GRADE_DB_URL`
 
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 from grader.db.models import Base
+from grader.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _cli_url() -> str:
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("GRADE_DB_URL", "").strip()
+    url = config.get_main_option("sqlalchemy.url") or Settings.from_env().db_url or ""
     if not url:
         raise SystemExit(
             "No database URL: set sqlalchemy.url in grader/db/alembic.ini or GRADE_DB_URL."

@@ -1,0 +1,60 @@
+"""Settings: one table, read once, every bad value a one-line usage error, every one documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.settings import TABLE, Settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert (settings.course, settings.db_url, settings.isolation, settings.visibility_timeout) == (".", None, None, 3600.0)
+    assert settings.database_url("/c") == "sqlite:////c/grade.db"
+
+
+def test_values_are_read_and_normalized() -> None:
+    settings = Settings.from_env({
+        "GRADE_COURSE": "/srv/course", "GRADE_DB_URL": "postgresql://u@h/d", "GRADE_ISOLATION": "strict",
+        "GRADE_VISIBILITY_TIMEOUT": "15", "GRADE_NO_BWRAP": "1", "GRADE_LOG_LEVEL": "info",
+        "GRADE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+    })
+    assert settings == Settings("/srv/course", "postgresql://u@h/d", "strict", "amqp://guest:guest@127.0.0.1:5672//", 15.0, True, "INFO")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("GRADE_VISIBILITY_TIMEOUT", "abc", "must be a positive number of seconds"),
+        ("GRADE_VISIBILITY_TIMEOUT", "-5", "must be a positive number of seconds"),
+        ("GRADE_VISIBILITY_TIMEOUT", "nan", "must be a positive number of seconds"),
+        ("GRADE_VISIBILITY_TIMEOUT", "inf", "must be a positive number of seconds"),
+        ("GRADE_ISOLATION", "loose", "must be one of strict, permissive"),
+        ("GRADE_NO_BWRAP", "maybe", "must be 1 or 0"),
+        ("GRADE_LOG_LEVEL", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR"),
+    ],
+)
+def test_a_bad_value_is_one_line_and_exit_2_for_every_command(variable: str, value: str, problem: str, tmp_path: Path) -> None:
+    for args in (["doctor"], ["db", "upgrade"], ["report", "-a", "x", "-s", "y"]):
+        result = CliRunner(env={variable: value}).invoke(main, ["--course", str(tmp_path), *args])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [f"Error: {variable}={value!r} {problem}; fix or unset it."]
+    assert not (tmp_path / "grade.db").exists(), "nothing runs before the settings are valid"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    documented = set(re.findall(r"^\| `(GRADE_[A-Z_]+)` \|", README.read_text(), re.MULTILINE))
+    assert documented == {s.variable for s in TABLE}
+
+
+def test_the_course_comes_from_the_setting_unless_given(tmp_path: Path) -> None:
+    result = CliRunner(env={"GRADE_COURSE": str(tmp_path)}).invoke(main, ["report", "-a", "nothing", "-s", "x"])
+    assert result.exit_code == 2 and str(tmp_path) in result.output
