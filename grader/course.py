@@ -7,10 +7,11 @@ import importlib.util
 import inspect
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import Rubric, load_rubric
@@ -95,7 +96,7 @@ def _import(path: Path, module_name: str) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # SystemExit: an unguarded sys.exit() or argparse at import
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the author's module; SystemExit: an unguarded sys.exit()
         del sys.modules[module_name]
         raise CourseError(f"{path} fails to import: {type(exc).__name__}: {exc}.") from None
     return module

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader.checks.registry import run_check
 from grader.checks.context import Context
+from grader.checks.registry import run_check
 from grader.checks.verdicts import failed
 from grader.course import Assignment
 from grader.loading import Submission, Unloadable, to_program

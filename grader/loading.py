@@ -94,7 +94,7 @@ def _notebook_cells(content: bytes) -> tuple[Cell, ...]:
             warnings.simplefilter("ignore")
             notebook = nbformat.convert(nbformat.reader.reads(json.dumps(data)), 4)
         raw_cells = list(notebook.cells)
-    except Exception as exc:  # nbformat raises many types on malformed notebooks
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many types on malformed notebooks
         raise Unloadable(f"the notebook cannot be read ({type(exc).__name__}: {exc}).") from None
     cells = []
     for number, cell in enumerate(raw_cells, start=1):

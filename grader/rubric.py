@@ -172,9 +172,9 @@ def _number(wording: str, accept: Callable[[float], bool], integer: bool = False
     """A TOML number (an integer, if ``integer``; never a boolean or a string) that ``accept``s."""
 
     def validate(value: object) -> float:
-        if isinstance(value, int | float) and not isinstance(value, bool) and (isinstance(value, int) or not integer):
-            if math.isfinite(value) and accept(value):
-                return value if integer else float(value)
+        number = isinstance(value, int | float) and not isinstance(value, bool) and (isinstance(value, int) or not integer)
+        if number and math.isfinite(value) and accept(value):  # type: ignore[arg-type]
+            return value if integer else float(value)  # type: ignore[arg-type,return-value]
         raise _problem(wording, kind=kind)
 
     return PlainValidator(validate)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from grader.errors import GraderError
 from grader.grading import grade

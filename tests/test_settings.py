@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from grader.cli import main
 from grader.settings import TABLE, Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_table_has_a_row_per_field_and_its_defaults_are_the_fields_defaults() -> None:
+    assert [s.field for s in TABLE] == [f.name for f in fields(Settings)]
+    assert Settings.from_env({}) == Settings()
 
 
 def test_the_defaults() -> None:

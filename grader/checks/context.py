@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.course import Assignment
 from grader.rubric import Check
-from grader.sandbox.interface import LoadReport, Outcome
+from grader.sandbox.interface import LoadReport, Outcome, RunStatus
 from grader.sandbox.process import Sandbox
 
 
@@ -83,7 +83,7 @@ class Context:
     def call(self, function: str, inputs: list[dict[str, Any]]) -> list[Outcome]:
         """Run a student function once per set of inputs (used for finite differences)."""
         if self.state(function) != "ok":
-            return [Outcome("error", error=f"{function} is not defined")] * len(inputs)
+            return [Outcome(RunStatus.ERROR, error=f"{function} is not defined")] * len(inputs)
         args = [self.arguments(function, i) for i in inputs]
         return self.sandbox.run(function, self._parameters[function], args)
 
@@ -95,7 +95,7 @@ class Context:
         if self.state(function) != "ok":
             return
         outcomes = self.call(function, [self.inputs(c) for c in cases])
-        self._answers.update({(function, c): o for c, o in zip(cases, outcomes)})
+        self._answers.update({(function, c): o for c, o in zip(cases, outcomes, strict=True)})
 
 
 def _fresh(value: Any) -> Any:

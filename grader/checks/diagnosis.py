@@ -19,8 +19,9 @@ function neither mutates its inputs nor calls the loss repeatedly, so it is neve
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
     combos = [[m] for m in mistakes] + [list(pair) for pair in itertools.combinations(mistakes, 2)]
     for combo in combos:
         forms = [_variants(ctx, check, case, combo) for case, _ in answered]
-        if any(all(_same(ctx, got, variants[i]) for (_, got), variants in zip(answered, forms)) for i in range(len(forms[0]))):
+        if any(all(_same(ctx, got, variants[i]) for (_, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
             name = ctx.rubric.name_of(check.function, check.key)
             return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
     return []

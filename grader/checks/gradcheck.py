@@ -41,7 +41,8 @@ _ATTEMPTS = 20
 
 def gradcheck(ctx: Context, check: Check) -> CheckResult:
     name = ctx.rubric.name_of(check.function, check.key)
-    loss_name = ctx.rubric.name_of(check.loss)
+    loss, wrt, key = _spec(check)
+    loss_name = ctx.rubric.name_of(loss)
     worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
     own_problem, own_text = "", ""
     # Where the student's loss equals J, differencing it would only repeat the reference's
@@ -52,7 +53,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         if problem is not None:
             return problem
         inputs = ctx.inputs(case)
-        theta = np.asarray(inputs[check.wrt][check.key], dtype=np.float64)
+        theta = np.asarray(inputs[wrt][key], dtype=np.float64)
         try:
             grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.key)
         except BadAnswer as exc:
@@ -67,12 +68,12 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         worst = max(worst, relative_error(slopes, truth, ctx.rubric.floor))
         if loss_is_j:
             continue
-        own, why, text = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
-        if own is None:
+        differences, why, text = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
+        if differences is None:
             if not own_problem:
                 own_problem, own_text = why, text
         else:
-            worst_own = max(worst_own, relative_error(slopes[-OWN_DIRECTIONS:], own, ctx.rubric.floor))
+            worst_own = max(worst_own, relative_error(slopes[-OWN_DIRECTIONS:], differences, ctx.rubric.floor))
     errors: dict[str, Any] = {
         "rel_error": worst,
         "tolerance": ctx.rubric.rtol,
@@ -84,13 +85,13 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     if count == 0:
         return passed(check, f"{name} could not be checked by finite differences: every direction crossed a kink of {loss_name}.", errors)
     along = f"along {count} directions"
-    own = f"your own {check.loss}()"
+    own = f"your own {loss}()"
     own_ok = not own_problem and worst_own <= OWN_RTOL
     if loss_is_j:
         tail = (
-            f" Your {check.loss}() computes {loss_name} here, so this is the gradient of your own {check.loss}() as well."
+            f" Your {loss}() computes {loss_name} here, so this is the gradient of your own {loss}() as well."
             if worst <= ctx.rubric.rtol
-            else f" Your {check.loss}() computes {loss_name} here, so the mistake is in this gradient, not in the loss."
+            else f" Your {loss}() computes {loss_name} here, so the mistake is in this gradient, not in the loss."
         )
     elif own_problem:
         tail = f" {own[0].upper()}{own[1:]} could not be compared: {own_problem}."
@@ -113,9 +114,16 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     return failed(check, message, errors, student_text=own_text)
 
 
+def _spec(check: Check) -> tuple[str, str, str]:
+    """(loss, wrt, key) of a gradcheck; the rubric's model guarantees all three."""
+    if check.loss is None or check.wrt is None or check.key is None:
+        raise ValueError(f"check {check.id!r} is a gradcheck without loss, wrt and key")
+    return check.loss, check.wrt, check.key
+
+
 def _loss_is_reference(ctx: Context, check: Check, case: str) -> bool:
     """Whether the student's loss gave J's value (within the tolerance) on ``case``."""
-    loss = str(check.loss)
+    loss = _spec(check)[0]
     if ctx.state(loss) != "ok" or ctx.answer(loss, case).status != "ok":
         return False
     try:
@@ -129,15 +137,17 @@ def _loss_is_reference(ctx: Context, check: Check, case: str) -> bool:
 def _with(inputs: dict[str, Any], check: Check, theta: Array) -> dict[str, Any]:
     """``inputs`` with the checked parameter replaced (the rest shared, read-only use)."""
     changed = dict(inputs)
-    changed[check.wrt] = {**inputs[check.wrt], check.key: theta}
+    _, wrt, key = _spec(check)
+    changed[wrt] = {**inputs[wrt], key: theta}
     return changed
 
 
 def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.random.Generator) -> tuple[list[Array], int]:
     """Unit directions, coordinates first, none crossing a kink within +-H_OWN; and how many were skipped."""
-    theta = np.asarray(inputs[check.wrt][check.key], dtype=np.float64)
+    _, wrt, key = _spec(check)
+    theta = np.asarray(inputs[wrt][key], dtype=np.float64)
     kinks = "kinks" if callable(getattr(ctx.assignment.reference, "kinks", None)) else None
-    signs = np.sign(ctx.reference(kinks, inputs)) if kinks else None
+    signs = np.sign(ctx.reference(kinks, inputs)) if kinks else np.zeros(0)
 
     def smooth(v: Array) -> bool:
         if kinks is None:
@@ -152,7 +162,7 @@ def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.rand
     for index in rng.permutation(theta.size):
         if len(chosen) == min(check.samples, theta.size):
             break
-        v = np.zeros(theta.size)
+        v: Array = np.zeros(theta.size)
         v[index] = 1.0
         v = v.reshape(theta.shape)
         if smooth(v):
@@ -173,26 +183,28 @@ def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.rand
 
 
 def _difference(ctx: Context, check: Check, inputs: dict[str, Any], v: Array) -> float:
-    theta = inputs[check.wrt][check.key]
-    plus = ctx.reference(check.loss, _with(inputs, check, theta + H_REFERENCE * v))
-    minus = ctx.reference(check.loss, _with(inputs, check, theta - H_REFERENCE * v))
+    loss, wrt, key = _spec(check)
+    theta = inputs[wrt][key]
+    plus = ctx.reference(loss, _with(inputs, check, theta + H_REFERENCE * v))
+    minus = ctx.reference(loss, _with(inputs, check, theta - H_REFERENCE * v))
     return (float(plus) - float(minus)) / (2 * H_REFERENCE)
 
 
 def _own_differences(ctx: Context, check: Check, inputs: dict[str, Any], directions: list[Array]) -> tuple[Array | None, str, str]:
     """Finite differences of the student's own loss, or None, the reason (which may hold the
     slot ``{student}``) and the submission's own text for it."""
-    if ctx.state(str(check.loss)) != "ok":
-        return None, f"{check.loss} is not defined", ""
-    theta = inputs[str(check.wrt)][check.key]
+    loss, wrt, key = _spec(check)
+    if ctx.state(loss) != "ok":
+        return None, f"{loss} is not defined", ""
+    theta = inputs[wrt][key]
     batch = [_with(inputs, check, theta + s * H_OWN * v) for v in directions for s in (1.0, -1.0)]
     values = []
-    for outcome in ctx.call(str(check.loss), batch):
+    for outcome in ctx.call(loss, batch):
         if outcome.status != "ok":
-            return None, f"{check.loss} failed ({{student}})", outcome.error
+            return None, f"{loss} failed ({{student}})", outcome.error
         try:
             values.append(float(answer_array(outcome.value, ())))
         except BadAnswer as exc:
-            return None, f"{check.loss} {exc.message}", exc.student_text
+            return None, f"{loss} {exc.message}", exc.student_text
     pairs = np.array(values).reshape(len(directions), 2)
     return (pairs[:, 0] - pairs[:, 1]) / (2 * H_OWN), "", ""

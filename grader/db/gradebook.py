@@ -190,7 +190,7 @@ class Gradebook:
                 query = select(Submission.batch_key, Submission.status, Submission.score, Submission.id).where(
                     Submission.batch_key.in_(keys[start : start + 500])
                 )
-                found.update({row[0]: (row[1], row[2], row[3]) for row in s.execute(query)})
+                found.update({str(row[0]): (row[1], row[2], row[3]) for row in s.execute(query)})
         return found
 
     def finished(self, assignment: str) -> list[StoredSubmission]:

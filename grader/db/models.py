@@ -25,8 +25,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 # Explicit constraint names, so later batch migrations on SQLite can refer to them.
 NAMING_CONVENTION = {

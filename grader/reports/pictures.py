@@ -61,7 +61,7 @@ def histogram_png(scores: Sequence[float], max_score: float, title: str = "") ->
     figure = Figure(figsize=(7, 3.6), dpi=100, layout="constrained")
     ax = figure.add_subplot()
     top = max_score if max_score > 0 else 1.0
-    ax.hist(np.clip(np.asarray(scores, dtype=np.float64), 0, top), bins=np.linspace(0, top, 11), color="#4c72b0", edgecolor="white")
+    ax.hist(np.clip(np.asarray(scores, dtype=np.float64), 0, top), bins=np.linspace(0, top, 11).tolist(), color="#4c72b0", edgecolor="white")
     ax.set_xlim(0, top)
     ax.set_xlabel(f"score (of {max_score:g})")
     ax.set_ylabel("students")

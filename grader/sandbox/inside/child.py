@@ -106,7 +106,7 @@ def export(value, depth=0):
                 return {"unsupported": f"a dict with a key of type {type(key).__name__}"}
             items[key] = export(item, depth + 1)
         return {"dict": items}
-    if isinstance(value, np.ndarray) or isinstance(value, (bool, int, float, np.generic)):
+    if isinstance(value, (np.ndarray, bool, int, float, np.generic)):
         # The real shape: a subclass may override .shape, or np.shape through __array_function__.
         shape = np.ndarray.shape.__get__(value) if isinstance(value, np.ndarray) else ()
         count = 1
@@ -197,6 +197,8 @@ def units(program, warnings):
                 raise LoadError(f"{filename} does not compile: {message}") from None
             warnings.append(f"{filename} was skipped: {message}")
             continue
+        if not isinstance(tree, ast.Module):  # what "exec" mode always gives; narrows the type
+            continue
         if not program["by_statement"]:
             yield filename, filename, compile(tree, filename, "exec", flags, dont_inherit=True)
             continue
@@ -216,7 +218,7 @@ def load(program, module, replies):
     """Run the submission's top level, telling the grader which piece is running."""
     filenames = {cell["filename"] for cell in program["cells"]}
     skip = set(program["skip"])
-    warnings = []
+    warnings: list = []
     try:
         for index, (label, _, code) in enumerate(units(program, warnings)):
             if index in skip:
@@ -235,7 +237,7 @@ def call(function, tally, names, args, filenames):
     before = [snapshot(a) for a in args]
     for name in tally:
         tally[name] = 0
-    reply = {"status": "ok", "value": None, "error": "", "mutated": []}
+    reply: dict = {"status": "ok", "value": None, "error": "", "mutated": []}
     start = time.perf_counter()
     try:
         value = function(*args)

@@ -204,7 +204,7 @@ def run(control_fd, own_namespace):
     filters = {True: seccomp_filter(True), False: seccomp_filter(False)}
     rules = filters[True]
     base = tempfile.gettempdir()
-    children = {}
+    children: dict = {}
     control.send(json.dumps({"ready": True, "seccomp": rules is not None}).encode())
     while True:
         try:
