@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 from grader.course import Assignment, Course
 from grader.db import Gradebook, database_url
-from grader.errors import GraderError
+from grader.errors import AlreadyFinished, GraderError
 from grader.grading import grade
 from grader.loading import KINDS, Submission, read_submission
+from grader.results import SubmissionStatus
 from grader.sandbox.isolation import require
 
 
@@ -196,13 +197,13 @@ def grade_claimed(gradebook: Gradebook, assignment: Assignment, student: str, su
         seed=int.from_bytes(os.urandom(8), "big") >> 1,
         rubric_version=assignment.version,
     )
-    if claim.status != "pending":
+    if claim.status != SubmissionStatus.PENDING:
         stored = gradebook.get(claim.id)
         score = stored.score if stored and stored.score is not None else 0.0
         return Done(student, "already graded", score, assignment.rubric.max_score, claim.id)
     result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
     try:
         gradebook.finish_submission(claim.id, result)
-    except ValueError:  # finished meanwhile by another worker (a redelivered task)
+    except AlreadyFinished:  # finished meanwhile by another worker (a redelivered task)
         return Done(student, "already graded", result.score, result.max_score, claim.id)
     return Done(student, result.status, result.score, result.max_score, claim.id)

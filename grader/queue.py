@@ -27,6 +27,7 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook, database_url
 from grader.errors import GraderError
 from grader.loading import KINDS, Submission, read_submission
+from grader.results import SubmissionStatus
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 #: seconds before Redis hands a dead worker's unacknowledged task to another worker; longer
@@ -129,7 +130,7 @@ def run_celery_batch(
     with Gradebook(db_url or database_url(Path(course))) as gradebook:
         before = gradebook.batch_status(list(submissions))
         for key, (student, submission) in submissions.items():
-            if key in before and before[key][0] != "pending":
+            if key in before and before[key][0] != SubmissionStatus.PENDING:
                 summary.done.append(Done(student, "already graded", before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
                 continue
             waiting[key] = student
@@ -137,7 +138,7 @@ def run_celery_batch(
             grade_task.apply_async(args=[assignment, student, submission.filename, content, loaded.version, isolation])
         while waiting:
             for key, (status, score, submission_id) in gradebook.batch_status(list(waiting)).items():
-                if status == "pending":
+                if status == SubmissionStatus.PENDING:
                     continue
                 done = Done(waiting.pop(key), status, score or 0.0, loaded.rubric.max_score, submission_id)
                 summary.done.append(done)

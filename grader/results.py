@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-#: Statuses a single check can end with.
-CHECK_STATUSES = ("passed", "failed", "error", "timeout", "memory", "crashed")
-#: Statuses of a whole submission: ``graded`` once its checks ran, otherwise what stopped the load.
-SUBMISSION_STATUSES = ("graded", "error", "timeout", "memory", "crashed")
+
+class CheckStatus(StrEnum):
+    """Statuses a single check can end with."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASHED = "crashed"
+
+
+class SubmissionStatus(StrEnum):
+    """Statuses of a whole submission: ``pending`` until it is graded, then ``graded`` once its
+    checks ran, otherwise what stopped the load."""
+
+    PENDING = "pending"
+    GRADED = "graded"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASHED = "crashed"
+
+
+#: Statuses a single check can end with, as plain strings.
+CHECK_STATUSES = tuple(s.value for s in CheckStatus)
+#: Statuses a graded submission can end with (all but ``pending``), as plain strings.
+SUBMISSION_STATUSES = tuple(s.value for s in SubmissionStatus if s is not SubmissionStatus.PENDING)
 
 
 @dataclass(frozen=True)
