@@ -199,7 +199,7 @@ def export_command(course: Path, assignment: str, format_: str, policy: str, stu
 @_one_line_errors
 def worker(course: Path, concurrency: int | None) -> None:
     """Grade submissions from the queue at GRADE_BROKER_URL (default redis://127.0.0.1:6379/0)."""
-    from grader.queue import start_worker
+    from grader.batch.celery_backend import start_worker
 
     start_worker(course, concurrency)
 

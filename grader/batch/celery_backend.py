@@ -1,6 +1,6 @@
 """The Celery backend: workers on any number of machines grade from a shared queue.
 
-``grade worker`` starts a worker; ``grade batch --backend celery`` puts every submission on the
+``grade worker`` starts a worker (``start_worker``); ``grade batch --backend celery`` puts every submission on the
 queue (content included, so workers need no shared file system, only the course directory
 and the database) and follows the gradebook until every one is finished.
 
@@ -16,13 +16,22 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import kombu.utils.url
 from celery import Celery
 
-from grader.batch import Done, Summary, batch_key, discover, grade_claimed
+from grader.batch.claims import (
+    ALREADY_GRADED,
+    NOT_RECORDED,
+    Done,
+    Summary,
+    batch_key,
+    claim_and_grade,
+)
+from grader.batch.directory import discover
 from grader.course import Assignment, Course
 from grader.db import Gradebook, database_url
 from grader.errors import GraderError
@@ -66,7 +75,7 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
         raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
     submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
     start = time.monotonic()
-    done = grade_claimed(gradebook, loaded, student, submission, isolation)
+    done = claim_and_grade(gradebook, loaded, student, submission, isolation)
     return {"student": done.student, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
 
 
@@ -123,7 +132,7 @@ def run_celery_batch(
         try:
             submission = read_submission(job.path)
         except GraderError as exc:
-            summary.done.append(Done(job.student, "not recorded", 0.0, loaded.rubric.max_score, None, str(exc)))
+            summary.done.append(Done(job.student, NOT_RECORDED, 0.0, loaded.rubric.max_score, None, str(exc)))
             continue
         submissions[batch_key(assignment, job.student, submission.sha256, loaded.version)] = (job.student, submission)
     waiting: dict[str, str] = {}  # batch key -> student
@@ -131,7 +140,7 @@ def run_celery_batch(
         before = gradebook.batch_status(list(submissions))
         for key, (student, submission) in submissions.items():
             if key in before and before[key][0] != SubmissionStatus.PENDING:
-                summary.done.append(Done(student, "already graded", before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
+                summary.done.append(Done(student, ALREADY_GRADED, before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
                 continue
             waiting[key] = student
             content = base64.b64encode(submission.content).decode()
