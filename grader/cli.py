@@ -177,7 +177,7 @@ def summary(cli: Cli, assignment: str, output: Path | None) -> None:
 @isolation_option("strict")
 @click.pass_obj
 @_one_line_errors
-def batch(course: Path, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str) -> None:
+def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str | None) -> None:
     """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one.
 
     Resumable: a rerun skips what is already graded and finishes what an interrupted run left.
@@ -185,10 +185,12 @@ def batch(course: Path, directory: Path, assignment: str, workers: int | None, b
     from grader.batch import run_batch
     from grader.progress import Progress
 
+    isolation = cli.isolation(isolation, "strict")
     _warn_if_weakly_isolated(isolation)
     with Progress(enabled=not as_json) as progress:
         summary = run_batch(
-            directory, assignment=assignment, course=course, workers=workers, backend=backend, isolation=isolation, progress=progress.update
+            directory, assignment=assignment, course=cli.course, db_url=cli.db_url, workers=workers, backend=backend,
+            isolation=isolation, progress=progress.update,
         )
     if as_json:
         click.echo(json.dumps(summary.to_json()))
@@ -236,11 +238,11 @@ def export_command(cli: Cli, assignment: str, format_: str, policy: str, student
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), help="Grading processes (default: the number of cores).")
 @click.pass_obj
 @_one_line_errors
-def worker(course: Path, concurrency: int | None) -> None:
+def worker(cli: Cli, concurrency: int | None) -> None:
     """Grade submissions from the queue at GRADE_BROKER_URL (default redis://127.0.0.1:6379/0)."""
-    from grader.queue import start_worker
+    from grader.batch.celery_backend import start_worker
 
-    start_worker(course, concurrency)
+    start_worker(cli.settings, cli.course, concurrency)
 
 
 @main.command()

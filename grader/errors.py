@@ -8,8 +8,15 @@ A student's failure is never one of these: it is data, a ``CheckResult``.
      │    ├── UnknownAssignment
      │    └── RubricError
      ├── SubmissionFileError  the submission path cannot be read at all (missing, a directory)
-     ├── DatabaseError        the gradebook cannot be opened or upgraded
+     ├── InvalidName          a student or assignment name the gradebook cannot store (empty, NUL)
+     ├── DatabaseError        the gradebook cannot be opened, upgraded, read or written
+     │    └── AlreadyFinished a submission to finish was finished (graded) before: a second
+     │                        grading of it (a redelivered batch task) is not stored
      └── NotFound             a report asked for something the gradebook does not hold
+
+Not a ``GraderError``: ``UnstorableResult``, a grading result the gradebook refuses (a status
+that is not a submission status, measured errors that are not plain JSON), is a bug of the
+grader, not something an operator can fix.
 """
 
 from __future__ import annotations
@@ -39,9 +46,21 @@ class SubmissionFileError(GraderError):
     pass
 
 
+class InvalidName(GraderError):
+    pass
+
+
 class DatabaseError(GraderError):
+    pass
+
+
+class AlreadyFinished(DatabaseError):
     pass
 
 
 class NotFound(GraderError):
     pass
+
+
+class UnstorableResult(Exception):
+    """A grading result the gradebook cannot store: a programming error of the grader."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.batch import Skipped, discover
+from grader.batch.directory import Skipped, discover
 from grader.cli import main
 
 from conftest import SAMPLES
@@ -147,3 +147,10 @@ def test_an_unreachable_broker_is_a_one_line_error(course: Path, db_url: str, tm
     assert result.exit_code == 2
     assert "cannot reach the Celery broker at redis://:**@127.0.0.1:1/0" in result.output
     assert "secret" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_celery_task_keeps_its_name() -> None:
+    """Workers and batches of different versions share a queue: the task name is the contract."""
+    from grader.batch.celery_backend import grade_task
+
+    assert grade_task.name == "grader.grade"

@@ -27,9 +27,9 @@ from sqlalchemy import create_engine, func, inspect, select, text
 import grader.db
 from grader.db import Gradebook, default_url
 from grader.db.models import Base, Student, Submission
-from grader.errors import DatabaseError, NotFound
-from grader.settings import Settings
+from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound, UnstorableResult
 from grader.results import CheckResult, Diagnosis, GradingResult
+from grader.settings import Settings
 
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
 REPO = Path(grader.db.__file__).parents[2]
@@ -159,7 +159,7 @@ def test_hostile_student_ids_round_trip(sqlite_url: str, student: str) -> None:
 
 @pytest.mark.parametrize("student", ["", "a\x00b"])
 def test_unstorable_student_ids_are_refused(sqlite_url: str, student: str) -> None:
-    with Gradebook(sqlite_url) as book, pytest.raises(ValueError, match="NUL"):
+    with Gradebook(sqlite_url) as book, pytest.raises(InvalidName, match="NUL"):
         submit(book, student=student)
 
 
@@ -179,10 +179,10 @@ def test_finish_refuses_unknown_finished_and_non_json(sqlite_url: str) -> None:
         sid = submit(book)
         with pytest.raises(NotFound):
             book.finish_submission(sid + 1, RESULT)
-        with pytest.raises(ValueError, match="NaN"):
+        with pytest.raises(UnstorableResult, match="NaN"):
             book.finish_submission(sid, GradingResult("graded", "", 1, (nan,), 1.0))
         book.finish_submission(sid, RESULT)
-        with pytest.raises(ValueError, match="already finished"):
+        with pytest.raises(AlreadyFinished, match=r"Submission \d+ is already finished \(graded\)"):
             book.finish_submission(sid, RESULT)
 
 

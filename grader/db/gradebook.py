@@ -18,10 +18,14 @@ from grader.db import schema
 from grader.db.engine import masked, open_engine, translated
 from grader.db.models import Assignment, Student, Submission
 from grader.db.records import StoredSubmission, check_row, stored
-from grader.errors import DatabaseError, NotFound
-from grader.results import SUBMISSION_STATUSES, GradingResult
-
-PENDING = "pending"
+from grader.errors import (
+    AlreadyFinished,
+    DatabaseError,
+    InvalidName,
+    NotFound,
+    UnstorableResult,
+)
+from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
 
 
 @dataclass(frozen=True)
@@ -149,14 +153,14 @@ class Gradebook:
             # Only a pending row is updated, so two workers cannot both finish it.
             done = s.execute(
                 update(Submission)
-                .where(Submission.id == submission_id, Submission.status == PENDING)
+                .where(Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
                 .values(values)
             )
             if cast("CursorResult[Any]", done).rowcount != 1:
                 status = s.scalar(select(Submission.status).where(Submission.id == submission_id))
                 if status is None:
                     raise NotFound(f"Submission {submission_id} is not in the gradebook.")
-                raise ValueError(f"Submission {submission_id} is already finished ({status}).")
+                raise AlreadyFinished(f"Submission {submission_id} is already finished ({status}).")
             s.add_all(check_row(submission_id, check) for check in result.checks)
 
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
@@ -196,7 +200,7 @@ class Gradebook:
     def finished(self, assignment: str) -> list[StoredSubmission]:
         """Every finished (not pending) submission of ``assignment``, oldest first."""
         return self._load(
-            Assignment.name == assignment, Submission.status != PENDING, order=(Submission.submitted_at, Submission.id)
+            Assignment.name == assignment, Submission.status != SubmissionStatus.PENDING, order=(Submission.submitted_at, Submission.id)
         )
 
     def _load(
@@ -224,17 +228,17 @@ _RETRY = "try again, and check the database is reachable"
 def _require_name(kind: str, value: str) -> None:
     # PostgreSQL text cannot hold NUL, and silently replacing it would merge two students.
     if not value or "\x00" in value:
-        raise ValueError(f"The {kind} name {value!r} must be non-empty and free of NUL.")
+        raise InvalidName(f"The {kind} name {value!r} must be non-empty and free of NUL.")
 
 
 def _require_storable(result: GradingResult) -> None:
     if result.status not in SUBMISSION_STATUSES:
-        raise ValueError(f"Status {result.status!r} is not one of {SUBMISSION_STATUSES}.")
+        raise UnstorableResult(f"Status {result.status!r} is not one of {SUBMISSION_STATUSES}.")
     for check in result.checks:
         try:
             json.dumps(check.errors, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise ValueError(
+            raise UnstorableResult(
                 f"Check {check.id!r} errors must be plain JSON without NaN or infinity "
                 f"(PostgreSQL rejects them), got {check.errors!r}: {exc}."
             ) from exc
@@ -251,7 +255,7 @@ def _new_submission(
         "content": content,
         "sha256": hashlib.sha256(content).hexdigest(),
         "submitted_at": datetime.now(UTC),
-        "status": PENDING,
+        "status": SubmissionStatus.PENDING,
         "message": "",
         "seed": seed,
         "rubric_version": rubric_version,

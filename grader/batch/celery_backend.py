@@ -1,6 +1,6 @@
 """The Celery backend: workers on any number of machines grade from a shared queue.
 
-``grade worker`` starts a worker; ``grade batch --backend celery`` puts every submission on the
+``grade worker`` starts a worker (``start_worker``); ``grade batch --backend celery`` puts every submission on the
 queue (content included, so workers need no shared file system, only the course directory
 and the database) and follows the gradebook until every one is finished.
 
@@ -14,37 +14,43 @@ records nothing twice.
 from __future__ import annotations
 
 import base64
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import kombu.utils.url
 from celery import Celery
 
-from grader.batch import Done, Summary, batch_key, discover, grade_claimed
-from grader.course import Assignment, Course
-from grader.db import Gradebook, database_url
+from grader.batch.claims import (
+    ALREADY_GRADED,
+    NOT_RECORDED,
+    Done,
+    Summary,
+    batch_key,
+    claim_and_grade,
+)
+from grader.batch.directory import discover
+from grader.course import Assignment
+from grader.db import Gradebook
 from grader.errors import GraderError
 from grader.loading import KINDS, Submission, read_submission
+from grader.results import SubmissionStatus
+from grader.settings import Settings, current
+from grader.workspace import Workspace
 
-DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-#: seconds before Redis hands a dead worker's unacknowledged task to another worker; longer
-#: than any grading, so a slow task is not delivered twice while it still runs
-DEFAULT_VISIBILITY_TIMEOUT = 3600
 POLL_SECONDS = 0.5
 
 app = Celery("grader")
 
 
-def configure() -> Celery:
-    """Point the app at ``GRADE_BROKER_URL`` (read now, so the CLI can set it first)."""
+def configure(settings: Settings) -> Celery:
+    """Point the app at the settings' broker. The visibility timeout (Redis) must be longer than
+    any grading, so that a slow task is not delivered twice while it still runs."""
     app.conf.update(
-        broker_url=os.environ.get("GRADE_BROKER_URL") or DEFAULT_BROKER,
+        broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": float(os.environ.get("GRADE_VISIBILITY_TIMEOUT") or DEFAULT_VISIBILITY_TIMEOUT)
-        },
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -65,7 +71,7 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
         raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
     submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
     start = time.monotonic()
-    done = grade_claimed(gradebook, loaded, student, submission, isolation)
+    done = claim_and_grade(gradebook, loaded, student, submission, isolation)
     return {"student": done.student, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
 
 
@@ -85,21 +91,21 @@ def _require_broker(celery: Celery) -> None:
 
 
 def _worker_state(assignment: str) -> tuple[Assignment, Gradebook]:
-    if assignment not in _state:
-        course = Path(os.environ.get("GRADE_COURSE") or ".")
-        if "gradebook" not in _state:
-            _state["gradebook"] = Gradebook(database_url(course), upgrade=False)
-        _state[assignment] = Course(course).assignment(assignment)
-    return _state[assignment], _state["gradebook"]
+    """This worker process's assignment and gradebook connection, opened at its first task."""
+    workspace: Workspace = _state["workspace"]
+    if "gradebook" not in _state:
+        _state["gradebook"] = workspace.gradebook(upgrade=False)
+    return workspace.assignment(assignment), _state["gradebook"]
 
 
-def start_worker(course: Path, concurrency: int | None) -> None:
-    """Run a worker in this process until it is stopped."""
-    os.environ["GRADE_COURSE"] = str(Path(course).resolve())
+def start_worker(settings: Settings, course: Path, concurrency: int | None) -> None:
+    """Run a worker in this process until it is stopped. Its pool's processes are forked from
+    this one and inherit the workspace set here."""
+    _state["workspace"] = Workspace(Path(course).resolve(), settings.db_url)
     args = ["worker", "--loglevel", "INFO", "--pool", "prefork", "--without-gossip", "--without-mingle"]
     if concurrency:
         args += ["--concurrency", str(concurrency)]
-    configure().worker_main(args)
+    configure(settings).worker_main(args)
 
 
 def run_celery_batch(
@@ -110,34 +116,37 @@ def run_celery_batch(
     db_url: str | None = None,
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
+    settings: Settings | None = None,
 ) -> Summary:
-    """Enqueue every submission in ``directory`` and wait until the gradebook has them all."""
-    loaded = Course(course).assignment(assignment)
+    """Enqueue every submission in ``directory`` and wait until the gradebook has them all.
+    The broker is the one ``settings`` name (default: ``grader.settings.current()``)."""
+    workspace = Workspace(course, db_url)
+    loaded = workspace.assignment(assignment)
     jobs, skipped = discover(Path(directory))
     summary = Summary(assignment, len(jobs), skipped)
-    _require_broker(configure())
+    _require_broker(configure(settings or current()))
     start = time.monotonic()
     submissions = {}
     for job in jobs:
         try:
             submission = read_submission(job.path)
         except GraderError as exc:
-            summary.done.append(Done(job.student, "not recorded", 0.0, loaded.rubric.max_score, None, str(exc)))
+            summary.done.append(Done(job.student, NOT_RECORDED, 0.0, loaded.rubric.max_score, None, str(exc)))
             continue
         submissions[batch_key(assignment, job.student, submission.sha256, loaded.version)] = (job.student, submission)
     waiting: dict[str, str] = {}  # batch key -> student
-    with Gradebook(db_url or database_url(Path(course))) as gradebook:
+    with workspace.gradebook() as gradebook:
         before = gradebook.batch_status(list(submissions))
         for key, (student, submission) in submissions.items():
-            if key in before and before[key][0] != "pending":
-                summary.done.append(Done(student, "already graded", before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
+            if key in before and before[key][0] != SubmissionStatus.PENDING:
+                summary.done.append(Done(student, ALREADY_GRADED, before[key][1] or 0.0, loaded.rubric.max_score, before[key][2]))
                 continue
             waiting[key] = student
             content = base64.b64encode(submission.content).decode()
             grade_task.apply_async(args=[assignment, student, submission.filename, content, loaded.version, isolation])
         while waiting:
             for key, (status, score, submission_id) in gradebook.batch_status(list(waiting)).items():
-                if status == "pending":
+                if status == SubmissionStatus.PENDING:
                     continue
                 done = Done(waiting.pop(key), status, score or 0.0, loaded.rubric.max_score, submission_id)
                 summary.done.append(done)

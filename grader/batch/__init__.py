@@ -1,0 +1,60 @@
+"""Grading a whole class: ``grade batch``.
+
+``run_batch`` grades every submission in a class directory (``directory``: one file or folder
+per student) with one of two backends, imported only when chosen:
+
+``local`` (``grader.batch.local``)
+    a pool of ``workers`` processes on this machine, one sandbox each;
+``celery`` (``grader.batch.celery_backend``)
+    the Celery workers listening on ``GRADE_BROKER_URL`` (``grade worker``), on any number of
+    machines sharing the gradebook database.
+
+Both claim every submission in the gradebook before grading it (``grader.batch.claims``), so
+a batch is resumable and idempotent whichever backend runs it. The backends depend on
+``claims`` and ``directory`` only: never on each other, nor on this package's ``__init__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.batch.claims import Done, Summary
+from grader.batch.directory import Job, Skipped, discover
+from grader.errors import GraderError
+from grader.sandbox.isolation import require
+from grader.workspace import Workspace
+
+BACKENDS = ("local", "celery")
+
+__all__ = ["BACKENDS", "Done", "Job", "Skipped", "Summary", "discover", "run_batch"]
+
+
+def run_batch(
+    directory: Path | str,
+    *,
+    assignment: str,
+    course: Path | str = ".",
+    workers: int | None = None,
+    backend: str = "local",
+    db_url: str | None = None,
+    isolation: str = "strict",
+    progress: Callable[[Done, int, int], None] | None = None,
+) -> Summary:
+    """Grade every submission in ``directory``: with ``workers`` parallel sandboxes here
+    (``local``), or by the Celery workers listening on ``GRADE_BROKER_URL`` (``celery``)."""
+    if backend not in BACKENDS:
+        raise GraderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    workspace = Workspace(course, db_url)
+    workspace.assignment(assignment)  # usage errors before anything starts
+    require(isolation)
+    url = workspace.db_url
+    with workspace.gradebook():  # create or upgrade the schema once, before any worker writes
+        pass
+    if backend == "celery":
+        from grader.batch.celery_backend import run_celery_batch
+
+        return run_celery_batch(directory, assignment=assignment, course=course, db_url=url, isolation=isolation, progress=progress)
+    from grader.batch.local import run_local_batch
+
+    return run_local_batch(directory, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)

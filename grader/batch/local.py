@@ -1,0 +1,71 @@
+"""The local backend: a pool of worker processes on this machine, one sandbox each."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from grader.batch.claims import NOT_RECORDED, Done, Summary, claim_and_grade
+from grader.batch.directory import discover
+from grader.course import Assignment, Course
+from grader.db import Gradebook
+from grader.errors import GraderError
+from grader.loading import read_submission
+
+
+def run_local_batch(
+    directory: Path | str,
+    *,
+    assignment: str,
+    course: Path | str,
+    db_url: str,
+    workers: int | None = None,
+    isolation: str = "strict",
+    progress: Callable[[Done, int, int], None] | None = None,
+) -> Summary:
+    """Grade every submission in ``directory`` with ``workers`` processes (default: one per core)
+    into the gradebook at ``db_url``, whose schema is already up to date."""
+    jobs, skipped = discover(Path(directory))
+    summary = Summary(assignment, len(jobs), skipped)
+    workers = workers or os.cpu_count() or 1
+    start = time.monotonic()
+    # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
+    # pending in the gradebook and the rerun grades it; nothing that finished is lost.
+    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, db_url, isolation)) as pool:
+        try:
+            for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
+                summary.done.append(done)
+                if progress:
+                    progress(done, len(summary.done), len(jobs))
+        finally:
+            summary.wall_seconds = time.monotonic() - start
+    return summary
+
+
+# -- in each worker process ----------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(course: str, assignment: str, url: str, isolation: str) -> None:
+    # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker.update(assignment=Course(course).assignment(assignment), gradebook=Gradebook(url, upgrade=False), isolation=isolation)
+
+
+def _grade(job: tuple[str, str]) -> Done:
+    student, path = job
+    assignment: Assignment = _worker["assignment"]
+    start = time.monotonic()
+    try:
+        submission = read_submission(Path(path))
+    except GraderError as exc:  # e.g. the file vanished or grew past the size limit
+        return Done(student, NOT_RECORDED, 0.0, assignment.rubric.max_score, None, str(exc))
+    done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+    return replace(done, seconds=time.monotonic() - start)
