@@ -88,14 +88,25 @@ def main(ctx: click.Context, course: Path | None) -> None:
     ctx.obj = Cli(settings, course if course is not None else settings.course_path)
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (click's test runner swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(settings: Settings) -> None:
-    """The grader's log lines on stderr, at GRADE_LOG_LEVEL (once per process)."""
+    """The grader's log lines on stderr, at GRADE_LOG_LEVEL (one handler per process)."""
     logger = logging.getLogger("grader")
     logger.setLevel(settings.log_level_number())
-    if not any(getattr(h, "grader_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.grader_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
 

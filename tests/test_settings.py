@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -12,7 +16,9 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.settings import TABLE, Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from conftest import ROOT, SAMPLES
+
+README = ROOT / "README.md"
 
 
 def test_the_table_has_a_row_per_field_and_its_defaults_are_the_fields_defaults() -> None:
@@ -64,3 +70,22 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 def test_the_course_comes_from_the_setting_unless_given(tmp_path: Path) -> None:
     result = CliRunner(env={"GRADE_COURSE": str(tmp_path)}).invoke(main, ["report", "-a", "nothing", "-s", "x"])
     assert result.exit_code == 2 and str(tmp_path) in result.output
+
+
+@pytest.mark.slow
+def test_log_lines_on_stderr_at_the_level_asked(course: Path, tmp_path: Path) -> None:
+    """GRADE_LOG_LEVEL=INFO: the batch, each grading and the zygote's start are logged on stderr;
+    the default level keeps them quiet."""
+    directory = tmp_path / "class"
+    directory.mkdir()
+    (directory / "ada.py").write_text((SAMPLES / "correct_loops.py").read_text())
+    command = [sys.executable, "-m", "grader.cli", "--course", str(course), "batch", str(directory), "-a", "backprop", "--json", "--workers", "1"]
+    env = {**os.environ, "GRADE_DB_URL": f"sqlite:///{tmp_path / 'g.db'}", "GRADE_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
+    loud = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert "INFO grader.batch.local: batch of 1 submissions of backprop" in loud.stderr
+    assert "INFO grader.batch.claims: graded ada.py of ada: graded, 100 of 100" in loud.stderr
+    assert re.search(r"INFO grader\.sandbox\.zygote_control: .*zygote.*started", loud.stderr, re.IGNORECASE), loud.stderr
+    env["GRADE_LOG_LEVEL"] = "WARNING"
+    (directory / "bob.py").write_text((SAMPLES / "correct_loops.py").read_text())
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert "INFO" not in quiet.stderr and json.loads(quiet.stdout)["graded"] == 1

@@ -14,6 +14,7 @@ records nothing twice.
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,8 @@ from grader.settings import Settings, current
 from grader.workspace import Workspace
 
 POLL_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 
 app = Celery("grader")
 
@@ -68,6 +71,7 @@ def grade_task(assignment: str, student: str, filename: str, content: str, rubri
     loaded, gradebook = _worker_state(assignment)
     if loaded.version != rubric_version:
         # Recording it under another rubric would make the submitter wait forever for its key.
+        log.warning("refusing %s of %s: this worker has %s at version %s, the batch %s", filename, student, assignment, loaded.version, rubric_version)
         raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
     submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
     start = time.monotonic()
@@ -102,6 +106,7 @@ def start_worker(settings: Settings, course: Path, concurrency: int | None) -> N
     """Run a worker in this process until it is stopped. Its pool's processes are forked from
     this one and inherit the workspace set here."""
     _state["workspace"] = Workspace(Path(course).resolve(), settings.db_url)
+    log.info("worker for the course at %s, broker %s", _state["workspace"].course.root, kombu.utils.url.maybe_sanitize_url(settings.broker_url))
     args = ["worker", "--loglevel", "INFO", "--pool", "prefork", "--without-gossip", "--without-mingle"]
     if concurrency:
         args += ["--concurrency", str(concurrency)]
@@ -144,6 +149,7 @@ def run_celery_batch(
             waiting[key] = student
             content = base64.b64encode(submission.content).decode()
             grade_task.apply_async(args=[assignment, student, submission.filename, content, loaded.version, isolation])
+        log.info("queued %d submissions of %s (%d already graded)", len(waiting), assignment, len(summary.done))
         while waiting:
             for key, (status, score, submission_id) in gradebook.batch_status(list(waiting)).items():
                 if status == SubmissionStatus.PENDING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from grader.errors import AlreadyFinished
 from grader.grading import grade
 from grader.loading import Submission
 from grader.results import SubmissionStatus
+
+log = logging.getLogger(__name__)
 
 #: ``Done.status`` of a submission the gradebook held finished before this grading
 ALREADY_GRADED = "already graded"
@@ -96,12 +99,16 @@ def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, 
         rubric_version=assignment.version,
     )
     if claim.status != SubmissionStatus.PENDING:
+        log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claim.id, claim.status)
         stored = gradebook.get(claim.id)
         score = stored.score if stored and stored.score is not None else 0.0
         return Done(student, ALREADY_GRADED, score, assignment.rubric.max_score, claim.id)
+    log.debug("grading %s of %s (submission %d)", submission.filename, student, claim.id)
     result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
     try:
         gradebook.finish_submission(claim.id, result)
     except AlreadyFinished:  # finished meanwhile by another worker (a redelivered task)
+        log.warning("submission %d of %s was finished by another worker first; this grading is dropped", claim.id, student)
         return Done(student, ALREADY_GRADED, result.score, result.max_score, claim.id)
+    log.info("graded %s of %s: %s, %g of %g (submission %d)", submission.filename, student, result.status, result.score, result.max_score, claim.id)
     return Done(student, result.status, result.score, result.max_score, claim.id)

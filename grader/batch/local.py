@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -17,6 +18,8 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.errors import GraderError
 from grader.loading import read_submission
+
+log = logging.getLogger(__name__)
 
 
 def run_local_batch(
@@ -34,6 +37,7 @@ def run_local_batch(
     jobs, skipped = discover(Path(directory))
     summary = Summary(assignment, len(jobs), skipped)
     workers = workers or os.cpu_count() or 1
+    log.info("batch of %d submissions of %s (%d skipped) with %d worker processes", len(jobs), assignment, len(skipped), workers)
     start = time.monotonic()
     # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
     # pending in the gradebook and the rerun grades it; nothing that finished is lost.
@@ -45,6 +49,7 @@ def run_local_batch(
                     progress(done, len(summary.done), len(jobs))
         finally:
             summary.wall_seconds = time.monotonic() - start
+            log.info("batch of %s: %d of %d done in %.1f s", assignment, len(summary.done), len(jobs), summary.wall_seconds)
     return summary
 
 
@@ -66,6 +71,7 @@ def _grade(job: tuple[str, str]) -> Done:
     try:
         submission = read_submission(Path(path))
     except GraderError as exc:  # e.g. the file vanished or grew past the size limit
+        log.warning("not recorded: %s", exc)
         return Done(student, NOT_RECORDED, 0.0, assignment.rubric.max_score, None, str(exc))
     done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
     return replace(done, seconds=time.monotonic() - start)

@@ -20,6 +20,7 @@ from grader.errors import GraderError, NotFound
 from grader.reports.markdown import markdown, md
 from grader.reports.model import PENDING_MESSAGE, Header, Report, build
 from grader.reports.text import text
+from grader.results import SubmissionStatus
 from grader.workspace import Workspace
 
 FORMATS = ("text", "md", "html")
@@ -127,7 +128,7 @@ def file_name(student: str, format: str = "html") -> str:
 
 
 def header(stored: StoredSubmission, max_score: float | None = None) -> Header:
-    pending = stored.status == "pending"
+    pending = stored.status == SubmissionStatus.PENDING
     return Header(
         stored.id,
         stored.student,
