@@ -13,7 +13,8 @@ from grader.course import Course
 from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import load_rubric
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import ROOT as REPO
+
 BACKPROP = REPO / "rubrics" / "backprop.toml"
 
 #: The smallest valid rubric; each malformed variant below changes one thing in it.
