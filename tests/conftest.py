@@ -29,7 +29,7 @@ import redis  # noqa: E402
 from sqlalchemy import create_engine, make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 
-from helpers import CORRECT, ROOT, SAMPLES  # noqa: E402, F401 - SAMPLES for older imports
+from helpers import CORRECT, ROOT  # noqa: E402
 
 assert tempfile.gettempdir() == RUN_TMP
 
