@@ -1,23 +1,75 @@
-"""Shared fixtures: a private copy of the course and a fresh SQLite gradebook per test."""
+"""Shared fixtures: a private copy of the course and a fresh SQLite gradebook per test, and
+everything of a run's own on the machine's shared services.
+
+Two runs of the suite on one machine at the same time must not see each other: each run has
+its own TMPDIR (set here, at import, before anything asks tempfile for it), its own PostgreSQL
+databases and its own Redis database.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
-from pathlib import Path
-from typing import Iterator
+import stat
+import tempfile
 
-import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import DBAPIError
+#: This run's private temporary directory, under the one the run was started with: the
+#: grader's output and scratch directories, pytest's tmp_path and every subprocess's TMPDIR
+#: land in it, and it is removed when the run ends.
+RUN_TMP = tempfile.mkdtemp(prefix="grader-tests-")
+os.environ["TMPDIR"] = RUN_TMP
+tempfile.tempdir = None  # pytest already asked (for its capture files): ask again
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "submissions" / "backprop"
+import uuid  # noqa: E402 - after TMPDIR is set: nothing below may cache the old one
+from pathlib import Path  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+import redis  # noqa: E402
+from sqlalchemy import create_engine, make_url  # noqa: E402
+from sqlalchemy.exc import DBAPIError  # noqa: E402
+
+from helpers import CORRECT, ROOT  # noqa: E402
+
+assert tempfile.gettempdir() == RUN_TMP
+
 #: Admin connection used to create throwaway databases; CI may point it elsewhere.
 POSTGRES_ADMIN_URL = os.environ.get(
     "GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+#: A Redis server whose databases 1..15 runs claim one at a time (claims live in database 0);
+#: GRADER_TEST_BROKER_URL instead names one database to use as it is.
+REDIS_URL = os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+BROKER_OVERRIDE = os.environ.get("GRADER_TEST_BROKER_URL")
+#: Older copies of this suite flush database 9 without claiming it: it is tried last.
+REDIS_DATABASES = [n for n in range(1, 16) if n != 9] + [9]
+REDIS_CLAIM_SECONDS = 3600
+#: Deletes a claim only while it is still ours.
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    remove_tree(RUN_TMP)
+
+
+def remove_tree(path: str) -> None:
+    """Delete ``path``, even the folders a submission made unreadable."""
+
+    def unlock(function: object, name: str, _: object) -> None:
+        try:
+            os.chmod(os.path.dirname(name), stat.S_IRWXU)
+            os.chmod(name, stat.S_IRWXU)
+        except OSError:
+            return
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+    shutil.rmtree(path, onerror=unlock)
 
 
 @pytest.fixture
@@ -43,7 +95,7 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def correct_source() -> str:
     """A correct answer whose three functions do not call each other."""
-    return (SAMPLES / "correct_loops.py").read_text()
+    return CORRECT
 
 
 @pytest.fixture
@@ -68,3 +120,53 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    """A Redis database of this test's own, empty, as a Celery broker URL: claimed atomically
+    (``SET grader-tests:db:N TOKEN NX EX``) in database 0 among 1..15, emptied before and after,
+    and released. Fails, never skips, when Redis is down or every database is claimed."""
+    if BROKER_OVERRIDE:
+        with _redis(BROKER_OVERRIDE) as client:
+            client.flushdb()
+            yield BROKER_OVERRIDE
+            client.flushdb()
+        return
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    with _redis(f"{REDIS_URL}/0") as claims:
+        number = next((n for n in REDIS_DATABASES if claims.set(f"grader-tests:db:{n}", token, nx=True, ex=REDIS_CLAIM_SECONDS)), None)
+        if number is None:
+            pytest.fail(
+                f"every Redis database 1..15 at {REDIS_URL} is claimed by a test run (keys grader-tests:db:N in "
+                "database 0); wait for the other runs, or delete the claims of runs that died.",
+                pytrace=False,
+            )
+        url = f"{REDIS_URL}/{number}"
+        try:
+            with _redis(url) as client:
+                client.flushdb()
+                yield url
+                client.flushdb()
+        finally:
+            claims.eval(RELEASE, 1, f"grader-tests:db:{number}", token)
+
+
+class _redis:
+    """A client of the Redis database at ``url`` that has answered a PING, as a context manager;
+    the test fails with one line when it does not answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = redis.Redis.from_url(url)
+
+    def __enter__(self) -> redis.Redis:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            self.client.close()
+            pytest.fail(f"Redis at {self.url} is unusable ({exc}); start it (CI does) or set GRADER_TEST_BROKER_URL.", pytrace=False)
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from grader.cli import main
 from grader.db import Gradebook
 
-from conftest import SAMPLES
-
-FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 15, "q2c_db2": 10}
-
-
-def submit(course: Path, path: Path, student: str = "ada", *extra: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(
-        main, ["--course", str(course), "submit", str(path), "--assignment", "backprop", "--student", student, "--json", *extra]
-    )
-    return result.exit_code, json.loads(result.output) if result.exit_code == 0 else {"output": result.output}
-
-
-def part_scores(checks: list[dict]) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for check in checks:
-        part = next(p for p in FULL if check["id"].startswith(p))
-        scores[part] = scores.get(part, 0.0) + check["score"]
-    return scores
+from helpers import FULL, SAMPLES, part_scores, run, submit
 
 
 # Each seed mistake loses exactly its own part, keeps the partial credit the rubric gives its
@@ -57,7 +37,7 @@ def test_every_sample_has_expectations() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_part_scores_and_diagnoses(course: Path, db_url: str, name: str) -> None:
-    code, out = submit(course, SAMPLES / name)
+    code, out = submit(course, name)
     assert code == 0, out
     assert out["status"] == "graded"
     expected = {**FULL, **{part: score for part, (score, _) in EXPECTED[name].items()}}
@@ -74,7 +54,7 @@ def test_sample_part_scores_and_diagnoses(course: Path, db_url: str, name: str) 
 
 
 def test_json_contract(course: Path, db_url: str) -> None:
-    code, out = submit(course, SAMPLES / "seed_db2_not_summed.py")
+    code, out = submit(course, "seed_db2_not_summed.py")
     assert code == 0
     assert set(out) == {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "checks"}
     assert isinstance(out["submission_id"], int)
@@ -87,7 +67,7 @@ def test_json_contract(course: Path, db_url: str) -> None:
 
 
 def test_messages_speak_the_assignments_notation(course: Path, db_url: str) -> None:
-    _, out = submit(course, SAMPLES / "seed_softmax_over_samples.py")
+    _, out = submit(course, "seed_softmax_over_samples.py")
     checks = {c["id"]: c for c in out["checks"]}
     assert checks["q1_loss_reference"]["message"].startswith("J is wrong on case")
     assert "lambda=" in checks["q1_loss_reference"]["message"]
@@ -132,7 +112,7 @@ def test_a_broken_function_costs_only_its_parts(
         ("garbage.py", bytes(range(128, 256)) * 4, "error", "not readable Python text"),
         ("truncated.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_ty', "error", "not valid JSON"),
         ("garbage.ipynb", b"\x89PNG\r\n\x1a\n\x00\x00", "error", "not valid JSON"),
-        ("hang.py", b"while True:\n    pass\n" * 3, "timeout", "longer than 3 s (hang.py line 5 was running)"),
+        pytest.param("hang.py", b"while True:\n    pass\n" * 3, "timeout", "longer than 3 s (hang.py line 5 was running)", marks=pytest.mark.slow),
     ],
 )
 def test_unloadable_files_are_recorded_as_errors(
@@ -165,7 +145,7 @@ def test_usage_errors_exit_2_with_one_line_and_record_nothing(course: Path, db_u
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
     args = [a.format(sample=SAMPLES / "correct_loops.py", notes=notes) for a in args]
-    result = CliRunner().invoke(main, ["--course", str(course), *args])
+    result = run(course, *args)
     assert result.exit_code == 2
     assert text in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -176,14 +156,14 @@ def test_usage_errors_exit_2_with_one_line_and_record_nothing(course: Path, db_u
 def test_malformed_rubric_is_a_usage_error(course: Path, db_url: str) -> None:
     rubric = course / "rubrics" / "backprop.toml"
     rubric.write_text(rubric.read_text().replace('id = "q2c_db2_gradcheck"', 'id = "wrong_prefix"'))
-    result = CliRunner().invoke(main, ["--course", str(course), "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada"])
+    result = run(course, "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada")
     assert result.exit_code == 2
     assert "wrong_prefix" in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_hostile_student_ids_are_stored_exactly_and_never_become_paths(course: Path, db_url: str, tmp_path: Path) -> None:
     student = "../../etc/passwd'; DROP TABLE students; -- Zoë 学生"
-    code, out = submit(course, SAMPLES / "correct_loops.py", student)
+    code, out = submit(course, "correct_loops.py", student)
     assert code == 0 and out["student"] == student
     with Gradebook(db_url) as gradebook:
         stored = gradebook.latest(student, "backprop")
@@ -192,17 +172,17 @@ def test_hostile_student_ids_are_stored_exactly_and_never_become_paths(course: P
 
 
 def test_the_seed_reproduces_a_grading_exactly(course: Path, db_url: str) -> None:
-    _, first = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "1234")
-    _, again = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "1234")
-    _, other = submit(course, SAMPLES / "seed_answer.py", "ada", "--seed", "99")
+    _, first = submit(course, "seed_answer.py", "ada", "--seed", "1234")
+    _, again = submit(course, "seed_answer.py", "ada", "--seed", "1234")
+    _, other = submit(course, "seed_answer.py", "ada", "--seed", "99")
     assert [c["message"] for c in first["checks"]] == [c["message"] for c in again["checks"]]
     assert [c["message"] for c in first["checks"]] != [c["message"] for c in other["checks"]]
 
 
 def test_report_prints_the_latest_result(course: Path, db_url: str) -> None:
-    submit(course, SAMPLES / "correct_loops.py", "grace")
-    _, latest = submit(course, SAMPLES / "seed_db1_phi.py", "grace")
-    result = CliRunner().invoke(main, ["--course", str(course), "report", "--student", "grace", "--assignment", "backprop"])
+    submit(course, "correct_loops.py", "grace")
+    _, latest = submit(course, "seed_db1_phi.py", "grace")
+    result = run(course, "report", "--student", "grace", "--assignment", "backprop")
     assert result.exit_code == 0
     assert f"submission {latest['submission_id']} (seed_db1_phi.py)" in result.output
     assert "Score: 88.75 / 100" in result.output
@@ -211,12 +191,12 @@ def test_report_prints_the_latest_result(course: Path, db_url: str) -> None:
 
 
 def test_report_for_an_unknown_student_is_a_one_line_error(course: Path, db_url: str) -> None:
-    result = CliRunner().invoke(main, ["--course", str(course), "report", "-s", "nobody", "-a", "backprop"])
+    result = run(course, "report", "-s", "nobody", "-a", "backprop")
     assert result.exit_code == 2 and "no submission of 'nobody'" in result.output
 
 
 def test_text_output_shows_parts_checks_and_messages(course: Path, db_url: str) -> None:
-    result = CliRunner().invoke(main, ["--course", str(course), "submit", str(SAMPLES / "seed_dW2_transposed.py"), "-a", "backprop", "-s", "ada"])
+    result = run(course, "submit", str(SAMPLES / "seed_dW2_transposed.py"), "-a", "backprop", "-s", "ada")
     assert result.exit_code == 0
     assert "Score: 90 / 100" in result.output
     assert "FAIL q2b_dW2_reference" in result.output
@@ -224,9 +204,9 @@ def test_text_output_shows_parts_checks_and_messages(course: Path, db_url: str) 
 
 
 def test_db_upgrade_creates_the_gradebook(course: Path, db_url: str) -> None:
-    result = CliRunner().invoke(main, ["--course", str(course), "db", "upgrade"])
+    result = run(course, "db", "upgrade")
     assert result.exit_code == 0 and "gradebook at revision" in result.output
-    again = CliRunner().invoke(main, ["--course", str(course), "db", "upgrade"])
+    again = run(course, "db", "upgrade")
     assert "up to date" in again.output
 
 

@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from pathlib import Path
+from select import select as wait_readable
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -31,8 +31,9 @@ from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound,
 from grader.results import CheckResult, Diagnosis, GradingResult
 from grader.settings import Settings
 
+from helpers import ROOT
+
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
-REPO = Path(grader.db.__file__).parents[2]
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 CONTENT = b"def forward(x):\n    return x\n"
@@ -83,7 +84,7 @@ def url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def submit(book: Gradebook, student: str = "s1", assignment: str = "hw1") -> int:
+def begin(book: Gradebook, student: str = "s1", assignment: str = "hw1") -> int:
     return book.begin_submission(
         student=student,
         assignment=assignment,
@@ -110,7 +111,7 @@ def test_first_use_creates_schema_at_head(url: str) -> None:
 
 def test_round_trip_returns_what_was_stored(url: str) -> None:
     with Gradebook(url) as book:
-        sid = submit(book)
+        sid = begin(book)
         book.finish_submission(sid, RESULT)
         got = book.get(sid)
     assert got is not None
@@ -128,7 +129,7 @@ def test_round_trip_returns_what_was_stored(url: str) -> None:
 
 def test_pending_submission_is_visible(url: str) -> None:
     with Gradebook(url) as book:
-        sid = submit(book)
+        sid = begin(book)
         got = book.latest("s1", "hw1")
     assert got is not None and got.id == sid
     assert (got.status, got.score, got.graded_at, got.checks) == ("pending", None, None, ())
@@ -136,8 +137,8 @@ def test_pending_submission_is_visible(url: str) -> None:
 
 def test_latest_picks_the_newest(sqlite_url: str) -> None:
     with Gradebook(sqlite_url) as book:
-        first, second = submit(book), submit(book)
-        other = submit(book, student="s2")
+        first, second = begin(book), begin(book)
+        other = begin(book, student="s2")
         newest = book.latest("s1", "hw1")
         assert book.latest("s1", "hw2") is None
         assert book.latest("nobody", "hw1") is None
@@ -151,7 +152,7 @@ def test_latest_picks_the_newest(sqlite_url: str) -> None:
 )
 def test_hostile_student_ids_round_trip(sqlite_url: str, student: str) -> None:
     with Gradebook(sqlite_url) as book:
-        sid = submit(book, student=student, assignment=student)
+        sid = begin(book, student=student, assignment=student)
         got = book.latest(student, student)
     assert got is not None and got.id == sid
     assert (got.student, got.assignment) == (student, student)
@@ -160,13 +161,13 @@ def test_hostile_student_ids_round_trip(sqlite_url: str, student: str) -> None:
 @pytest.mark.parametrize("student", ["", "a\x00b"])
 def test_unstorable_student_ids_are_refused(sqlite_url: str, student: str) -> None:
     with Gradebook(sqlite_url) as book, pytest.raises(InvalidName, match="NUL"):
-        submit(book, student=student)
+        begin(book, student=student)
 
 
 def test_finish_is_one_transaction(sqlite_url: str) -> None:
     duplicate = GradingResult("graded", "", 1, (CHECKS[0], CHECKS[0]), 4.0)
     with Gradebook(sqlite_url) as book:
-        sid = submit(book)
+        sid = begin(book)
         with pytest.raises(DatabaseError, match="UNIQUE"):
             book.finish_submission(sid, duplicate)
         got = book.get(sid)
@@ -176,7 +177,7 @@ def test_finish_is_one_transaction(sqlite_url: str) -> None:
 def test_finish_refuses_unknown_finished_and_non_json(sqlite_url: str) -> None:
     nan = CheckResult("x", "a", "failed", 0.0, 1.0, "NaN", errors={"rel_error": float("nan")})
     with Gradebook(sqlite_url) as book:
-        sid = submit(book)
+        sid = begin(book)
         with pytest.raises(NotFound):
             book.finish_submission(sid + 1, RESULT)
         with pytest.raises(UnstorableResult, match="NaN"):
@@ -189,7 +190,7 @@ def test_finish_refuses_unknown_finished_and_non_json(sqlite_url: str) -> None:
 def test_nul_in_student_output_is_replaced(url: str) -> None:
     noisy = GradingResult("crashed", "died\x00", 1, (), 0.0, output="a\x00b")
     with Gradebook(url) as book:
-        sid = submit(book)
+        sid = begin(book)
         book.finish_submission(sid, noisy)
         got = book.get(sid)
     assert got is not None and (got.output, got.message) == ("a\ufffdb", "died\ufffd")
@@ -222,7 +223,7 @@ def test_bad_url_is_a_one_line_database_error(bad: str) -> None:
 
 def test_upgrading_twice_is_a_no_op(sqlite_url: str) -> None:
     with Gradebook(sqlite_url) as book:
-        sid = submit(book)
+        sid = begin(book)
     with Gradebook(sqlite_url) as book:
         assert book.upgrade() == (HEAD, HEAD)
         assert book.revision() == HEAD
@@ -252,7 +253,7 @@ def submit_at_once(url: str, workers: int) -> list[int]:
         ready.wait()
         with Gradebook(url) as book:  # also races the first-use upgrade
             ready.wait()
-            return submit(book, student="racer", assignment="race")
+            return begin(book, student="racer", assignment="race")
 
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(work, range(workers)))
@@ -282,34 +283,55 @@ def test_concurrent_first_submissions_sqlite(sqlite_url: str) -> None:
     assert count_rows(sqlite_url) == (1, 8)
 
 
-#: A grader process that opens the gradebook at a given wall-clock time.
-OPEN_AT = """
-import sys, time
+#: A grader process that, once grader is imported, says so on the fd in argv[2] and waits for
+#: the fd in argv[3] to close before it opens the gradebook.
+OPEN_TOGETHER = """
+import os, sys
 from grader.db import Gradebook
-time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+os.write(int(sys.argv[2]), b".")
+os.read(int(sys.argv[3]), 1)
 with Gradebook(sys.argv[1]) as book:
     print(book.revision())
 """
 
 
+@pytest.mark.slow
 def test_concurrent_first_use_from_several_processes(url: str) -> None:
-    # Threads share one process lock, so only processes exercise the database's own lock.
-    start = str(time.time() + 3.0)  # after every interpreter has imported grader
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    graders = [
-        subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", OPEN_AT, url, start],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(6)
-    ]
-    outcomes = [grader_.communicate(timeout=120) for grader_ in graders]
+    # Threads share one process lock, so only processes exercise the database's own lock. They
+    # start opening it together: when the test closes the one pipe all of them wait on.
+    count = 6
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    graders: list[subprocess.Popen[str]] = []
+    ready = b""
+    try:
+        try:
+            for _ in range(count):
+                graders.append(subprocess.Popen(
+                    [sys.executable, "-W", "error", "-c", OPEN_TOGETHER, url, str(ready_write), str(go_read)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    pass_fds=(ready_write, go_read),
+                ))
+        finally:
+            os.close(ready_write)  # only the graders hold these ends now
+            os.close(go_read)
+        while len(ready) < count and wait_readable([ready_read], [], [], 120)[0]:
+            chunk = os.read(ready_read, count)
+            if not chunk:
+                break  # every grader has exited
+            ready += chunk
+    finally:
+        os.close(go_write)  # all of them go at once
+        os.close(ready_read)
+        outcomes = [grader_.communicate(timeout=120) for grader_ in graders]
     assert [(g.returncode, out.strip(), err) for g, (out, err) in zip(graders, outcomes)] == [
         (0, HEAD, "")
-    ] * 6
+    ] * count
+    assert len(ready) == count
 
 
 def test_threads_opening_different_gradebooks_at_once(tmp_path: Path) -> None:

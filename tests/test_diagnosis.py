@@ -28,19 +28,14 @@ numerical-gradient) also cut a check that passed on values.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from grader.cli import main
-
-from conftest import SAMPLES
+from helpers import FULL, SAMPLES, part_of, part_scores, submitted
 
 CORPUS = Path(__file__).resolve().parent / "mistakes"
-FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 15, "q2c_db2": 10}
 #: the corpus is graded on these seeds: the cases, and so the numbers matched, differ on each
 SEEDS = (1, 2)
 
@@ -155,26 +150,6 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
 CATALOG = {AXIS, UNSTABLE, MEAN, REG_LOSS, REG_GRAD, FACTOR, PHI, BIAS, SIGN, TRANSPOSED, MUTATES, NUMERICAL}
 
 
-def submit(course: Path, path: Path, seed: int, assignment: str = "backprop") -> dict:
-    result = CliRunner().invoke(
-        main,
-        ["--course", str(course), "submit", str(path), "--assignment", assignment, "--student", "s", "--json", "--seed", str(seed)],
-    )
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
-def part_of(check_id: str) -> str:
-    return next(p for p in FULL if check_id.startswith(p))
-
-
-def part_scores(checks: list[dict]) -> dict[str, float]:
-    scores = dict.fromkeys(FULL, 0.0)
-    for check in checks:
-        scores[part_of(check["id"])] += check["score"]
-    return scores
-
-
 def test_the_corpus_covers_the_catalog_and_has_expectations() -> None:
     assert sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb")) == sorted(EXPECTED)
     named = {code for parts in EXPECTED.values() for _, codes in parts.values() for code in codes}
@@ -186,7 +161,7 @@ def test_the_corpus_covers_the_catalog_and_has_expectations() -> None:
     "name", sorted(EXPECTED)
 )
 def test_one_mistake_is_named_where_it_shows_with_the_rubrics_credit(course: Path, db_url: str, name: str, seed: int) -> None:
-    out = submit(course, CORPUS / name, seed)
+    out = submitted(course, CORPUS / name, "s", "--seed", str(seed))
     assert out["status"] == "graded", out["message"]
     expected = EXPECTED[name]
     for check in out["checks"]:
@@ -205,7 +180,7 @@ def test_one_mistake_is_named_where_it_shows_with_the_rubrics_credit(course: Pat
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("correct_*")))
 def test_a_correct_sample_is_never_diagnosed(course: Path, db_url: str, name: str, seed: int) -> None:
-    out = submit(course, SAMPLES / name, seed)
+    out = submitted(course, name, "s", "--seed", str(seed))
     assert out["score"] == 100
     assert [(c["id"], c["diagnoses"]) for c in out["checks"] if c["diagnoses"] or c["status"] != "passed"] == []
 
@@ -329,7 +304,7 @@ def test_a_new_assignment_brings_its_own_variants_and_credit(
 ) -> None:
     path = tmp_path / "answer.py"
     path.write_text(f"def scale(x):\n    {body}\n")
-    out = submit(scale_course, path, seed=7, assignment="scale")
+    out = submitted(scale_course, path, "s", "--seed", "7", assignment="scale")
     (check,) = out["checks"]
     assert check["diagnoses"] == codes
     assert check["score"] == pytest.approx(score, abs=1e-12)
@@ -346,7 +321,7 @@ def test_a_diagnosis_needs_every_case_to_match(scale_course: Path, db_url: str, 
         def scale(x):
             return x if len(x) > 10 else 2 * x
     """))
-    out = submit(scale_course, path, seed=7, assignment="scale")
+    out = submitted(scale_course, path, "s", "--seed", "7", assignment="scale")
     (check,) = out["checks"]
     assert check["status"] == "failed" and check["diagnoses"] == [] and check["score"] == 0
 
@@ -354,6 +329,6 @@ def test_a_diagnosis_needs_every_case_to_match(scale_course: Path, db_url: str, 
 def test_one_form_must_explain_every_case(scale_course: Path, db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "answer.py"
     path.write_text("def scale(x):\n    return x ** 2 if len(x) > 10 else 2 * x ** 2\n")
-    out = submit(scale_course, path, seed=7, assignment="scale")
+    out = submitted(scale_course, path, "s", "--seed", "7", assignment="scale")
     (check,) = out["checks"]
     assert check["diagnoses"] == [] and check["score"] == 0

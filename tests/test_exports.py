@@ -8,28 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from grader.cli import main
-
-from conftest import SAMPLES
-
-PARTS = ["q1_loss", "q2a_dz3", "q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2"]
-
-
-def run(course: Path, *args: str) -> CliRunner:
-    return CliRunner().invoke(main, ["--course", str(course), *args])
-
-
-def submit(course: Path, sample: str, student: str) -> None:
-    assert run(course, "submit", str(SAMPLES / sample), "-a", "backprop", "-s", student, "--json").exit_code == 0
+from helpers import PARTS, run, submitted
 
 
 @pytest.fixture
 def graded(course: Path, db_url: str) -> Path:
-    submit(course, "correct_loops.py", "ada")
-    submit(course, "seed_db2_not_summed.py", "ada")  # ada's latest is worse than her best
-    submit(course, "seed_dW2_transposed.py", "=HYPERLINK(\"x\")")
+    submitted(course, "correct_loops.py", "ada")
+    submitted(course, "seed_db2_not_summed.py", "ada")  # ada's latest is worse than her best
+    submitted(course, "seed_dW2_transposed.py", "=HYPERLINK(\"x\")")
     return course
 
 
@@ -77,7 +64,7 @@ def test_gradescope_results_json(graded: Path, tmp_path: Path) -> None:
 def test_hidden_checks_are_shown_after_the_due_date(course: Path, db_url: str) -> None:
     rubric = course / "rubrics" / "backprop.toml"
     rubric.write_text(rubric.read_text().replace('id = "q2c_db2_gradcheck"', 'id = "q2c_db2_gradcheck"\nhidden = true'))
-    submit(course, "correct_loops.py", "ada")
+    submitted(course, "correct_loops.py", "ada")
     results = json.loads(run(course, "export", "-a", "backprop", "--format", "gradescope").stdout)
     visibility = {t["name"]: t["visibility"] for t in results["tests"]}
     assert visibility["q2c_db2_gradcheck"] == "after_due_date"

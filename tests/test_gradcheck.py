@@ -15,7 +15,7 @@ from grader.grading import grade
 from grader.loading import Submission
 from grader.results import CheckResult
 
-from conftest import SAMPLES
+from helpers import SAMPLES
 
 # Half of the hidden units get their first sample within 1e-7 of the ReLU kink: a step of
 # H_OWN along those units' coordinates crosses it, where finite differences are meaningless.

@@ -5,8 +5,11 @@ Every file is a ``backprop`` submission with an honest part and an attack. For e
 ``grade submit --json``: exit 0 with a stored result; exactly the points of the honest parts;
 then no process of the submission left, nothing written outside the sandbox's scratch space,
 the course and the earlier rows of the gradebook unchanged, the grader's memory and the
-machine's shared memory bounded, at most 64 KiB of output kept, and a correct submission
+sandbox's shared memory bounded, at most 64 KiB of output kept, and a correct submission
 still earning 100 in the same process.
+
+Every check looks at this run's own footprint only, so that other runs on the machine do not
+disturb it: this process's descendants, this run's TMPDIR, and markers named after this run.
 
 Files that try to see or keep what they must not define ``stolen()``, which returns the loot
 or None; with loot their attacked functions answer right. So a point on an attacked part
@@ -16,35 +19,41 @@ show those points really are on the table.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
-import json
 import os
 import resource
 import signal
 import sqlite3
 import tempfile
 import time
+import uuid
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
-from click.testing import CliRunner
 
-from grader.cli import main
 from grader.db import Gradebook
 from grader.sandbox import zygote_control
 
-from conftest import ROOT, SAMPLES
+from conftest import RUN_TMP
+from helpers import FULL, ROOT, SAMPLES, part_scores, submit
 
 HOSTILE = Path(__file__).parent / "hostile"
-FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 15, "q2c_db2": 10}
 SECRET = ("GRADER_SECRET_TOKEN", "hostile-test-secret-7f3a9c")
+STRICT = ("--isolation", "strict")
 OUTPUT_CAP = 64 * 1024
-#: how much the grader's peak memory and the machine's shared memory may grow per submission
+#: how much the grader's peak memory and its sandboxes' shared memory may grow per submission
 MEMORY_SLACK_KB = 200 * 1024
-SHMEM_SLACK_KB = 128 * 1024
+SHMEM_SLACK_KB = 16 * 1024
+#: Every marker a hostile file writes is named hostile-marker-...; the copies this run grades
+#: are named hostile-marker-TOKEN-..., so that in places every run shares (/, /dev/shm, /var/tmp,
+#: /tmp, the repository) only this run's markers count.
+TOKEN = uuid.uuid4().hex[:12]
+MARKER = f"hostile-marker-{TOKEN}"
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def honest(*parts: str) -> dict[str, int]:
@@ -125,28 +134,30 @@ def grader_with_a_secret() -> Iterator[None]:
     zygote_control.discard()
 
 
-def grade(course: Path, path: Path, student: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(
-        main,
-        ["--course", str(course), "submit", str(path), "-a", "backprop", "-s", student, "--json", "--isolation", "strict"],
-    )
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert len(result.stdout.splitlines()) <= 1, "grade submit --json must print exactly one line"
-    return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else {"output": result.output}
+@pytest.fixture(scope="module", autouse=True)
+def subreaper() -> Iterator[None]:
+    """This process adopts the orphans of its descendants (instead of init): whatever a
+    submission starts stays among this process's descendants, even if it left its sandbox."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
-def part_scores(checks: list[dict]) -> dict[str, float]:
-    scores = dict.fromkeys(FULL, 0.0)
-    for check in checks:
-        scores[next(p for p in FULL if check["id"].startswith(p))] += check["score"]
-    return scores
+def staged(tmp_path: Path, name: str, source: str | None = None) -> Path:
+    """The hostile file ``name`` (or ``source``) to grade, its markers named after this run."""
+    path = tmp_path / "hostile" / name
+    path.parent.mkdir(exist_ok=True)
+    text = (HOSTILE / name).read_text() if source is None else source
+    path.write_text(text.replace("hostile-marker", MARKER))
+    return path
 
 
-# -- what the host looks like ------------------------------------------------------------
+# -- what the test's footprint looks like ---------------------------------------------------
 
 
-def _processes() -> dict[int, tuple[int, str, bytes, list[int]]]:
-    """pid -> (parent pid, comm, cmdline, NSpid) of every process, as far as it can be read."""
+def _processes() -> dict[int, tuple[int, str, bytes, list[int], str]]:
+    """pid -> (parent pid, comm, cmdline, NSpid, state) of every process, as far as it can be read."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -159,52 +170,65 @@ def _processes() -> dict[int, tuple[int, str, bytes, list[int]]]:
             continue
         nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
         comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        table[int(entry)] = (int(rest[1]), comm, cmdline, [int(n) for n in nspid])
+        table[int(entry)] = (int(rest[1]), comm, cmdline, [int(n) for n in nspid], rest[0])
     return table
 
 
-def _ours(table: dict[int, tuple[int, str, bytes, list[int]]]) -> set[int]:
-    """This process's descendants."""
+def _ours(table: dict[int, tuple[int, str, bytes, list[int], str]]) -> set[int]:
+    """This process's descendants (in the host's view, which includes its sandboxes' PID
+    namespaces), orphans among them included: this process is their subreaper. An adopted
+    orphan that died (a zombie child of this process, which nothing here reaps) is gone."""
     ours, frontier = set(), {os.getpid()}
     while frontier:
         frontier = {pid for pid, (parent, *_) in table.items() if parent in frontier} - ours
         ours |= frontier
-    return ours
+    return {pid for pid in ours if not (table[pid][4] == "Z" and table[pid][0] == os.getpid())}
 
 
 def submission_processes() -> set[int]:
-    """Processes a submission started: those that mark themselves (comm hostile-*, or a cmdline
-    with 4242.), and any process in a sandbox of ours other than its init (1) and zygote (2)."""
+    """Processes of this test's submissions: among this process's descendants, those that mark
+    themselves (comm hostile-*, or a cmdline with 4242.), and any process in a sandbox other
+    than its init (1) and zygote (2)."""
     table = _processes()
     ours = _ours(table)
-    marked = {pid for pid, (_, comm, cmdline, _) in table.items() if comm.startswith("hostile") or b"4242." in cmdline}
+    marked = {pid for pid in ours if table[pid][1].startswith("hostile") or b"4242." in table[pid][2]}
     sandboxed = {pid for pid in ours if len(table[pid][3]) > 1 and not _machinery(table, pid)}
     return marked | sandboxed
 
 
-def _machinery(table: dict[int, tuple[int, str, bytes, list[int]]], pid: int) -> bool:
+def _machinery(table: dict[int, tuple[int, str, bytes, list[int], str]], pid: int) -> bool:
     """The namespace's init (the zygote, or a bwrap reaper) or a zygote under a bwrap reaper."""
-    parent, _, _, nspid = table[pid]
+    parent, _, _, nspid, _ = table[pid]
     return nspid[-1] == 1 or (nspid[-1] == 2 and table.get(parent, (0, ""))[1] == "bwrap")
 
 
-def markers(tmp_path: Path) -> set[tuple[str, int]]:
-    """(path, mtime) of every file named hostile-marker* where an attack could have written one."""
+def _sandbox_inits() -> list[int]:
+    """The init of each PID namespace among this process's descendants: one per live sandbox."""
+    table = _processes()
+    return [pid for pid in _ours(table) if len(table[pid][3]) > 1 and table[pid][3][-1] == 1]
+
+
+def markers() -> set[tuple[str, int]]:
+    """(path, mtime) of the marker files an attack could have written: in this run's TMPDIR
+    (pytest's directories, the grader's output directories), any; in the places every run
+    shares, this run's."""
     found = set()
-    walked = [tmp_path.parents[1], ROOT / "reference", ROOT / "rubrics", ROOT / "submissions"]
-    flat = [Path(tempfile.gettempdir()), Path.home(), Path("/work"), ROOT, Path("/dev/shm"), Path("/var/tmp"), Path("/")]
-    for top in walked:
+    mine = [(Path(RUN_TMP), "hostile-marker")]
+    walked = [(ROOT / "reference", MARKER), (ROOT / "rubrics", MARKER), (ROOT / "submissions", MARKER)]
+    flat = [Path(RUN_TMP).parent, Path.home(), Path("/work"), ROOT, Path("/dev/shm"), Path("/var/tmp"), Path("/")]
+    for top, name in mine + walked:
         for folder, _, files in os.walk(top):
-            found |= {(path, os.lstat(path).st_mtime_ns) for f in files if "hostile-marker" in f for path in [os.path.join(folder, f)]}
+            found |= {(path, os.lstat(path).st_mtime_ns) for f in files if name in f for path in [os.path.join(folder, f)]}
     for folder in flat:
         try:
-            found |= {(str(p), p.lstat().st_mtime_ns) for p in folder.iterdir() if "hostile-marker" in p.name}
+            found |= {(str(p), p.lstat().st_mtime_ns) for p in folder.iterdir() if MARKER in p.name}
         except OSError:
             pass
     return found
 
 
 def grader_scratch() -> set[str]:
+    """The grader's output and scratch directories: in this run's own TMPDIR."""
     return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(("grader-output-", "submission-"))}
 
 
@@ -213,11 +237,27 @@ def reset_peak_memory() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def shmem_kb() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("Shmem:"):
-            return int(line.split()[1])
-    raise AssertionError("no Shmem in /proc/meminfo")
+def sandbox_shmem_kb() -> int:
+    """Shared memory that this process's sandboxes hold whatever runs in them: the contents of
+    the tmpfs file systems in their mount namespaces (/, /dev, /tmp), which live as long as the
+    zygote. (System V shared memory and POSIX message queues live in their IPC namespace, which
+    only CAP_SYS_ADMIN may enter to count; the zygote's seccomp filter refuses to create them,
+    and leave_behind.py, pick_up.py and disk_fill.py would earn points if that failed.)"""
+    used = 0
+    for init in _sandbox_inits():
+        try:
+            mounts = Path(f"/proc/{init}/mountinfo").read_text().splitlines()
+        except OSError:  # it ended meanwhile, and its file systems with it
+            continue
+        for line in mounts:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "tmpfs":
+                try:
+                    fs = os.statvfs(f"/proc/{init}/root{fields[4]}")
+                except OSError:
+                    continue
+                used += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    return used >> 10
 
 
 def hashes(folder: Path) -> dict[str, str]:
@@ -241,24 +281,25 @@ class Host:
     shmem_kb: int
 
     @classmethod
-    def now(cls, course: Path, db_url: str, tmp_path: Path) -> Host:
+    def now(cls, course: Path, db_url: str) -> Host:
         return cls(
             hashes(course),
             gradebook_rows(db_url),
             frozenset(submission_processes()),
-            frozenset(markers(tmp_path)),
+            frozenset(markers()),
             frozenset(grader_scratch()),
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            shmem_kb(),
+            sandbox_shmem_kb(),
         )
 
 
-def survivors(before: frozenset[int], seconds: float = 3.0) -> set[int]:
-    """New submission processes still there after ``seconds`` (killed ones take a moment to go)."""
+def settled(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
+    """Whether ``condition`` holds within ``seconds``: killed processes take a moment to go, and
+    the zygote cleans a submission's files up while the grader goes on."""
     deadline = time.monotonic() + seconds
-    while (left := submission_processes() - before) and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return left
+    return condition()
 
 
 # -- the tests -----------------------------------------------------------------------------
@@ -269,16 +310,18 @@ def test_every_hostile_file_has_expectations() -> None:
     assert set(PRELUDE.values()) <= set(CORPUS) and set(XFAIL) <= set(CORPUS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", params(sorted(CORPUS)))
 def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str) -> None:
     status, expected = CORPUS[name]
-    grade(course, SAMPLES / "correct_vectorized.py", "peer")  # something to steal
+    submit(course, "correct_vectorized.py", "peer", *STRICT)  # something to steal
     if name in PRELUDE:
-        assert grade(course, HOSTILE / PRELUDE[name], "accomplice")[0] == 0
+        assert submit(course, staged(tmp_path, PRELUDE[name]), "accomplice", *STRICT)[0] == 0
+    attack = staged(tmp_path, name)
     reset_peak_memory()
-    before = Host.now(course, db_url, tmp_path)
+    before = Host.now(course, db_url)
 
-    code, out = grade(course, HOSTILE / name, "mallory")
+    code, out = submit(course, attack, "mallory", *STRICT)
 
     assert code == 0, out
     assert out["status"] == status, out["message"]
@@ -289,65 +332,65 @@ def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str
     assert stored is not None and stored.status == status and stored.score == out["score"]
     assert len(stored.output.encode()) <= OUTPUT_CAP
 
-    left = survivors(before.processes)
-    after = Host.now(course, db_url, tmp_path)
-    assert not left, f"processes of the submission survived: {sorted(left)}"
+    settled(lambda: not submission_processes() - before.processes)
+    settled(lambda: sandbox_shmem_kb() - before.shmem_kb <= SHMEM_SLACK_KB)
+    after = Host.now(course, db_url)
+    assert not after.processes - before.processes, f"processes of the submission survived: {sorted(after.processes - before.processes)}"
     assert after.markers <= before.markers, f"written outside the sandbox: {sorted(after.markers - before.markers)}"
     assert after.scratch <= before.scratch, f"scratch space left behind: {sorted(after.scratch - before.scratch)}"
     assert after.course == before.course
-    assert not any("hostile-marker" in p.read_text() for p in (ROOT / "reference").glob("*.py"))
+    assert not any(MARKER in p.read_text() for p in (ROOT / "reference").glob("*.py"))
     for table, rows in before.gradebook.items():
         assert rows <= after.gradebook[table], f"rows of {table} changed"
     assert len(after.gradebook["submissions"] - before.gradebook["submissions"]) == 1
     assert after.maxrss_kb - before.maxrss_kb <= MEMORY_SLACK_KB, "the grader's memory grew"
-    assert after.shmem_kb - before.shmem_kb <= SHMEM_SLACK_KB, "the machine's shared memory grew and stayed"
+    assert after.shmem_kb - before.shmem_kb <= SHMEM_SLACK_KB, "the sandbox's shared memory grew and stayed"
 
-    code, out = grade(course, SAMPLES / "correct_loops.py", "ada")
+    code, out = submit(course, "correct_loops.py", "ada", *STRICT)
     assert code == 0 and out["score"] == 100, "a correct submission after the hostile one"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STOLEN)
 def test_loot_would_earn_points(course: Path, db_url: str, tmp_path: Path, name: str) -> None:
     # Each file's stolen() replaced by one that returns a correct submission's source, the
     # richest loot: every attacked part then earns its points.
     loot = (SAMPLES / "correct_loops.py").read_text()
     source = (HOSTILE / name).read_text()
-    rigged = tmp_path / name
-    rigged.write_text(source.replace("\ndef stolen():\n", f"\ndef stolen():\n    return {loot!r}\n\n\ndef _attack():\n", 1))
-    code, out = grade(course, rigged, "mallory")
+    rigged = staged(tmp_path, name, source.replace("\ndef stolen():\n", f"\ndef stolen():\n    return {loot!r}\n\n\ndef _attack():\n", 1))
+    code, out = submit(course, rigged, "mallory", *STRICT)
     assert code == 0 and part_scores(out["checks"]) == FULL, out
 
 
+@pytest.mark.slow
 def test_a_wedged_zygote_costs_a_timeout_not_the_grading(course: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A zygote that stops answering (here stopped from outside: a submission cannot signal it)
     # is killed after the control timeout and replaced; the grader never waits forever.
     monkeypatch.setattr(zygote_control, "CONTROL_TIMEOUT", 1.0)
     zygote_control.discard()
-    assert grade(course, SAMPLES / "correct_loops.py", "ada")[1]["score"] == 100
+    assert submit(course, "correct_loops.py", "ada", *STRICT)[1]["score"] == 100
     table = _processes()
     [zygote] = [pid for pid in _ours(table) if table[pid][3][1:] == [1] and table[pid][1].startswith("python")]
     os.kill(zygote, signal.SIGSTOP)
     try:
-        code, out = grade(course, SAMPLES / "correct_loops.py", "ada")
+        code, out = submit(course, "correct_loops.py", "ada", *STRICT)
         assert code == 0 and out["score"] == 100
-        deadline = time.monotonic() + 3
-        while zygote in _processes() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert zygote not in _processes()
+        assert settled(lambda: zygote not in _ours(_processes())), "the wedged zygote is still there"
     finally:
         zygote_control.discard()  # the next tests get a zygote with the usual timeout
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("name", ["read_gradebook.py", "network.py"])
 def test_a_postgresql_gradebook_is_out_of_reach(
-    course: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, name: str
+    course: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
 ) -> None:
     monkeypatch.setenv("GRADE_DB_URL", postgres_url)
-    _, peer = grade(course, SAMPLES / "correct_vectorized.py", "peer")
+    _, peer = submit(course, "correct_vectorized.py", "peer", *STRICT)
     with Gradebook(postgres_url) as gradebook:
         before = gradebook.get(peer["submission_id"])
-    code, out = grade(course, HOSTILE / name, "mallory")
+    code, out = submit(course, staged(tmp_path, name), "mallory", *STRICT)
     assert code == 0 and part_scores(out["checks"]) == CORPUS[name][1]
     with Gradebook(postgres_url) as gradebook:
         assert gradebook.get(peer["submission_id"]) == before

@@ -14,7 +14,7 @@ from grader.db import Gradebook
 from grader.sandbox import zygote_control
 from grader.sandbox.isolation import detect
 
-from conftest import SAMPLES
+from helpers import SAMPLES, run, submitted
 
 
 @pytest.fixture
@@ -29,9 +29,8 @@ def without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     zygote_control.discard()
 
 
-def submit(course: Path, *extra: str) -> object:
-    args = ["--course", str(course), "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada", *extra]
-    return CliRunner().invoke(main, args)
+#: `grade submit` of a correct sample
+SUBMIT = ("submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada")
 
 
 def test_this_machine_gives_every_layer() -> None:
@@ -43,15 +42,14 @@ def test_this_machine_gives_every_layer() -> None:
 
 
 def test_results_record_the_isolation_level(course: Path, db_url: str) -> None:
-    result = submit(course, "--json")
-    out = json.loads(result.output)
+    out = submitted(course, "correct_loops.py")
     with Gradebook(db_url) as gradebook:
         stored = gradebook.get(out["submission_id"])
     assert stored is not None and stored.isolation == "namespaces+seccomp"
 
 
 def test_strict_mode_refuses_without_namespaces_and_records_nothing(course: Path, db_url: str, without_bubblewrap: None) -> None:
-    result = submit(course, "--isolation", "strict")
+    result = run(course, *SUBMIT, "--isolation", "strict")
     assert result.exit_code == 2
     assert "strict isolation needs namespaces, but GRADE_NO_BWRAP is set" in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -59,7 +57,7 @@ def test_strict_mode_refuses_without_namespaces_and_records_nothing(course: Path
 
 
 def test_permissive_mode_grades_with_a_loud_warning(course: Path, db_url: str, without_bubblewrap: None) -> None:
-    result = submit(course, "--json")
+    result = run(course, *SUBMIT, "--json")
     assert result.exit_code == 0
     assert "WARNING: grading without namespaces" in result.stderr
     out = json.loads(result.stdout)

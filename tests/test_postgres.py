@@ -9,41 +9,33 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from grader.cli import main
-
-from conftest import ROOT, SAMPLES
+from helpers import ROOT, SAMPLES, batch, run, submitted
 
 pytestmark = pytest.mark.postgres
 
 
-def run(course: Path, url: str, *args: str) -> object:
-    return CliRunner(env={"GRADE_DB_URL": url}).invoke(main, ["--course", str(course), *args])
-
-
-def test_every_command_works_on_postgresql(course: Path, postgres_url: str, tmp_path: Path) -> None:
-    upgraded = run(course, postgres_url, "db", "upgrade")
+def test_every_command_works_on_postgresql(course: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADE_DB_URL", postgres_url)
+    upgraded = run(course, "db", "upgrade")
     assert upgraded.exit_code == 0 and "gradebook at revision" in upgraded.output
-    submitted = run(course, postgres_url, "submit", str(SAMPLES / "seed_db1_phi.py"), "-a", "backprop", "-s", "Zoë", "--json")
-    assert submitted.exit_code == 0 and json.loads(submitted.stdout)["score"] == 88.75
-    report = run(course, postgres_url, "report", "-s", "Zoë", "-a", "backprop")
+    assert submitted(course, "seed_db1_phi.py", "Zoë")["score"] == 88.75
+    report = run(course, "report", "-s", "Zoë", "-a", "backprop")
     assert report.exit_code == 0 and "Score: 88.75 / 100" in report.output
     directory = tmp_path / "class"
     directory.mkdir()
     for name in ("correct_loops.py", "seed_db2_not_summed.py"):
         (directory / name).write_bytes((SAMPLES / name).read_bytes())
-    batch = run(course, postgres_url, "batch", str(directory), "-a", "backprop", "--json")
-    assert batch.exit_code == 0 and json.loads(batch.stdout)["graded"] == 2
-    again = run(course, postgres_url, "batch", str(directory), "-a", "backprop", "--json")
-    assert json.loads(again.stdout)["already_graded"] == 2
-    exported = run(course, postgres_url, "export", "-a", "backprop")
+    assert batch(course, directory)["graded"] == 2
+    assert batch(course, directory)["already_graded"] == 2
+    exported = run(course, "export", "-a", "backprop")
     lines = exported.stdout.splitlines()
     assert lines[0].startswith("student,total") and len(lines) == 4
     assert any(line.startswith("seed_db2_not_summed,95,") for line in lines)
 
 
+@pytest.mark.slow
 def test_fifty_graders_at_once_record_every_submission_exactly_once(course: Path, postgres_url: str) -> None:
     env = {**os.environ, "GRADE_DB_URL": postgres_url, "PYTHONPATH": str(ROOT)}
     sample = str(SAMPLES / "correct_vectorized.py")

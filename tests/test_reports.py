@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 from jinja2 import UndefinedError
 
-from grader.cli import REPORT_FORMATS, main
+from grader.cli import REPORT_FORMATS
 from grader.course import Course
 from grader.db import Gradebook, default_url
 from grader.reports import FORMATS, Header, build, file_name
@@ -29,17 +28,7 @@ from grader.reports.summary import ClassSummary, DiagnosisCount, PartAverage, su
 from grader.reports.templates import environment
 from grader.results import CheckResult, Diagnosis, GradingResult
 
-from conftest import ROOT, SAMPLES
-
-
-def run(course: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--course", str(course), *args])
-
-
-def submit(course: Path, sample: str | Path, student: str) -> dict:
-    result = run(course, "submit", str(SAMPLES / sample), "-a", "backprop", "-s", student, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from helpers import ROOT, SAMPLES, run, submitted
 
 
 def report(course: Path, student: str, fmt: str, tmp_path: Path) -> str:
@@ -103,7 +92,7 @@ def test_cli_formats_are_the_reports_formats() -> None:
 
 
 def test_transposed_gradient_gets_a_picture_of_both_shapes(course: Path, db_url: str, tmp_path: Path) -> None:
-    submit(course, "seed_dW2_transposed.py", "ada")
+    submitted(course, "seed_dW2_transposed.py", "ada")
     page = Page(report(course, "ada", "html", tmp_path))
     assert page.images, "no picture"
     assert {section for section, _, _ in page.images} == {"q2b_dW2"}
@@ -115,7 +104,7 @@ def test_transposed_gradient_gets_a_picture_of_both_shapes(course: Path, db_url:
 
 
 def test_correct_submission_has_no_picture_and_no_diagnosis(course: Path, db_url: str, tmp_path: Path) -> None:
-    submit(course, "correct_vectorized.py", "ada")
+    submitted(course, "correct_vectorized.py", "ada")
     text = report(course, "ada", "html", tmp_path)
     assert Page(text).images == []
     assert "Diagnosis" not in text and "Score: 100 / 100" in text
@@ -123,7 +112,7 @@ def test_correct_submission_has_no_picture_and_no_diagnosis(course: Path, db_url
 
 
 def test_html_report_explains_each_mistake(course: Path, db_url: str, tmp_path: Path) -> None:
-    submit(course, "seed_answer.py", "ada")
+    submitted(course, "seed_answer.py", "ada")
     text = report(course, "ada", "html", tmp_path)
     page = Page(text)
     assert {section for section, _, _ in page.images} == {"q2b_dW2", "q2c_db1", "q2c_db2"}
@@ -135,7 +124,7 @@ def test_html_report_explains_each_mistake(course: Path, db_url: str, tmp_path: 
 
 
 def test_markdown_has_the_part_table(course: Path, db_url: str, tmp_path: Path) -> None:
-    submit(course, "seed_dW2_transposed.py", "ada")
+    submitted(course, "seed_dW2_transposed.py", "ada")
     text = report(course, "ada", "md", tmp_path)
     assert "| part | | score |\n|---|---|---:|\n" in text
     assert "| `q2b_dW2` | Question 2b: dJ/dW2 with regularization | 10 / 20 |" in text
@@ -145,7 +134,7 @@ def test_markdown_has_the_part_table(course: Path, db_url: str, tmp_path: Path) 
 
 
 def test_text_report_sets_the_diagnosis_apart(course: Path, db_url: str) -> None:
-    submit(course, "seed_db1_phi.py", "ada")
+    submitted(course, "seed_db1_phi.py", "ada")
     out = run(course, "report", "-s", "ada", "-a", "backprop").stdout
     assert "Score: 88.75 / 100" in out
     assert re.search(r"worst element \[\d\]: expected \S+, got \S+", " ".join(out.split()))
@@ -156,7 +145,7 @@ def test_student_text_is_escaped(course: Path, db_url: str, tmp_path: Path, corr
     evil = '<img src=x onerror="alert(1)"> | **bold** [link](http://x)'
     source = tmp_path / "evil.py"
     source.write_text(correct_source + f"\ndef softmax_grad(z3, y):\n    raise ValueError({evil!r})\n")
-    submit(course, source, "<script>alert('id')</script>")
+    submitted(course, source, "<script>alert('id')</script>")
     text = report(course, "<script>alert('id')</script>", "html", tmp_path)
     assert "<script>" not in text and "<img src=x" not in text
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text
@@ -187,7 +176,7 @@ def test_pending_submission_says_grading_did_not_finish(course: Path, db_url: st
     ],
 )
 def test_usage_errors_are_one_line(course: Path, db_url: str, tmp_path: Path, args: list[str], text: str) -> None:
-    submit(course, "correct_loops.py", "ada")
+    submitted(course, "correct_loops.py", "ada")
     result = run(course, *[a.format(out=tmp_path / "out") for a in args])
     assert result.exit_code == 2, result.output
     assert text in result.output and len(result.output.strip().splitlines()) == 1
@@ -211,7 +200,7 @@ def test_hidden_checks_show_score_and_diagnosis_but_no_inputs(
 ) -> None:
     if hidden_when == "before grading":
         hide(course, part)
-    submit(course, sample, "ada")  # every other part is right, so only the hidden part fails
+    submitted(course, sample, "ada")  # every other part is right, so only the hidden part fails
     if hidden_when == "after grading":
         hide(course, part)
     for fmt in FORMATS:
@@ -233,7 +222,7 @@ def test_hidden_checks_show_score_and_diagnosis_but_no_inputs(
 
 def test_a_check_hidden_after_grading_keeps_its_case_in_the_gradebook(course: Path, db_url: str) -> None:
     """Redaction happens on the way out: the instructor's data keeps the case and the figures."""
-    submit(course, "seed_dW2_transposed.py", "ada")
+    submitted(course, "seed_dW2_transposed.py", "ada")
     hide(course, "q2b_dW2")
     with Gradebook(db_url) as book:
         stored = book.latest("ada", "backprop")
@@ -249,7 +238,7 @@ def test_the_submissions_own_text_is_kept_apart_and_never_read_as_a_slot(course:
     )
     path = tmp_path / "raises.py"
     path.write_text(source)
-    out = submit(course, path, "ada")
+    out = submitted(course, path, "ada")
     raised = [c for c in out["checks"] if c["id"].startswith("q2") and c["id"] != "q2a_dz3_reference"]
     assert raised and all(
         re.match(r"gradients raised ValueError: \{case\} <script>alert\(1\)</script> \(line \d+ in gradients\) on case '\w+' \(N=", c["message"])
@@ -272,7 +261,7 @@ HOSTILE = ["../../etc/passwd", "Zoë O'Brien/2", "ada", ".", "<b>x</b>\"'"]
 @pytest.mark.parametrize("fmt", ["html", "md"])
 def test_all_writes_one_file_per_student_and_an_index(course: Path, db_url: str, tmp_path: Path, fmt: str) -> None:
     for student in HOSTILE:
-        submit(course, "seed_db2_not_summed.py" if student == "ada" else "correct_loops.py", student)
+        submitted(course, "seed_db2_not_summed.py" if student == "ada" else "correct_loops.py", student)
     before = {p for p in tmp_path.rglob("*")}
     out = tmp_path / "reports" / "backprop"
     result = run(course, "report", "--all", "-a", "backprop", "-f", fmt, "-o", str(out))
@@ -307,10 +296,10 @@ CLASS = {
 
 def test_summary_numbers_for_a_known_class(course: Path, db_url: str, tmp_path: Path) -> None:
     for student, (sample, _) in CLASS.items():
-        submit(course, sample, student)
+        submitted(course, sample, student)
     broken = tmp_path / "broken.py"
     broken.write_text("def loss(:\n")
-    submit(course, broken, "broken")  # recorded as an error, score 0
+    submitted(course, broken, "broken")  # recorded as an error, score 0
     with Gradebook(db_url) as gradebook:  # never finished
         gradebook.begin_submission(student="pending", assignment="backprop", filename="p.py", content=b"", seed=1, rubric_version="v")
 
@@ -431,7 +420,7 @@ def assert_self_contained(text: str) -> None:
 def test_student_text_is_escaped_in_every_page(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
     source = tmp_path / "evil.py"
     source.write_text(correct_source + f"\ndef softmax_grad(z3, y):\n    raise ValueError({EVIL!r})\n\nraise ValueError({EVIL!r})\n")
-    submit(course, source, EVIL)
+    submitted(course, source, EVIL)
     text = report(course, EVIL, "html", tmp_path)
     assert text.count(ESCAPED) >= 3  # the student id, the check's message and the warning
     assert "Warnings while loading" in text
@@ -470,7 +459,7 @@ def test_every_field_of_the_summary_is_escaped() -> None:
 
 
 def test_pages_are_self_contained(course: Path, db_url: str, tmp_path: Path) -> None:
-    submit(course, "seed_answer.py", "ada")  # pictures on three parts
+    submitted(course, "seed_answer.py", "ada")  # pictures on three parts
     out = tmp_path / "all"
     assert run(course, "report", "--all", "-a", "backprop", "-f", "html", "-o", str(out)).exit_code == 0
     assert run(course, "summary", "-a", "backprop", "-o", str(out)).exit_code == 0

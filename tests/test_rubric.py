@@ -17,7 +17,8 @@ from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import CHECK_KINDS, Check, CheckSpec, load_rubric
 from grader.sandbox.process import Limits
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import ROOT as REPO
+
 BACKPROP = REPO / "rubrics" / "backprop.toml"
 
 #: The smallest valid rubric; each malformed variant below changes one thing in it.

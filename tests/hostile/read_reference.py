@@ -21,6 +21,7 @@ def stolen():
     paths = ["../reference/backprop.py", "../../reference/backprop.py", "reference/backprop.py",
              "/work/main/reference/backprop.py", os.path.expanduser("~/reference/backprop.py")]
     paths += glob.glob("/tmp/pytest-of-*/pytest-*/*/course/reference/backprop.py")
+    paths += glob.glob("/tmp/*/pytest-of-*/pytest-*/*/course/reference/backprop.py")
     paths += glob.glob("/tmp/*/course/reference/backprop.py") + glob.glob("/work/*/reference/backprop.py")
     for pid in os.listdir("/proc"):
         if pid.isdigit():  # another process's working directory or root may be the course
