@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     samples = sorted((ROOT / "submissions" / "backprop").iterdir())
-    jobs = [(p.name, p.read_bytes(), i) for i, p in zip(range(args.submissions), samples * (args.submissions // len(samples) + 1))]
+    jobs = [(p.name, p.read_bytes(), i) for i, p in zip(range(args.submissions), samples * (args.submissions // len(samples) + 1), strict=False)]
     print(f"{len(jobs)} submissions cycling {len(samples)} samples of submissions/backprop")
     for workers in args.workers:
         wall, times, level = run(jobs, workers)

@@ -21,15 +21,14 @@ os.environ["TMPDIR"] = RUN_TMP
 tempfile.tempdir = None  # pytest already asked (for its capture files): ask again
 
 import uuid  # noqa: E402 - after TMPDIR is set: nothing below may cache the old one
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 import redis  # noqa: E402
+from helpers import CORRECT, ROOT  # noqa: E402
 from sqlalchemy import create_engine, make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
-
-from helpers import CORRECT, ROOT  # noqa: E402
 
 assert tempfile.gettempdir() == RUN_TMP
 

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import CORRECT, SAMPLES, batch, rows, run
 
 from grader.batch import Skipped, discover
-
-from helpers import CORRECT, SAMPLES, batch, rows, run
 
 #: a correct submission whose top level ends in a statement that waits until it is killed: the
 #: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100

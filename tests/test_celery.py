@@ -14,7 +14,6 @@ from typing import IO
 
 import pytest
 import redis
-
 from helpers import CORRECT, ROOT, rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -6,11 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from grader.db import Gradebook
-
 from helpers import FULL, SAMPLES, part_scores, run, submit
 
+from grader.db import Gradebook
 
 # Each seed mistake loses exactly its own part, keeps the partial credit the rubric gives its
 # diagnosis (rubrics/backprop.toml: softmax-wrong-axis 1/4, wrong-activation-derivative 1/4,

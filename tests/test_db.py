@@ -5,8 +5,6 @@ PostgreSQL tests are marked ``postgres``; they fail, never skip, when the server
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import hashlib
 import json
 import os
@@ -14,6 +12,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from select import select as wait_readable
@@ -22,6 +21,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from helpers import ROOT
 from sqlalchemy import create_engine, func, inspect, select, text
 
 import grader.db
@@ -30,8 +30,6 @@ from grader.db.models import Base, Student, Submission
 from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound, UnstorableResult
 from grader.results import CheckResult, Diagnosis, GradingResult
 from grader.settings import Settings
-
-from helpers import ROOT
 
 MIGRATIONS = Path(grader.db.__file__).parent / "migrations"
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -328,7 +326,7 @@ def test_concurrent_first_use_from_several_processes(url: str) -> None:
         os.close(go_write)  # all of them go at once
         os.close(ready_read)
         outcomes = [grader_.communicate(timeout=120) for grader_ in graders]
-    assert [(g.returncode, out.strip(), err) for g, (out, err) in zip(graders, outcomes)] == [
+    assert [(g.returncode, out.strip(), err) for g, (out, err) in zip(graders, outcomes, strict=True)] == [
         (0, HEAD, "")
     ] * count
     assert len(ready) == count

@@ -32,7 +32,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import FULL, SAMPLES, part_of, part_scores, submitted
 
 CORPUS = Path(__file__).resolve().parent / "mistakes"

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import PARTS, run, submitted
 
 
@@ -30,7 +29,7 @@ def test_csv_has_a_row_per_student_with_parts(graded: Path, policy: str, ada_tot
     assert result.exit_code == 0
     table = rows(result.stdout)
     assert table[0] == ["student", "total", *PARTS, "max_score", "status", "submitted_at", "submission_id"]
-    by_student = {row[0]: dict(zip(table[0], row)) for row in table[1:]}
+    by_student = {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
     assert set(by_student) == {"ada", "'=HYPERLINK(\"x\")"}  # a formula is defused for spreadsheets
     ada = by_student["ada"]
     assert ada["total"] == ada_total and ada["q2c_db2"] == ada_db2 and ada["max_score"] == "100"

@@ -8,14 +8,13 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from helpers import SAMPLES
 
 from grader.checks.gradcheck import H_OWN
 from grader.course import Course
 from grader.grading import grade
 from grader.loading import Submission
 from grader.results import CheckResult
-
-from helpers import SAMPLES
 
 # Half of the hidden units get their first sample within 1e-7 of the ReLU kink: a step of
 # H_OWN along those units' coordinates crosses it, where finite differences are meaningless.

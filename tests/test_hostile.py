@@ -28,18 +28,17 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-
-from grader.db import Gradebook
-from grader.sandbox import zygote_control
+from helpers import FULL, ROOT, SAMPLES, part_scores, submit
 
 from conftest import RUN_TMP
-from helpers import FULL, ROOT, SAMPLES, part_scores, submit
+from grader.db import Gradebook
+from grader.sandbox import zygote_control
 
 HOSTILE = Path(__file__).parent / "hostile"
 SECRET = ("GRADER_SECRET_TOKEN", "hostile-test-secret-7f3a9c")

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT
 
+
 def modules(root: Path, package: str) -> dict[str, Path]:
     """Every module under ``root / package``, by dotted name (a package by its ``__init__``)."""
     found = {}

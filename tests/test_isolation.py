@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
+from helpers import SAMPLES, run, submitted
 
 from grader.cli import main
 from grader.db import Gradebook
 from grader.sandbox import zygote_control
 from grader.sandbox.isolation import detect
-
-from helpers import SAMPLES, run, submitted
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from helpers import ROOT, SAMPLES, batch, run, submitted
+from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.postgres
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT, SAMPLES, run, submitted
 from jinja2 import UndefinedError
 
 from grader.cli import REPORT_FORMATS
@@ -27,8 +28,6 @@ from grader.reports.pictures import gradient_png, histogram_png
 from grader.reports.summary import ClassSummary, DiagnosisCount, PartAverage, summary_html
 from grader.reports.templates import environment
 from grader.results import CheckResult, Diagnosis, GradingResult
-
-from helpers import ROOT, SAMPLES, run, submitted
 
 
 def report(course: Path, student: str, fmt: str, tmp_path: Path) -> str:

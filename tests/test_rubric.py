@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from helpers import ROOT as REPO
 
 from grader.checks.registry import KINDS
 from grader.course import Course
 from grader.errors import CourseError, RubricError, UnknownAssignment
 from grader.rubric import CHECK_KINDS, Check, CheckSpec, load_rubric
 from grader.sandbox.process import Limits
-
-from helpers import ROOT as REPO
 
 BACKPROP = REPO / "rubrics" / "backprop.toml"
 

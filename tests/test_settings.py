@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import ROOT, SAMPLES
 from grader.cli import main
 from grader.settings import TABLE, Settings
-
-from conftest import ROOT, SAMPLES
 
 README = ROOT / "README.md"
 

@@ -36,7 +36,7 @@ def softmax_grad(z3, y):
     while True:
         try:
             time.sleep(3600)
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             pass
 
 
@@ -46,5 +46,5 @@ def gradients(params, X, y, reg):
         try:
             while True:
                 pass
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             pass

@@ -37,7 +37,7 @@ def _imported():
     for name in MODULES:
         try:
             return _source(importlib.import_module(name))
-        except BaseException:  # noqa: BLE001 - ImportError, or anything a blocker raises
+        except BaseException:
             pass
     return None
 
@@ -61,7 +61,7 @@ def stolen():
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return _source(module)
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             pass
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] in ("grader", "reference"):

@@ -45,5 +45,5 @@ for signum in range(1, signal.NSIG):
 while True:
     try:
         time.sleep(3600)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         pass
