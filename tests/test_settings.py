@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import ROOT, SAMPLES
 
-from conftest import ROOT, SAMPLES
 from grader.cli import main
 from grader.settings import TABLE, Settings
 
