@@ -181,8 +181,8 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize(("text", "message"), MALFORMED.values(), ids=MALFORMED.keys())
-def test_malformed_rubric(tmp_path: Path, text: str | bytes, message: str) -> None:
+def refusal(tmp_path: Path, text: str | bytes) -> tuple[Path, str]:
+    """The rubric file written from ``text``, and the RubricError loading it raises."""
     path = tmp_path / "toy.toml"
     if isinstance(text, bytes):
         path.write_bytes(text)
@@ -190,7 +190,12 @@ def test_malformed_rubric(tmp_path: Path, text: str | bytes, message: str) -> No
         path.write_text(text)
     with pytest.raises(RubricError) as info:
         load_rubric(path)
-    error = str(info.value)
+    return path, str(info.value)
+
+
+@pytest.mark.parametrize(("text", "message"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_rubric(tmp_path: Path, text: str | bytes, message: str) -> None:
+    path, error = refusal(tmp_path, text)
     assert error.startswith(f"{path}: ")
     assert message in error
     assert "\n" not in error
@@ -346,14 +351,7 @@ ALL_MALFORMED = [text for text, _ in MALFORMED.values()] + [text for text, _ in 
 
 @pytest.mark.parametrize("text", ALL_MALFORMED)
 def test_every_error_is_one_line_of_ours(tmp_path: Path, text: str | bytes) -> None:
-    path = tmp_path / "toy.toml"
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    with pytest.raises(RubricError) as info:
-        load_rubric(path)
-    error = str(info.value)
+    _, error = refusal(tmp_path, text)
     assert len(error.splitlines()) == 1 and "\n" not in error
     assert "pydantic" not in error.lower() and "https://" not in error
     assert "Spec" not in error and "Input should" not in error  # no class names, no pydantic wording
