@@ -181,7 +181,7 @@ MALFORMED = {
 }
 
 
-def refusal(tmp_path: Path, text: str | bytes) -> tuple[Path, str]:
+def refusal(tmp_path: Path, text: str | bytes) -> tuple[Path, RubricError]:
     """The rubric file written from ``text``, and the RubricError loading it raises."""
     path = tmp_path / "toy.toml"
     if isinstance(text, bytes):
@@ -190,12 +190,13 @@ def refusal(tmp_path: Path, text: str | bytes) -> tuple[Path, str]:
         path.write_text(text)
     with pytest.raises(RubricError) as info:
         load_rubric(path)
-    return path, str(info.value)
+    return path, info.value
 
 
 @pytest.mark.parametrize(("text", "message"), MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_rubric(tmp_path: Path, text: str | bytes, message: str) -> None:
-    path, error = refusal(tmp_path, text)
+    path, refused = refusal(tmp_path, text)
+    error = str(refused)
     assert error.startswith(f"{path}: ")
     assert message in error
     assert "\n" not in error
@@ -351,12 +352,13 @@ ALL_MALFORMED = [text for text, _ in MALFORMED.values()] + [text for text, _ in 
 
 @pytest.mark.parametrize("text", ALL_MALFORMED)
 def test_every_error_is_one_line_of_ours(tmp_path: Path, text: str | bytes) -> None:
-    _, error = refusal(tmp_path, text)
+    _, refused = refusal(tmp_path, text)
+    error = str(refused)
     assert len(error.splitlines()) == 1 and "\n" not in error
     assert "pydantic" not in error.lower() and "https://" not in error
     assert "Spec" not in error and "Input should" not in error  # no class names, no pydantic wording
     assert error.endswith(".") and not error.endswith("..")
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert refused.__cause__ is None and refused.__suppress_context__
 
 
 def test_describe_case_in_the_assignment_notation() -> None:
