@@ -19,6 +19,7 @@ import click
 
 from grader.errors import GraderError
 from grader.settings import Settings, install, reset
+from grader.terminal import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: grader.reports.FORMATS, spelled out so that the CLI starts without importing the reports
@@ -37,7 +38,7 @@ def _one_line_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except GraderError as exc:
-            raise UsageProblem(str(exc)) from None
+            raise UsageProblem(printable(str(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -208,10 +209,10 @@ def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backe
         return
     facts = summary.to_json()
     for skipped in summary.skipped:
-        click.echo(f"skipped {skipped.path}: {skipped.reason}")
+        click.echo(printable(f"skipped {skipped.path}: {skipped.reason}"))
     for done in summary.done:
         if done.note:
-            click.echo(f"not recorded {done.student}: {done.note}")
+            click.echo(printable(f"not recorded {done.student}: {done.note}"))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(facts["counts"].items()))
     mean = f"{facts['mean_score']:.1f}" if facts["mean_score"] is not None else "-"
     click.echo(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from grader.db import StoredSubmission
 from grader.errors import GraderError, NotFound
 from grader.rubric import Rubric
+from grader.terminal import printable
 from grader.visibility import redact_all, sentence
 from grader.workspace import Workspace
 
@@ -130,14 +132,18 @@ def _csv(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for row in rows:
-        # A cell starting with = + - @ is a formula to a spreadsheet: student ids are not trusted.
-        writer.writerow(["'" + cell if cell[:1] in ("=", "+", "-", "@") and not _is_number(cell) else cell for cell in row])
+        writer.writerow([_cell(cell) for cell in row])
     return buffer.getvalue()
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+#: what a spreadsheet may read as the start of a formula (OWASP's list): student ids are not trusted
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?(e[+-]?\d+)?")
+
+
+def _cell(cell: str) -> str:
+    """A cell as a spreadsheet will show it and never run it: a formula-like start is defused
+    with a leading ', and control characters are shown as escapes."""
+    if cell[:1] in _FORMULA_STARTS and not _NUMBER.fullmatch(cell):
+        cell = "'" + cell
+    return printable(cell)

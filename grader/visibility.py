@@ -2,9 +2,13 @@
 
 Reports (text, Markdown, HTML), exports (CSV, Canvas, Gradescope), ``grade submit --json`` and
 any later API all pass stored results through ``redact`` and then read them with ``segments``
-or ``sentence``. A check is hidden when the rubric hid it at grading time or hides it now; a
-hidden check keeps its status, score, diagnoses and relative error, and loses its case, its
-worst element and its arrays.
+or ``sentence``. A check is hidden when the rubric hid it at grading time or hides it now. A
+hidden check shows its status, score, relative error and diagnoses only: its message becomes a
+sentence naming none of its inputs, and it loses its case, its worst element, its arrays and any
+text the submission produced on it (an exception's message can carry the inputs' values and
+shapes, and the submission chooses what it says).
+
+Every text renderer also passes what it prints through ``grader.terminal.printable``.
 """
 
 from __future__ import annotations
@@ -38,12 +42,33 @@ def is_hidden(check: CheckResult, rubric: Rubric | None) -> bool:
     return check.hidden or bool(rubric and any(c.hidden for c in rubric.checks if c.id == check.id))
 
 
+#: what a hidden check says, by status: nothing about its inputs
+HIDDEN_MESSAGES = {
+    "passed": "{name} passes this hidden check.",
+    "failed": "{name} is wrong on a hidden case.",
+    "error": "{name}: your code raised an exception on a hidden case.",
+    "timeout": "{name}: your code ran out of time on a hidden case.",
+    "memory": "{name}: your code ran out of memory on a hidden case.",
+    "crashed": "{name}: your code ended its process on a hidden case.",
+}
+
+
 def redact(check: CheckResult, rubric: Rubric | None) -> CheckResult:
     """``check`` as a student may see it under ``rubric`` (the course's current one, or None
     when the course no longer has the assignment: then the flags stored with it decide)."""
     if not is_hidden(check, rubric):
         return check
-    return replace(check, hidden=True, case=None, errors={k: v for k, v in check.errors.items() if k in HIDDEN_KEEPS})
+    spec = next((c for c in rubric.checks if c.id == check.id), None) if rubric else None
+    name = rubric.name_of(spec.function, spec.key) if rubric and spec else check.id
+    message = HIDDEN_MESSAGES.get(check.status, "{name}: " + check.status + " on a hidden case.")
+    return replace(
+        check,
+        hidden=True,
+        message=message.replace("{name}", name),
+        case=None,
+        student_text="",
+        errors={k: v for k, v in check.errors.items() if k in HIDDEN_KEEPS},
+    )
 
 
 def redact_all(checks: Iterable[CheckResult], rubric: Rubric | None) -> tuple[CheckResult, ...]:

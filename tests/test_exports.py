@@ -81,3 +81,25 @@ def test_export_errors_are_one_line(graded: Path, args: list[str], text: str) ->
     result = run(graded, "export", "-a", "backprop", *args)
     assert result.exit_code == 2 and text in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("student", "cell"),
+    [
+        ("\t=cmd|' /C calc'!A0", "'\t=cmd|' /C calc'!A0"),  # tab-prefixed formula
+        ("\r=1+1", "'\\r=1+1"),  # carriage-return-prefixed, shown as its escape
+        ("+1-2", "'+1-2"),
+        ("-5", "-5"),  # a plain number stays a number
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("ada\x1b[2Jx", "ada\\x1b[2Jx"),  # a terminal escape is shown, not sent
+    ],
+)
+def test_csv_cells_never_start_a_formula_nor_carry_control_characters(course: Path, db_url: str, student: str, cell: str) -> None:
+    submitted(course, "correct_loops.py", student)
+    for fmt in ("csv", "canvas"):
+        result = run(course, "export", "-a", "backprop", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        cells = [c for row in rows(result.stdout) for c in row]
+        assert cell in cells, cells
+        assert not any(c[:1] in ("=", "+", "@", "\t", "\r") for c in cells)
+        assert not any(ch in result.stdout for ch in "\x1b\x00")

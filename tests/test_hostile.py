@@ -91,6 +91,7 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "absurd_view.py": ("graded", LOSS),
     "large_answer.py": ("graded", LOSS),
     "mutate_for_credit.py": ("graded", LOSS),
+    "empty_answer.py": ("graded", LOSS),
     # forge the verdict
     "fake_stdout.py": ("graded", LOSS),
     "forge_frame.py": ("graded", LOSS),
@@ -98,6 +99,8 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "write_files.py": ("graded", LOSS),
     "exit_early.py": ("graded", LOSS),
     "pickle_bomb.py": ("graded", LOSS),
+    "terminal_escapes.py": ("graded", LOSS),
+    "leak_hidden_inputs.py": ("graded", LOSS),
     # exhaust or escape
     "infinite_loop.py": ("graded", LOSS),
     "ignore_signals.py": ("graded", LOSS),

@@ -29,6 +29,8 @@ from grader.reports.summary import ClassSummary, DiagnosisCount, PartAverage, su
 from grader.reports.templates import environment
 from grader.results import CheckResult, Diagnosis, GradingResult
 
+ATTACKS = Path(__file__).parent / "hostile"
+
 
 def report(course: Path, student: str, fmt: str, tmp_path: Path) -> str:
     out = tmp_path / f"report.{fmt}"
@@ -250,6 +252,46 @@ def test_the_submissions_own_text_is_kept_apart_and_never_read_as_a_slot(course:
     assert errored and all(c.message == "gradients raised {student} on {case}." and "<script>" in c.student_text for c in errored)
     page = report(course, "ada", "html", tmp_path)
     assert "<script>alert" not in page and "{case} &lt;script&gt;" in page
+
+
+def test_a_hidden_check_shows_nothing_of_its_inputs_nor_the_submissions_text_on_it(course: Path, db_url: str, tmp_path: Path) -> None:
+    """The submission raises its inputs back (N, D, H, C, lambda, y, X) and answers with an array
+    whose shape tells N: on a hidden check, no output shows either."""
+    for part in ("q2a_dz3", "q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2"):
+        hide(course, part)
+    out = submitted(course, ATTACKS / "leak_hidden_inputs.py", "ada")
+    outputs = [json.dumps(out), *(report(course, "ada", fmt, tmp_path) for fmt in FORMATS)]
+    outputs.append(run(course, "export", "-a", "backprop", "--format", "gradescope").stdout)
+    outputs.append(run(course, "report", "-s", "ada", "-a", "backprop").stdout)
+    for text in outputs:
+        assert "LEAK" not in text and "N=" not in text and "1008" not in text and "shape" not in text, text
+    checks = {c["id"]: c for c in out["checks"]}
+    assert checks["q2b_dW2_reference"]["message"] == "dJ/dW2: your code raised an exception on a hidden case."
+    assert checks["q2a_dz3_reference"]["message"] == "dJ/dz3 is wrong on a hidden case."
+    assert checks["q1_loss_reference"]["status"] == "passed"
+
+
+def test_terminal_escapes_from_a_submission_never_reach_a_text_output(course: Path, db_url: str, tmp_path: Path) -> None:
+    result = run(course, "submit", str(ATTACKS / "terminal_escapes.py"), "-a", "backprop", "-s", "ada\x1b]0;x\x07")
+    assert result.exit_code == 0
+    outputs = [result.stdout, run(course, "report", "-s", "ada\x1b]0;x\x07", "-a", "backprop").stdout]
+    outputs += [report(course, "ada\x1b]0;x\x07", fmt, tmp_path) for fmt in FORMATS]
+    for text in outputs:
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", text), repr(text[:300])
+        assert "x1b" in text  # shown as an escape, so the reader sees what was attempted
+    assert "Score: 20 / 100." in outputs[0]  # the honest loss only; no fake header
+
+
+def test_every_stored_answer_renders_and_the_index_is_written_every_time(course: Path, db_url: str, tmp_path: Path) -> None:
+    submitted(course, ATTACKS / "empty_answer.py", "ada")
+    submitted(course, "seed_answer.py", "bob")
+    for _rerun in range(2):
+        out = tmp_path / "all"
+        result = run(course, "report", "--all", "-a", "backprop", "-f", "html", "-o", str(out))
+        assert result.exit_code == 0, result.output
+        assert (out / "index.html").is_file() and (out / file_name("ada")).is_file()
+        assert "Score: 20 / 100" in (out / file_name("ada")).read_text()
+        assert Page((out / file_name("bob")).read_text()).images, "pictures still drawn for the others"
 
 
 # --- a whole class ----------------------------------------------------------------------------

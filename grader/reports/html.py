@@ -7,10 +7,13 @@ exception messages, and student ids are arbitrary.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from grader.reports.model import CheckView, Report
 from grader.reports.templates import render
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,5 +39,9 @@ def picture(check: CheckView) -> Figure | None:
     from grader.reports.pictures import data_uri, gradient_png
 
     arrays = check.arrays
-    png = gradient_png(arrays.expected, arrays.got, check.name, arrays.worst)
+    try:
+        png = gradient_png(arrays.expected, arrays.got, check.name, arrays.worst)
+    except Exception:  # a stored answer of any form must not stop its report
+        log.warning("no picture for %s: drawing it failed", check.id, exc_info=True)
+        return None
     return Figure(data_uri(png), check.name, arrays.case, tuple(arrays.expected.shape), tuple(arrays.got.shape))

@@ -10,6 +10,7 @@ import re
 from html import escape
 
 from grader.reports.model import CheckView, Report
+from grader.terminal import printable
 
 _LABEL = {"passed": "passed", "failed": "**FAILED**"}
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -62,9 +63,9 @@ def _check(check: CheckView) -> list[str]:
 def md(text: str) -> str:
     """``text`` as literal Markdown on one line: punctuation that could mark up is escaped, and
     <, > and & become entities, which every Markdown renderer shows as text, never as HTML."""
-    return _SPECIAL.sub(r"\\\1", escape(" ".join(text.split()), quote=False))
+    return _SPECIAL.sub(r"\\\1", escape(" ".join(printable(text).split()), quote=False))
 
 
 def code(text: str) -> str:
     """An id as a code span, or escaped text if it holds a backquote or would break a table."""
-    return md(text) if any(c in text for c in "`|\n") else f"`{text}`"
+    return md(text) if any(c in text for c in "`|\n") else f"`{printable(text)}`"

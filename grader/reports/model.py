@@ -138,8 +138,8 @@ def _facts(errors: dict[str, Any]) -> list[str]:
 
 def _arrays(errors: dict[str, Any], case: str | None) -> Arrays | None:
     expected, got = _array(errors.get("expected_array")), _array(errors.get("got_array"))
-    if expected is None or got is None:
-        return None
+    if expected is None or got is None or expected.size == 0 or got.size == 0:
+        return None  # an empty answer has nothing to draw: the message says its shape
     index = errors.get("worst_index")
     worst = tuple(int(i) for i in index) if isinstance(index, list) and len(index) == got.ndim == expected.ndim else None
     return Arrays(expected, got, worst, case or "")

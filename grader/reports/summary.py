@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from grader.db import StoredSubmission
 from grader.reports.templates import render
 from grader.rubric import Rubric
+from grader.terminal import printable
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def summary_text(summary: ClassSummary) -> str:
         lines.append(f"{part.id:<12}{_round(part.mean):>10}{part.points:>8g}{part.percent:>7.0f}%  {part.title}")
     lines += ["", "Most frequent diagnoses (students, parts):" if summary.diagnoses else "No diagnoses."]
     lines += [f"  {d.students:>4}  {d.code:<30} {', '.join(d.parts)}" for d in summary.diagnoses[:10]]
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def summary_html(summary: ClassSummary, histogram_uri: str) -> str:

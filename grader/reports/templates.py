@@ -13,6 +13,9 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from grader.terminal import printable
 
 
 def num(value: float, digits: int | None = None) -> str:
@@ -25,6 +28,11 @@ def percent(value: float) -> str:
     return f"{value:.0f}%"
 
 
+def finalize(value: Any) -> Any:
+    """Every printed string without control characters (Markup is the templates' own)."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 @cache
 def environment() -> Environment:
     """The environment, made on first use."""
@@ -35,6 +43,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=finalize,
     )
     env.filters["num"] = num
     env.filters["percent"] = percent

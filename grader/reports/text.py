@@ -8,6 +8,7 @@ import textwrap
 from grader.reports.model import Header, Report, build
 from grader.results import CheckResult
 from grader.rubric import Rubric
+from grader.terminal import printable
 
 _MARK = {"passed": "ok  ", "failed": "FAIL"}
 WIDTH = 100
@@ -51,7 +52,8 @@ def text(report: Report) -> str:
                 lines.append(_wrap("diagnosis: " + ", ".join(check.codes), _INDENT))
     if report.warnings:
         lines += ["", "Warnings while loading:"] + [_wrap(w, "  - ", "    ") for w in report.warnings]
-    return "\n".join(lines)
+    # Messages, warnings and ids may come from a submission: no terminal escapes get through.
+    return printable("\n".join(lines))
 
 
 def _wrap(text: str, first: str, rest: str | None = None) -> str:
