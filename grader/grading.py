@@ -51,11 +51,14 @@ def _grade(assignment: Assignment, submission: Submission, seed: int, level: str
         ctx.prefetch(rubric.checks)
         checks = tuple(run_check(ctx, check) for check in rubric.checks)
         output = sandbox.output
+        out_of_time = sandbox.out_of_time
     score = sum(c.score for c in checks)
     missing = [f for f, state in report.functions.items() if state != "ok"]
     message = f"{score:g} of {rubric.max_score:g} points."
     if missing:
         message += f" Not defined: {', '.join(missing)}."
+    if out_of_time:
+        message += f" It used its total time of {rubric.limits.total_timeout:g} s: what was left did not run."
     if report.warnings:
         message += f" {len(report.warnings)} warning(s) while loading."
     return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, level)

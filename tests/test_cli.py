@@ -227,3 +227,18 @@ def test_changing_an_input_in_place_is_diagnosed_with_the_rubrics_credit(course:
         assert "loss changes its input X in place" in checks[check_id]["message"]
     assert all(c["diagnoses"] == [] for c in out["checks"] if not c["id"].startswith("q1_loss"))
 
+
+@pytest.mark.slow
+def test_what_is_left_after_the_total_time_is_a_timeout_saying_so(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+    # softmax_grad's calls (0.6 s each) stay under the call limit (1 s); 3 fit in the total
+    # time, and its checks need 3 and 4: those and the gradients' are timeouts
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(rubric.read_text().replace("[limits]\n", "[limits]\ntotal_timeout = 2.0\n", 1))
+    slow = correct_source + "\nimport time\n_dz3 = softmax_grad\ndef softmax_grad(z3, y):\n    time.sleep(0.6)\n    return _dz3(z3, y)\n"
+    _, out = submit(course, variant(tmp_path, slow))
+    assert out["status"] == "graded"
+    assert out["message"] == "20 of 100 points. It used its total time of 2 s: what was left did not run."
+    assert part_scores(out["checks"]) == {**dict.fromkeys(FULL, 0), "q1_loss": 20}
+    late = [c for c in out["checks"] if not c["id"].startswith("q1_loss")]
+    assert {c["status"] for c in late} == {"timeout"}
+    assert all(c["message"].startswith("the submission used its total time of 2 s; ") for c in late)
