@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from grader.checks.context import Context
 from grader.checks.registry import run_check
 from grader.checks.verdicts import failed
@@ -11,6 +13,8 @@ from grader.results import GradingResult
 from grader.sandbox.isolation import require
 from grader.sandbox.process import Sandbox
 
+log = logging.getLogger(__name__)
+
 
 def grade(assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "permissive") -> GradingResult:
     """Grade ``submission``; a student's failure of any kind ends up in the result, never raised.
@@ -18,32 +22,49 @@ def grade(assignment: Assignment, submission: Submission, *, seed: int, isolatio
     ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces) or
     ``permissive`` (run with what the machine has; the result records the level).
     """
-    rubric = assignment.rubric
     level = require(isolation).level
+    try:
+        return _grade(assignment, submission, seed, level)
+    except Exception as exc:  # a fault of the grader's own must not lose the submission
+        log.exception("grading %s failed", submission.filename)
+        return not_graded(assignment, "error", grader_failed(exc), seed, isolation=level)
+
+
+def grader_failed(exc: BaseException) -> str:
+    """What a submission's result says when the grader itself failed on it."""
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return f"the grader failed on this submission ({reason}); ask your instructor to grade it again."
+
+
+def _grade(assignment: Assignment, submission: Submission, seed: int, level: str) -> GradingResult:
+    rubric = assignment.rubric
     try:
         program = to_program(submission)
     except Unloadable as exc:
-        return _not_loaded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
+        return not_graded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
     with Sandbox(program, list(rubric.functions), rubric.limits) as sandbox:
         report = sandbox.load()
         level = sandbox.isolation or level
         if report.status != "ok":
-            return _not_loaded(assignment, report.status, report.message, seed, report.warnings, sandbox.output, level)
+            return not_graded(assignment, report.status, report.message, seed, report.warnings, sandbox.output, level)
         ctx = Context(assignment, sandbox, report, seed)
         ctx.prefetch(rubric.checks)
         checks = tuple(run_check(ctx, check) for check in rubric.checks)
         output = sandbox.output
+        out_of_time = sandbox.out_of_time
     score = sum(c.score for c in checks)
     missing = [f for f, state in report.functions.items() if state != "ok"]
     message = f"{score:g} of {rubric.max_score:g} points."
     if missing:
         message += f" Not defined: {', '.join(missing)}."
+    if out_of_time:
+        message += f" It used its total time of {rubric.limits.total_timeout:g} s: what was left did not run."
     if report.warnings:
         message += f" {len(report.warnings)} warning(s) while loading."
     return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, level)
 
 
-def _not_loaded(
+def not_graded(
     assignment: Assignment,
     status: str,
     message: str,

@@ -5,7 +5,7 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [assignment]  name, title, reference (module in reference/), functions (the contract),
                   mistakes (optional module in reference/ of mistake variants, for diagnoses)
     [tolerance]   rtol, floor          relative error = ||got - expected|| / max(||expected||, floor)
-    [limits]      load_timeout, call_timeout (seconds), memory_mb, processes
+    [limits]      load_timeout, call_timeout, total_timeout (seconds), memory_mb, processes
     [notation]    how messages name things: "loss" = "J", "gradients.W1" = "dJ/dW1", reg = "lambda"
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
@@ -217,6 +217,7 @@ class ToleranceSpec(_Table):
 class LimitsSpec(_Table):
     load_timeout: PositiveNumber = Limits.load_timeout
     call_timeout: PositiveNumber = Limits.call_timeout
+    total_timeout: PositiveNumber = Limits.total_timeout
     memory_mb: PositiveInteger = Limits.memory_mb
     processes: PositiveInteger = Limits.processes
 
@@ -224,6 +225,7 @@ class LimitsSpec(_Table):
         return Limits(
             load_timeout=self.load_timeout,
             call_timeout=self.call_timeout,
+            total_timeout=self.total_timeout,
             memory_mb=self.memory_mb,
             processes=self.processes,
         )

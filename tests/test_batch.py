@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import CORRECT, SAMPLES, batch, rows, run
 
-from grader.batch import Skipped, discover
+from grader.batch import Skipped, claims, discover, local
+from grader.batch.claims import Done, batch_key
+from grader.course import Assignment
+from grader.db import Gradebook
+from grader.errors import DatabaseError
+from grader.loading import Submission
+from grader.results import GradingResult
+from grader.workspace import Workspace
 
 #: a correct submission whose top level ends in a statement that waits until it is killed: the
 #: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100
@@ -135,3 +146,121 @@ def test_the_celery_task_keeps_its_name() -> None:
     from grader.batch.celery_backend import grade_task
 
     assert grade_task.name == "grader.grade"
+
+
+#: files that are no program at all: each is recorded as an error, and the class is graded
+UNREADABLE = {
+    "undefined.py": b"# -*- coding: undefined -*-\nx = 1\n",  # the codec raises a bare UnicodeError
+    "punycode.py": b"# -*- coding: punycode -*-\ndef loss(params, X, y, reg):\n    return 0.0\n",
+    "huge_int.ipynb": b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"n": ' + b"9" * 5000 + b'}, "cells": []}',
+    "wrong_types.ipynb": b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code", "source": {"x": 1}}]}',
+    "flood.ipynb": b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"x": [' + b"{}," * 2_000_000 + b'{}]}, "cells": []}',
+}
+
+
+def test_files_that_are_no_program_are_errors_and_the_rest_of_the_class_is_graded(course: Path, db_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "class"
+    students = write_class(directory, 3)
+    for name, content in UNREADABLE.items():
+        (directory / name).write_bytes(content)
+    summary = batch(course, directory, "--workers", "2")
+    assert summary["submissions"] == 3 + len(UNREADABLE)
+    assert summary["counts"] == {"graded": 3, "error": len(UNREADABLE)} and summary["not_recorded"] == []
+    statuses = {student: (status, score) for student, status, score in rows(db_url)}
+    assert statuses == {**{s: ("graded", 100) for s in students}, **{Path(n).stem: ("error", 0) for n in UNREADABLE}}
+    with Gradebook(db_url) as gradebook:
+        for name in UNREADABLE:
+            stored = gradebook.latest(Path(name).stem, "backprop")
+            assert stored is not None and stored.message.startswith(f"{name}: ") and stored.message.isprintable()
+    again = batch(course, directory)  # a rerun finds them finished: nothing is left pending
+    assert again["graded"] == 0 and again["already_graded"] == 3 + len(UNREADABLE)
+
+
+def test_an_exception_while_grading_one_file_is_recorded_and_the_batch_goes_on(
+    course: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool's workers are forked from this process, with these functions in place.
+    real_grade, real_claim = claims.grade, local.claim_and_grade
+
+    def grade(assignment: Assignment, submission: Submission, **options: Any) -> GradingResult:
+        if submission.filename == "trips.py":
+            raise RuntimeError("the grader tripped")
+        return real_grade(assignment, submission, **options)
+
+    def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, isolation: str) -> Done:
+        if student == "unstorable":
+            raise DatabaseError("the gradebook is gone")
+        return real_claim(gradebook, assignment, student, submission, isolation)
+
+    monkeypatch.setattr(claims, "grade", grade)
+    monkeypatch.setattr(local, "claim_and_grade", claim_and_grade)
+    directory = tmp_path / "class"
+    students = write_class(directory, 3)
+    (directory / "trips.py").write_text(CORRECT)
+    (directory / "unstorable.py").write_text(CORRECT)
+    summary = batch(course, directory, "--workers", "2")
+    assert summary["counts"] == {"graded": 3, "error": 1, "not recorded": 1}
+    [lost] = summary["not_recorded"]
+    assert lost["student"] == "unstorable" and "DatabaseError: the gradebook is gone" in lost["reason"]
+    statuses = {student: (status, score) for student, status, score in rows(db_url)}
+    assert statuses == {**{s: ("graded", 100) for s in students}, "trips": ("error", 0)}
+    with Gradebook(db_url) as gradebook:
+        stored = gradebook.latest("trips", "backprop")
+    assert stored is not None and "the grader failed on this submission (RuntimeError: the grader tripped)" in stored.message
+    assert len(stored.checks) == 13 and {c.status for c in stored.checks} == {"error"}
+
+
+@pytest.fixture
+def celery_worker_state(course: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """What ``grade worker`` sets up in its process, for calling the Celery task right here."""
+    from grader.batch import celery_backend
+
+    workspace = Workspace(course, db_url)
+    with workspace.gradebook():  # the schema, as `grade batch` creates it
+        pass
+    monkeypatch.setattr(celery_backend, "_state", {"workspace": workspace})
+    yield workspace
+    if "gradebook" in celery_backend._state:
+        celery_backend._state["gradebook"].close()
+
+
+def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
+    celery_worker_state: Workspace, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.batch import celery_backend
+
+    version = celery_worker_state.assignment("backprop").version
+
+    def task(student: str, content: bytes, filename: str = "hw.py", rubric_version: str = version) -> tuple[str, str]:
+        """Run the task as a worker would; the status and message of the row it left."""
+        try:
+            celery_backend.grade_task("backprop", student, filename, base64.b64encode(content).decode(), rubric_version, "permissive")
+        except Exception as exc:  # a task may fail: its row must be finished all the same
+            assert student == "claim-fails", exc
+        key = batch_key("backprop", student, hashlib.sha256(content).hexdigest(), rubric_version)
+        with Gradebook(db_url) as gradebook:
+            [(status, _, submission_id)] = gradebook.batch_status([key]).values()
+            stored = gradebook.get(submission_id)
+        assert stored is not None
+        return status, stored.message
+
+    assert task("unreadable", UNREADABLE["undefined.py"]) == ("error", "hw.py: the file is not readable Python text (UnicodeError: decoding with 'undefined' codec failed (UnicodeError: undefined encoding)).")
+    assert task("huge-int", UNREADABLE["huge_int.ipynb"], "hw.ipynb")[0] == "error"
+
+    # the batch has another version of the rubric than this worker: recorded under the batch's key
+    status, message = task("other-version", CORRECT.encode(), rubric_version="0" * 64)
+    assert status == "error" and "another version of the rubric" in message
+
+    def trips(*args: Any, **kwargs: Any) -> GradingResult:
+        raise RuntimeError("the grader tripped")
+
+    monkeypatch.setattr(claims, "grade", trips)
+    status, message = task("grading-fails", CORRECT.encode())
+    assert status == "error" and "the grader failed on this submission (RuntimeError: the grader tripped)" in message
+
+    def claim_fails(*args: Any, **kwargs: Any) -> Done:
+        raise RuntimeError("claiming tripped")
+
+    monkeypatch.setattr(celery_backend, "claim_and_grade", claim_fails)
+    status, message = task("claim-fails", CORRECT.encode())
+    assert status == "error" and "the grader failed on this submission (RuntimeError: claiming tripped)" in message

@@ -110,6 +110,12 @@ def test_a_broken_function_costs_only_its_parts(
         ("garbage.py", bytes(range(128, 256)) * 4, "error", "not readable Python text"),
         ("truncated.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_ty', "error", "not valid JSON"),
         ("garbage.ipynb", b"\x89PNG\r\n\x1a\n\x00\x00", "error", "not valid JSON"),
+        # a codec a coding cookie names may fail with any exception (here UnicodeError)
+        ("undefined.py", b"# -*- coding: undefined -*-\nx = 1\n", "error", "not readable Python text"),
+        ("punycode.py", b"# -*- coding: punycode -*-\ndef loss(params, X, y, reg):\n    return 0.0\n", "error", "not readable Python text"),
+        ("huge_int.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"n": ' + b"9" * 5000 + b'}, "cells": []}', "error", "more than 100 digits"),
+        ("wrong_types.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code", "source": 5}]}', "error", "is not text"),
+        ("flood.ipynb", b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"x": [' + b"{}," * 2_000_000 + b'{}]}, "cells": []}', "error", "clear its outputs"),
         pytest.param("hang.py", b"while True:\n    pass\n" * 3, "timeout", "longer than 3 s (hang.py line 5 was running)", marks=pytest.mark.slow),
     ],
 )
@@ -121,7 +127,7 @@ def test_unloadable_files_are_recorded_as_errors(
     code, out = submit(course, path)
     assert code == 0
     assert out["status"] == status and out["score"] == 0
-    assert text in out["message"]
+    assert text in out["message"] and out["message"].isprintable()
     assert len(out["checks"]) == 13 and all(c["status"] == status for c in out["checks"])
     with Gradebook(db_url) as gradebook:
         stored = gradebook.get(out["submission_id"])
@@ -220,3 +226,19 @@ def test_changing_an_input_in_place_is_diagnosed_with_the_rubrics_credit(course:
         assert checks[check_id]["score"] == pytest.approx(0.9 * points)  # credit 0.9 in the rubric
         assert "loss changes its input X in place" in checks[check_id]["message"]
     assert all(c["diagnoses"] == [] for c in out["checks"] if not c["id"].startswith("q1_loss"))
+
+
+@pytest.mark.slow
+def test_what_is_left_after_the_total_time_is_a_timeout_saying_so(course: Path, db_url: str, tmp_path: Path, correct_source: str) -> None:
+    # softmax_grad's calls (0.6 s each) stay under the call limit (1 s); 3 fit in the total
+    # time, and its checks need 3 and 4: those and the gradients' are timeouts
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(rubric.read_text().replace("[limits]\n", "[limits]\ntotal_timeout = 2.0\n", 1))
+    slow = correct_source + "\nimport time\n_dz3 = softmax_grad\ndef softmax_grad(z3, y):\n    time.sleep(0.6)\n    return _dz3(z3, y)\n"
+    _, out = submit(course, variant(tmp_path, slow))
+    assert out["status"] == "graded"
+    assert out["message"] == "20 of 100 points. It used its total time of 2 s: what was left did not run."
+    assert part_scores(out["checks"]) == {**dict.fromkeys(FULL, 0), "q1_loss": 20}
+    late = [c for c in out["checks"] if not c["id"].startswith("q1_loss")]
+    assert {c["status"] for c in late} == {"timeout"}
+    assert all(c["message"].startswith("the submission used its total time of 2 s; ") for c in late)

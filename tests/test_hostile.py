@@ -114,7 +114,12 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "daemon.py": ("graded", LOSS_DZ3),
     "kill_parent.py": ("graded", LOSS),
     "segfault.py": ("graded", LOSS),
+    "slow_drip.py": ("graded", LOSS),
 }
+#: [limits] the rubric has while a file is graded (the test course's otherwise), and the wall
+#: time its grading must end within: 5 s for all slow_drip.py runs lets its loss and at most 2
+#: of its 0.9-s calls through (a check needs 3 or 4), where the drip alone would take 15 s
+LIMITS: dict[str, tuple[str, float]] = {"slow_drip.py": ("total_timeout = 5.0", 12.0)}
 #: graded just before, in the same process (and so the same zygote) and gradebook
 PRELUDE = {"pick_up.py": "leave_behind.py"}
 #: attacks that still work, and why
@@ -320,12 +325,20 @@ def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str
     if name in PRELUDE:
         assert submit(course, staged(tmp_path, PRELUDE[name]), "accomplice", *STRICT)[0] == 0
     attack = staged(tmp_path, name)
+    rubric = course / "rubrics" / "backprop.toml"
+    usual = rubric.read_text()
+    if name in LIMITS:
+        rubric.write_text(usual.replace("[limits]\n", f"[limits]\n{LIMITS[name][0]}\n", 1))
     reset_peak_memory()
     before = Host.now(course, db_url)
 
+    start = time.monotonic()
     code, out = submit(course, attack, "mallory", *STRICT)
+    seconds = time.monotonic() - start
 
     assert code == 0, out
+    if name in LIMITS:
+        assert seconds < LIMITS[name][1], f"grading took {seconds:.1f} s"
     assert out["status"] == status, out["message"]
     assert part_scores(out["checks"]) == expected, [(c["id"], c["status"], c["message"]) for c in out["checks"]]
     assert out["score"] == sum(expected.values())
@@ -348,6 +361,7 @@ def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str
     assert after.maxrss_kb - before.maxrss_kb <= MEMORY_SLACK_KB, "the grader's memory grew"
     assert after.shmem_kb - before.shmem_kb <= SHMEM_SLACK_KB, "the sandbox's shared memory grew and stayed"
 
+    rubric.write_text(usual)
     code, out = submit(course, "correct_loops.py", "ada", *STRICT)
     assert code == 0 and out["score"] == 100, "a correct submission after the hostile one"
 

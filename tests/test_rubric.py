@@ -224,7 +224,7 @@ UNKNOWN_KEYS = {
     "tolerance": ("[tolerance]\nrtl = 1e-3\n\n" + TOY, "tolerance: has an unknown key 'rtl' (did you mean 'rtol'?)."),
     "limits": (
         "[limits]\ncpu_seconds = 3\n\n" + TOY,
-        "limits: has an unknown key 'cpu_seconds' (known keys: load_timeout, call_timeout, memory_mb, processes).",
+        "limits: has an unknown key 'cpu_seconds' (known keys: load_timeout, call_timeout, total_timeout, memory_mb, processes).",
     ),
     "part": (variant('title = "Question 1"', 'title = "Question 1"\npoints = 3'), "parts[0] (part 'q1'): has an unknown key 'points' (known keys: id, title, credit, checks)."),
     "gradcheck check": (variant("points = 5", "points = 5\nsample = 3"), f"{GRADCHECK}: has an unknown key 'sample' (did you mean 'samples'?)."),
@@ -265,6 +265,8 @@ WRONG_TYPES = {
     "memory not an integer": ("[limits]\nmemory_mb = 10.5\n\n" + TOY, "limits.memory_mb must be a positive integer, not 10.5."),
     "processes a boolean": ("[limits]\nprocesses = true\n\n" + TOY, "limits.processes must be a positive integer, not true."),
     "call_timeout 0": ("[limits]\ncall_timeout = 0\n\n" + TOY, "limits.call_timeout must be a positive number, not 0."),
+    "total_timeout negative": ("[limits]\ntotal_timeout = -60\n\n" + TOY, "limits.total_timeout must be a positive number, not -60."),
+    "total_timeout a string": ('[limits]\ntotal_timeout = "60"\n\n' + TOY, "limits.total_timeout must be a positive number, not '60'."),
     "limits not a table": ("limits = [1]\n" + TOY, "limits must be a table, not [1]."),
     "a notation not a string": ('[notation]\n"g.w" = 3\n\n' + TOY, 'notation."g.w" must be a string, not 3.'),
     "a note not a string": (variant("n = 2", "n = 2\nnote = 3"), "cases.small.note must be a string, not 3."),
@@ -338,9 +340,10 @@ def test_a_reference_check_needs_no_key_loss_or_wrt(tmp_path: Path) -> None:
 
 def test_limits_and_defaults(tmp_path: Path) -> None:
     path = tmp_path / "toy.toml"
-    path.write_text("[limits]\nmemory_mb = 256\nprocesses = 2\n\n" + TOY)
+    path.write_text("[limits]\nmemory_mb = 256\nprocesses = 2\ntotal_timeout = 90\n\n" + TOY)
     rubric = load_rubric(path)
-    assert rubric.limits == Limits(memory_mb=256, processes=2)
+    assert rubric.limits == Limits(memory_mb=256, processes=2, total_timeout=90.0)
+    assert Limits().total_timeout == 60.0
     assert (rubric.rtol, rubric.floor, rubric.title, rubric.reference, rubric.mistakes) == (1e-3, 1e-6, "toy", "toy", None)
     assert rubric.functions == ("f", "g") and rubric.parts[0].credit == {}
     gradcheck = rubric.checks[1]

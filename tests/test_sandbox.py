@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from importlib import resources
 
@@ -122,6 +123,35 @@ def test_load_that_keeps_hanging_times_out() -> None:
         report = box.load()
     assert report.status == "timeout"
     assert "s.py line 5 was running" in report.message
+
+
+def test_a_slow_drip_stops_at_the_total_time() -> None:
+    # Every call stays under the call limit (1 s); together they would take 3 s.
+    source = "import time\n\ndef slow(x):\n    time.sleep(0.3)\n    return x\n\ndef fast(x):\n    return x\n"
+    limits = Limits(load_timeout=1.0, call_timeout=1.0, total_timeout=1.0)
+    start = time.monotonic()
+    with Sandbox(Program((Cell("student.py", source),)), ["slow", "fast"], limits) as box:
+        assert box.load().status == "ok"
+        drip = box.run("slow", ["x"], [[float(i)] for i in range(10)])
+        later = box.run("fast", ["x"], [[1.0]])
+        assert box.out_of_time
+    elapsed = time.monotonic() - start
+    statuses = [o.status for o in drip]
+    answered = statuses.count("ok")
+    assert 1 <= answered <= 3 and statuses == ["ok"] * answered + ["timeout"] * (10 - answered)
+    assert drip[answered].error == "the submission used its total time of 1 s; slow was stopped"
+    assert [o.status for o in later] == ["timeout"] and later[0].error == "the submission used its total time of 1 s; fast was not run"
+    assert elapsed < 2.5, f"{elapsed:.1f} s"
+
+
+def test_a_load_past_the_total_time_is_a_timeout_without_skipping() -> None:
+    source = "import time\n\ndef f():\n    return 1.0\n\ntime.sleep(0.9)\ntime.sleep(0.9)\n"
+    start = time.monotonic()
+    with Sandbox(Program((Cell("s.py", source),)), ["f"], Limits(load_timeout=1.0, total_timeout=0.5)) as box:
+        report = box.load()
+    assert report.status == "timeout" and report.warnings == ()
+    assert report.message == "the submission used its total time of 0.5 s while loading (s.py line 6 was running)"
+    assert time.monotonic() - start < 1.5
 
 
 @pytest.mark.parametrize(

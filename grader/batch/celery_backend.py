@@ -30,11 +30,13 @@ from grader.batch.claims import (
     Summary,
     batch_key,
     claim_and_grade,
+    record_failure,
 )
 from grader.batch.directory import discover
 from grader.course import Assignment
 from grader.db import Gradebook
 from grader.errors import GraderError
+from grader.grading import grader_failed
 from grader.loading import KINDS, Submission, read_submission
 from grader.results import SubmissionStatus
 from grader.settings import Settings, current
@@ -67,15 +69,34 @@ def configure(settings: Settings) -> Celery:
 
 @app.task(name="grader.grade")
 def grade_task(assignment: str, student: str, filename: str, content: str, rubric_version: str, isolation: str) -> dict[str, Any]:
-    """Grade one submission in this worker's sandbox and store it in the shared gradebook."""
+    """Grade one submission in this worker's sandbox and store it in the shared gradebook.
+
+    Whatever goes wrong, the submission's row under the batch's key ends finished (the batch
+    waits for it): with an ``error`` result when it cannot be graded here. Only a gradebook
+    that cannot be written leaves it pending.
+    """
     loaded, gradebook = _worker_state(assignment)
-    if loaded.version != rubric_version:
-        # Recording it under another rubric would make the submitter wait forever for its key.
-        log.warning("refusing %s of %s: this worker has %s at version %s, the batch %s", filename, student, assignment, loaded.version, rubric_version)
-        raise GraderError(f"this worker's course has {assignment} at version {loaded.version}, the batch {rubric_version}.")
-    submission = Submission(filename, base64.b64decode(content), KINDS[Path(filename).suffix.lower()])
+    submission = Submission(filename, base64.b64decode(content), KINDS.get(Path(filename).suffix.lower(), "python"))
     start = time.monotonic()
-    done = claim_and_grade(gradebook, loaded, student, submission, isolation)
+    try:
+        if loaded.version != rubric_version:
+            # Graded under this worker's rubric, it would be recorded under another key than the
+            # one the batch waits for: it is recorded under the batch's as not graded.
+            log.warning("refusing %s of %s: this worker has %s at version %s, the batch %s", filename, student, assignment, loaded.version, rubric_version)
+            message = f"the worker that took this submission has another version of the rubric of {assignment}; ask your instructor to grade it again."
+            done = record_failure(
+                gradebook, assignment=assignment, rubric_version=rubric_version, max_score=loaded.rubric.max_score,
+                student=student, submission=submission, message=message,
+            )
+        else:
+            done = claim_and_grade(gradebook, loaded, student, submission, isolation)
+    except Exception as exc:
+        log.exception("grading %s of %s failed", filename, student)
+        record_failure(
+            gradebook, assignment=assignment, rubric_version=rubric_version, max_score=loaded.rubric.max_score,
+            student=student, submission=submission, message=grader_failed(exc),
+        )
+        raise
     return {"student": done.student, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
 
 

@@ -19,10 +19,11 @@ from typing import Any
 from grader.batch.directory import Skipped
 from grader.course import Assignment
 from grader.db import Gradebook
-from grader.errors import AlreadyFinished
-from grader.grading import grade
+from grader.db.gradebook import Claim
+from grader.errors import AlreadyFinished, UnstorableResult
+from grader.grading import grade, grader_failed, not_graded
 from grader.loading import Submission
-from grader.results import SubmissionStatus
+from grader.results import GradingResult, SubmissionStatus
 
 log = logging.getLogger(__name__)
 
@@ -87,28 +88,64 @@ def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, 
     """Claim ``submission`` under its batch key and grade it unless it was graded before.
 
     Safe to run twice for the same submission at once (a queue redelivering a task): the
-    claim finds one row, and only one grading can finish it.
+    claim finds one row, and only one grading can finish it. Once claimed, the row is finished
+    whatever happens: an exception while grading it is recorded as its ``error`` result (and
+    only an unusable gradebook leaves it pending, for a rerun to grade).
     """
-    claim = gradebook.claim_submission(
-        batch_key=batch_key(assignment.name, student, submission.sha256, assignment.version),
+    claim = _claim(gradebook, assignment.name, assignment.version, student, submission)
+    if claim.status != SubmissionStatus.PENDING:
+        log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claim.id, claim.status)
+        return _already(gradebook, claim.id, student, assignment.rubric.max_score)
+    log.debug("grading %s of %s (submission %d)", submission.filename, student, claim.id)
+    try:
+        result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
+    except Exception as exc:  # one submission must never stop the others
+        log.exception("grading %s of %s failed (submission %d)", submission.filename, student, claim.id)
+        result = not_graded(assignment, "error", grader_failed(exc), claim.seed)
+    return _finish(gradebook, claim.id, student, submission.filename, result)
+
+
+def record_failure(
+    gradebook: Gradebook, *, assignment: str, rubric_version: str, max_score: float, student: str, submission: Submission, message: str
+) -> Done:
+    """Record ``submission`` under its batch key as an ``error`` saying ``message`` (for the
+    student), unless it was finished before: for a task that cannot grade it at all."""
+    claim = _claim(gradebook, assignment, rubric_version, student, submission)
+    if claim.status != SubmissionStatus.PENDING:
+        return _already(gradebook, claim.id, student, max_score)
+    return _finish(gradebook, claim.id, student, submission.filename, GradingResult("error", message, claim.seed, (), max_score))
+
+
+def _claim(gradebook: Gradebook, assignment: str, rubric_version: str, student: str, submission: Submission) -> Claim:
+    return gradebook.claim_submission(
+        batch_key=batch_key(assignment, student, submission.sha256, rubric_version),
         student=student,
-        assignment=assignment.name,
+        assignment=assignment,
         filename=submission.filename,
         content=submission.content,
         seed=int.from_bytes(os.urandom(8), "big") >> 1,
-        rubric_version=assignment.version,
+        rubric_version=rubric_version,
     )
-    if claim.status != SubmissionStatus.PENDING:
-        log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claim.id, claim.status)
-        stored = gradebook.get(claim.id)
-        score = stored.score if stored and stored.score is not None else 0.0
-        return Done(student, ALREADY_GRADED, score, assignment.rubric.max_score, claim.id)
-    log.debug("grading %s of %s (submission %d)", submission.filename, student, claim.id)
-    result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
+
+
+def _already(gradebook: Gradebook, submission_id: int, student: str, max_score: float) -> Done:
+    stored = gradebook.get(submission_id)
+    score = stored.score if stored and stored.score is not None else 0.0
+    return Done(student, ALREADY_GRADED, score, max_score, submission_id)
+
+
+def _finish(gradebook: Gradebook, submission_id: int, student: str, filename: str, result: GradingResult) -> Done:
+    """Store ``result``; one the gradebook refuses (a fault of the grader's) becomes a plain
+    ``error`` result, so that the row is finished all the same."""
     try:
-        gradebook.finish_submission(claim.id, result)
+        try:
+            gradebook.finish_submission(submission_id, result)
+        except UnstorableResult as exc:
+            log.exception("the result of submission %d of %s cannot be stored", submission_id, student)
+            result = GradingResult("error", grader_failed(exc), result.seed, (), result.max_score)
+            gradebook.finish_submission(submission_id, result)
     except AlreadyFinished:  # finished meanwhile by another worker (a redelivered task)
-        log.warning("submission %d of %s was finished by another worker first; this grading is dropped", claim.id, student)
-        return Done(student, ALREADY_GRADED, result.score, result.max_score, claim.id)
-    log.info("graded %s of %s: %s, %g of %g (submission %d)", submission.filename, student, result.status, result.score, result.max_score, claim.id)
-    return Done(student, result.status, result.score, result.max_score, claim.id)
+        log.warning("submission %d of %s was finished by another worker first; this grading is dropped", submission_id, student)
+        return Done(student, ALREADY_GRADED, result.score, result.max_score, submission_id)
+    log.info("graded %s of %s: %s, %g of %g (submission %d)", filename, student, result.status, result.score, result.max_score, submission_id)
+    return Done(student, result.status, result.score, result.max_score, submission_id)

@@ -73,5 +73,10 @@ def _grade(job: tuple[str, str]) -> Done:
     except GraderError as exc:  # e.g. the file vanished or grew past the size limit
         log.warning("not recorded: %s", exc)
         return Done(student, NOT_RECORDED, 0.0, assignment.rubric.max_score, None, str(exc))
-    done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+    try:
+        done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+    except Exception as exc:  # e.g. the gradebook failed: the batch goes on with the others
+        log.exception("%s of %s not recorded", path, student)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        return Done(student, NOT_RECORDED, 0.0, assignment.rubric.max_score, None, f"{path}: grading stopped with {reason}")
     return replace(done, seconds=time.monotonic() - start)

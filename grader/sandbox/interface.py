@@ -28,6 +28,9 @@ class RunStatus(StrEnum):
 class Limits:
     load_timeout: float = 10.0
     call_timeout: float = 5.0
+    #: wall-clock seconds for everything a submission runs (loads and calls), from its first
+    #: load: staying just under every other limit must not hold a worker for minutes
+    total_timeout: float = 60.0
     memory_mb: int = 1024
     cpu_seconds: int = 300
     file_mb: int = 16

@@ -58,6 +58,7 @@ class Sandbox:
         self._dead: dict[str, Outcome] = {}
         self._report: LoadReport | None = None
         self._skip: list[int] = []
+        self._end: float | None = None  # when the total time runs out (time.monotonic)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -77,6 +78,8 @@ class Sandbox:
             report, running = self._start()
             if report.status not in (RunStatus.TIMEOUT, RunStatus.CRASHED) or running is None or len(self._skip) >= MAX_SKIPS:
                 break
+            if self.out_of_time:
+                break
             self._skip.append(running[0])
             what = f"ran for more than {self.limits.load_timeout:g} s" if report.status == RunStatus.TIMEOUT else "ended the process"
             notes.append(f"{running[1]} {what} and was skipped")
@@ -89,20 +92,24 @@ class Sandbox:
         """Call ``function`` once per argument list; one Outcome per call, in order."""
         if function in self._dead:
             return [self._dead[function]] * len(calls)
+        if self.out_of_time:
+            return [Outcome(RunStatus.TIMEOUT, error=f"{self._spent()}; {function} was not run")] * len(calls)
         if self._pid is None:
             report, _ = self._start()
             if report.status != RunStatus.OK:
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
         outcomes: list[Outcome] = []
         try:
-            self._send({"function": function, "names": names, "calls": calls})
+            self._send({"function": function, "names": names, "calls": calls}, self._deadline(self.limits.call_timeout))
             for _ in calls:
-                deadline = time.monotonic() + self.limits.call_timeout
-                outcomes.append(self._outcome(self._receive(deadline)))
+                outcomes.append(self._outcome(self._receive(self._deadline(self.limits.call_timeout))))
         except wire.Timeout:
             self._stop()
-            failed = Outcome(RunStatus.TIMEOUT, error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
-            self._dead[function] = failed
+            if self.out_of_time:  # the calls left are not run either
+                failed = Outcome(RunStatus.TIMEOUT, error=f"{self._spent()}; {function} was stopped")
+            else:
+                failed = Outcome(RunStatus.TIMEOUT, error=f"{function} did not return within {self.limits.call_timeout:g} s and was stopped")
+                self._dead[function] = failed
         except (wire.Closed, OSError):
             pid, reason = self._pid, self._exit_reason()
             log.warning("child %s: %s ended its process (%s)", pid, function, reason)
@@ -117,6 +124,23 @@ class Sandbox:
         else:
             return outcomes
         return outcomes + [failed] * (len(calls) - len(outcomes))
+
+    @property
+    def out_of_time(self) -> bool:
+        """Whether the submission has used its total time (``Limits.total_timeout``): nothing of
+        it runs any more, and every call left is a timeout."""
+        return self._end is not None and time.monotonic() >= self._end
+
+    def _deadline(self, seconds: float) -> float:
+        """``seconds`` from now, or sooner if the total time ends sooner; the first deadline
+        starts the total time."""
+        now = time.monotonic()
+        if self._end is None:
+            self._end = now + self.limits.total_timeout
+        return min(now + seconds, self._end)
+
+    def _spent(self) -> str:
+        return f"the submission used its total time of {self.limits.total_timeout:g} s"
 
     @property
     def output(self) -> str:
@@ -157,7 +181,7 @@ class Sandbox:
         finally:
             for fd in (req_read, rep_write, output):
                 os.close(fd)
-        deadline = time.monotonic() + self.limits.load_timeout
+        deadline = self._deadline(self.limits.load_timeout)
         running = None
         try:
             program = {
@@ -179,6 +203,8 @@ class Sandbox:
         except wire.Timeout:
             self._stop()
             where = f" ({running[1]} was running)" if running else ""
+            if self.out_of_time:
+                return LoadReport(RunStatus.TIMEOUT, f"{self._spent()} while loading{where}"), running
             return LoadReport(RunStatus.TIMEOUT, f"loading the submission took longer than {self.limits.load_timeout:g} s{where}"), running
         except (wire.Closed, OSError):
             pid, reason = self._pid, self._exit_reason()
