@@ -10,7 +10,8 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
                   and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
-                  and for kind = "gradcheck": loss, wrt, key (required), samples, directions
+                  and for kind = "gradcheck": loss, wrt, key (required), samples, directions,
+                  probe (a case on which the gradient's cost is measured: numerical-gradient)
 
 Every check's id starts with its part's id. See the README for the full format.
 
@@ -82,6 +83,7 @@ class Check:
     wrt: str | None = None  # gradcheck: the argument holding the parameter (``params``)
     samples: int = 6  # gradcheck: coordinates checked
     directions: int = 2  # gradcheck: random directions checked
+    probe: str | None = None  # gradcheck: the case on which the function's cost is measured
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,10 @@ class _CheckSpec(_Table):
         """The contract functions the check calls (each must be in [assignment] functions)."""
         return (self.function,)
 
+    def named_cases(self) -> list[str]:
+        """The cases the check names (each must be defined in [cases])."""
+        return list(self.cases)
+
     def check(self, part: str) -> Check:
         settings = self.model_dump()
         settings["cases"] = tuple(settings["cases"])
@@ -280,6 +286,7 @@ class GradcheckCheckSpec(_CheckSpec):
     wrt: str
     samples: Count = 6
     directions: Count = 2
+    probe: str | None = None
 
     @model_validator(mode="after")
     def _some_directions(self) -> GradcheckCheckSpec:
@@ -289,6 +296,9 @@ class GradcheckCheckSpec(_CheckSpec):
 
     def functions(self) -> tuple[str, ...]:
         return (self.function, self.loss)
+
+    def named_cases(self) -> list[str]:
+        return [*self.cases, *([self.probe] if self.probe else [])]
 
 
 #: the kinds of check, told apart by ``kind``: a new kind is one more class here
@@ -361,7 +371,7 @@ class RubricSpec(_Table):
                 for function in check.functions():
                     if function not in self.assignment.functions:
                         raise _problem(f"names function {function!r}, which is not in [assignment] functions", *at)
-                for case in check.cases:
+                for case in check.named_cases():
                     if case not in self.cases:
                         raise _problem(f"names unknown case {case!r}", *at)
         return self

@@ -2,7 +2,9 @@
 
 ``tests/mistakes/`` holds student submissions written from the math, each in its own style and
 each with exactly one mistake (everything else right and numerically stable). Each was checked
-numerically against ``reference/backprop.py``: it differs only where its mistake says.
+numerically against ``reference/backprop.py``: it differs only where its mistake says. One has
+none, and must not be taken for one: an analytic gradient that spot-checks itself by finite
+differences (correct_spot_check_debug.py).
 
 Points and credit come from ``rubrics/backprop.toml``:
 
@@ -142,6 +144,10 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
         "q2c_db1": (0.0, (NUMERICAL,)),
         "q2c_db2": (0.0, (NUMERICAL,)),
     },
+    # --- no mistake ---
+    # analytic gradients that also difference loss() at 5 entries of dW1 (a debug check left
+    # in): 10 calls of the loss, not ~2 per parameter. Full points, no diagnosis.
+    "correct_spot_check_debug.py": {},
 }
 
 #: real single mistakes (checked numerically against the reference) that the grader misses today
@@ -182,6 +188,31 @@ def test_a_correct_sample_is_never_diagnosed(course: Path, db_url: str, name: st
     out = submitted(course, name, "s", "--seed", str(seed))
     assert out["score"] == 100
     assert [(c["id"], c["diagnoses"]) for c in out["checks"] if c["diagnoses"] or c["status"] != "passed"] == []
+
+
+# ---------------------------------------------------------------- numerical gradients: the cost probe
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+GRADIENT_PARTS = ("q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2")
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        # differenced out of sight of the child's counters: timed, stopped at the budget
+        ("numgrad_inline_copy.py", "gradients was stopped after"),
+        # differenced on the graded cases, zeros at once on large inputs: wrong where it is timed
+        ("numgrad_size_switch.py", "gradients is right on the graded cases but not on case 'probe'"),
+    ],
+)
+def test_a_numerical_gradient_is_named_from_what_the_grader_measured(course: Path, db_url: str, name: str, said: str) -> None:
+    out = submitted(course, HOSTILE / name, "s", "--seed", "3")
+    for check in out["checks"]:
+        if part_of(check["id"]) in GRADIENT_PARTS:
+            assert (check["status"], check["score"], check["diagnoses"]) == ("failed", 0, [NUMERICAL]), check
+            assert said in check["message"] and "case 'probe' (N=8, D=1024, H=24, C=4" in check["message"], check["message"]
+        else:
+            assert check["status"] == "passed" and check["diagnoses"] == [], check
 
 
 # ---------------------------------------------------------------- the mechanism, on a new assignment

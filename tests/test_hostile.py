@@ -92,6 +92,12 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "large_answer.py": ("graded", LOSS),
     "mutate_for_credit.py": ("graded", LOSS),
     "empty_answer.py": ("graded", LOSS),
+    # difference the loss numerically, out of sight of the child's call counters: the grader
+    # times the gradient itself, and numerical-gradient earns no credit
+    "numgrad_default_arg.py": ("graded", LOSS_DZ3),
+    "numgrad_reset_counter.py": ("graded", LOSS_DZ3),
+    "numgrad_inline_copy.py": ("graded", LOSS_DZ3),
+    "numgrad_size_switch.py": ("graded", LOSS_DZ3),
     # forge the verdict
     "fake_stdout.py": ("graded", LOSS),
     "forge_frame.py": ("graded", LOSS),

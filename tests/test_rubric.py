@@ -104,7 +104,7 @@ def test_backprop_points_total_100() -> None:
 
 def test_backprop_cases_have_distinct_dimensions() -> None:
     rubric = load_rubric(BACKPROP)
-    assert set(rubric.cases) == {"basic", "no_reg", "single", "binary", "stable", "stable_low", "stable_wide"}
+    assert set(rubric.cases) == {"basic", "no_reg", "single", "binary", "stable", "stable_low", "stable_wide", "probe"}
     for case in rubric.cases.values():
         dims = [case.arguments[d] for d in ("D", "H", "C")]
         assert len(set(dims)) == 3, (case.name, dims)
@@ -121,7 +121,7 @@ def test_backprop_settings_and_notation() -> None:
     assert rubric.name_of("gradients", "W3") == "gradients()['W3']"
     gradchecks = [c for c in rubric.checks if c.kind == "gradcheck"]
     assert [c.id for c in gradchecks] == ["q2b_dW2_gradcheck", "q2c_dW1_gradcheck", "q2c_db1_gradcheck", "q2c_db2_gradcheck"]
-    assert all((c.loss, c.wrt, c.function) == ("loss", "params", "gradients") for c in gradchecks)
+    assert all((c.loss, c.wrt, c.function, c.probe) == ("loss", "params", "gradients", "probe") for c in gradchecks)
 
 
 def test_backprop_loads_as_an_assignment_of_the_repository_course() -> None:
@@ -157,6 +157,7 @@ MALFORMED = {
     ),
     "unknown case": (variant('cases = ["small", "large"]', 'cases = ["small", "huge"]'), "unknown case 'huge'"),
     "no cases": (variant('cases = ["small", "large"]', "cases = []"), "lists no cases"),
+    "unknown probe case": (variant('wrt = "params"', 'wrt = "params"\nprobe = "huge"'), "parts[0].checks[1] (check 'q1_gradcheck'): names unknown case 'huge'"),
     "no case tables": (variant("[cases.small]\nn = 2\n\n[cases.large]\nn = 50\n", "[cases]\n"), "no [cases.NAME]"),
     "unknown function": (variant('function = "f"', 'function = "h"'), "names function 'h'"),
     "unknown loss function": (variant('loss = "f"', 'loss = "J"'), "names function 'J'"),
@@ -232,7 +233,7 @@ UNKNOWN_KEYS = {
         variant("points = 10", 'points = 10\nloss = "f"'),
         f"{REFERENCE}: has an unknown key 'loss' (known keys: id, kind, function, key, cases, points, hidden).",
     ),
-    "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, cases, points, hidden, loss, wrt, samples, directions)."),
+    "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, cases, points, hidden, loss, wrt, samples, directions, probe)."),
     # the misspelling is shown first: it explains the missing points
     "a misspelt required key": (variant("points = 10", "pionts = 10"), f"2 problems; first: {REFERENCE}: has an unknown key 'pionts' (did you mean 'points'?)."),
 }

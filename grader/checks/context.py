@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.course import Assignment
 from grader.rubric import Check
-from grader.sandbox.interface import LoadReport, Outcome, RunStatus
+from grader.sandbox.interface import LoadReport, Outcome, RunStatus, Timed
 from grader.sandbox.process import Sandbox
 
 
@@ -86,6 +86,11 @@ class Context:
             return [Outcome(RunStatus.ERROR, error=f"{function} is not defined")] * len(inputs)
         args = [self.arguments(function, i) for i in inputs]
         return self.sandbox.run(function, self._parameters[function], args)
+
+    def timed(self, function: str, inputs: dict[str, Any], budget: float, deadline: float) -> Timed:
+        """Run a student function once, its cost measured by the grader (see ``Sandbox.timed``)."""
+        args = self.arguments(function, inputs)
+        return self.sandbox.timed(function, self._parameters[function], args, budget=budget, deadline=deadline)
 
     def describe(self, case: str, hidden: bool = False) -> str:
         """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""

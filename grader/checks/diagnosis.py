@@ -8,12 +8,14 @@ Two kinds of diagnosis:
   mistakes can take in code), one mistake at a time, then in pairs, on the same inputs; a form
   must match on every case. A new assignment brings its own variants; nothing here knows backprop.
 - *conduct* diagnoses, from how the function behaved: ``mutates-input`` (it changed an input
-  array in place) and ``numerical-gradient`` (a gradient function that calls the loss it is the
-  gradient of many times per call, or costs many loss evaluations: finite differences instead of
-  backpropagation).
+  array in place) and ``numerical-gradient`` (a gradient function that costs as much as
+  differencing its loss: finite differences instead of backpropagation). The latter rests on
+  what the grader measures itself, the cost probe of ``checks/probe.py`` on the case a gradcheck
+  names as its ``probe``; the calls of the loss the child reports counting are only quoted.
 
 A correct answer never matches a variant (that would need a failed check), and a correct
-function neither mutates its inputs nor calls the loss repeatedly, so it is never diagnosed.
+function neither mutates its inputs nor costs more than a few loss evaluations, so it is never
+diagnosed.
 """
 
 from __future__ import annotations
@@ -27,16 +29,13 @@ import numpy as np
 
 from grader.checks.compare import raw_array, relative_error
 from grader.checks.context import Context
+from grader.checks.probe import probe
 from grader.results import CheckResult, CheckStatus, Diagnosis
 from grader.rubric import Check
 
-#: a gradient function calling its loss this often per call is differencing it numerically
-NUMERICAL_CALLS = 4
-#: ... and so is one that calls a helper of the loss (a function the loss calls too) this many
-#: times as often as the loss does, and at least NUMERICAL_HELPER_CALLS times: a per-sample
-#: helper is called about as often by both
-NUMERICAL_RATIO = 10
-NUMERICAL_HELPER_CALLS = 16
+#: calls of the loss per gradient call, as the child reports them, quoted in the explanation
+#: of a numerical gradient (never its evidence: the child can hide them)
+QUOTED_CALLS = 4
 
 
 def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
@@ -127,30 +126,36 @@ def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:
             f"{check.function} changes its input {', '.join(mutated)} in place: work on a copy "
             f"(e.g. X = X.copy()) so that the caller's arrays stay as they were.",
         ))
-    for loss in {str(c.loss) for c in ctx.rubric.checks if c.kind == "gradcheck" and c.function == check.function}:
-        evaluations = _loss_evaluations(ctx, check, loss)
-        if evaluations:
-            name, calls = evaluations
-            found.append((
-                "numerical-gradient",
-                f"{check.function} calls {name} {calls} times per call: it differences the loss numerically "
-                f"instead of backpropagating. Derive the gradient with the chain rule, layer by layer.",
-            ))
+    numerical = _numerical(ctx, check)
+    if numerical:
+        found.append(("numerical-gradient", numerical))
     return found
 
 
-def _loss_evaluations(ctx: Context, check: Check, loss: str) -> tuple[str, int] | None:
-    """The loss (or a helper of it) that ``check.function`` evaluates like a finite difference
-    does, with its number of calls in one gradient call; None if it does not."""
-    losses = ctx.answered(loss)
-    for case, gradient in ctx.answered(check.function).items():
-        inside_loss = losses[case].inner_calls if case in losses else {}
-        for name, calls in gradient.inner_calls.items():
-            if name == loss and calls >= NUMERICAL_CALLS:
-                return name, calls
-            if name != loss and inside_loss.get(name, 0) and calls >= max(NUMERICAL_HELPER_CALLS, NUMERICAL_RATIO * inside_loss[name]):
-                return name, calls
-    return None
+def _numerical(ctx: Context, check: Check) -> str:
+    """Why ``check.function`` is a numerical gradient, from the probe of every gradcheck of it
+    that names one; empty if no probe shows it."""
+    probes = {(str(c.loss), str(c.wrt), c.probe) for c in ctx.rubric.checks if c.kind == "gradcheck" and c.function == check.function and c.probe}
+    for loss, wrt, case in sorted(probes):
+        found = probe(ctx, check.function, loss, wrt, case)
+        where = ctx.describe(case, check.hidden)
+        advice = "Derive the gradient with the chain rule, layer by layer."
+        if found.verdict == "slow":
+            calls = max((o.inner_calls.get(loss, 0) for o in ctx.answered(check.function).values()), default=0)
+            quoted = f" It also called {loss}() {calls} times in one call on a graded case." if calls >= QUOTED_CALLS else ""
+            took = f"was stopped after {found.cost:.2g} s" if found.stopped else f"took {found.cost:.2g} s"
+            return (
+                f"{check.function} {took} of CPU time on {where}: the time of {found.cost / found.unit:,.0f} evaluations of "
+                f"{ctx.rubric.name_of(loss)}, {found.per_parameter:.2g} per parameter for {found.parameters:,} parameters, where "
+                f"backpropagation takes a few evaluations in all. It differences the loss numerically instead of "
+                f"backpropagating.{quoted} {advice}"
+            )
+        if found.verdict == "wrong":
+            return (
+                f"{check.function} is right on the graded cases but not on {where}, where the grader times it to tell "
+                f"backpropagation from finite differences: {found.problem}. {advice}"
+            )
+    return ""
 
 
 def _code(mistake: Callable[..., Any]) -> str:

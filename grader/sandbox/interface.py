@@ -93,3 +93,19 @@ class Outcome:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One call measured by the grader (``Sandbox.timed``), not by the child.
+
+    ``cost`` is the CPU time the child spent on the call, every thread included, as the kernel
+    accounts it (read through the zygote; the wall time where that cannot be read, or where the
+    submission may run other processes). ``stopped`` says why there is no outcome: ``budget``
+    (the call was stopped once it had cost the budget) or ``deadline`` (it ran out of wall time).
+    """
+
+    outcome: Outcome | None
+    cost: float
+    wall: float
+    stopped: str = ""

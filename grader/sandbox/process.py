@@ -28,7 +28,7 @@ import numpy as np
 
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
-from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus
+from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus, Timed
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ OUTPUT_CAP = 64 * 1024
 #: pieces of top-level code (cells, statements) that may be skipped for running too long before
 #: the whole load counts as timed out
 MAX_SKIPS = 2
+#: how often a timed call's CPU time is read while it runs (seconds)
+CPU_POLL = 0.02
 
 
 class Sandbox:
@@ -124,6 +126,51 @@ class Sandbox:
         else:
             return outcomes
         return outcomes + [failed] * (len(calls) - len(outcomes))
+
+    def timed(self, function: str, names: list[str], args: list[Any], *, budget: float, deadline: float) -> Timed:
+        """Call ``function`` once and measure what it cost, from outside the child: the CPU time
+        the kernel accounts to the child (read by the zygote, every thread included) over the
+        call, or the wall time where that cannot be read (or the rubric lets the submission run
+        other processes, whose CPU time the child's does not include). The call is stopped once
+        it has cost ``budget`` seconds, or run ``deadline`` seconds of wall time. A timed call
+        is the grader's probe, not one of the rubric's calls: it runs even if the function hung
+        or crashed before (its own limits bound it), a stopped call does not mark the function
+        as dead, and the next call starts a new child."""
+        if self._pid is None:
+            report, _ = self._start()
+            if report.status != RunStatus.OK:
+                return Timed(Outcome(report.status, error=f"the submission could not be reloaded: {report.message}"), 0.0, 0.0)
+        start_cpu = self._cpu()
+        start = time.monotonic()
+
+        def cost() -> float:
+            wall = time.monotonic() - start
+            now = self._cpu()
+            if start_cpu is None or now is None:
+                return wall
+            return max(now - start_cpu, wall) if self.limits.processes > 1 else now - start_cpu
+
+        try:
+            self._send({"function": function, "names": names, "calls": [args]}, start + deadline)
+            while not select.select([self._replies], [], [], CPU_POLL)[0]:
+                spent = cost()
+                if spent >= budget or time.monotonic() - start >= deadline:
+                    self._stop()
+                    return Timed(None, spent, time.monotonic() - start, "budget" if spent >= budget else "deadline")
+            outcome = self._outcome(self._receive(start + deadline))
+        except wire.Timeout:
+            spent = cost()
+            self._stop()
+            return Timed(None, spent, time.monotonic() - start, "budget" if spent >= budget else "deadline")
+        except (wire.Closed, OSError):
+            spent, reason = time.monotonic() - start, self._exit_reason()
+            self._stop()
+            return Timed(Outcome(RunStatus.CRASHED, error=f"{function} ended its process ({reason})"), spent, spent)
+        except wire.WireError as exc:
+            spent = time.monotonic() - start
+            self._stop()
+            return Timed(Outcome(RunStatus.CRASHED, error=f"{function} broke the protocol ({exc})"), spent, spent)
+        return Timed(outcome, cost(), time.monotonic() - start)
 
     @property
     def out_of_time(self) -> bool:
@@ -245,6 +292,17 @@ class Sandbox:
             mutated=tuple(str(m)[:100] for m in mutated[:20]) if type(mutated) is list else (),
             inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
         )
+
+    def _cpu(self) -> float | None:
+        """The child's CPU time so far, as the zygote reads it; None if it cannot be read."""
+        if self._pid is None or self._zygote is None:
+            return None
+        try:
+            return self._zygote.cpu(self._pid)
+        except zygote_control.ZygoteDied as exc:
+            zygote_control.discard(str(exc))
+            self._zygote = None
+            return None
 
     def _fork(self, fds: list[int]) -> int:
         for attempt in range(2):  # a submission may have killed the zygote: start a new one once

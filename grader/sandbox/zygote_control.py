@@ -125,6 +125,18 @@ class Zygote:
             raise self._died(str(exc), ended=True) from None
         return int(self._receive()["pid"])
 
+    def cpu(self, pid: int) -> float | None:
+        """The CPU time (user and system, every thread) the child has used so far, read by the
+        zygote from /proc: the kernel's figure, not the child's; None where it cannot be read."""
+        try:
+            self.control.send(json.dumps({"op": "cpu", "pid": pid}).encode())
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
+        seconds = self._receive().get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
+            return None
+        return float(seconds)
+
     def end(self, pid: int, *, wait: bool) -> int | None:
         """Kill the child and everything it started; with ``wait``, its wait status if it had
         exited by itself. Without ``wait`` the zygote cleans up while the grader goes on: the

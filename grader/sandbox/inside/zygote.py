@@ -10,6 +10,7 @@ Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv
   first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
   {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
        -> {"pid": pid}
+  {"op": "cpu", "pid": pid}  -> {"seconds": CPU time the child has used, or null}
   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
        kills the child's process group (after up to 1 s for it to exit, with "wait"),
        and in a PID namespace of its own every other process it left behind; removes its
@@ -127,6 +128,21 @@ def become_child(control, fds, message, scratch, rules):
         os._exit(0)
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of a child, all its threads and its waited-for children, from
+    /proc/PID/stat (the kernel's accounting, which the child cannot change); None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # The name (field 2) is in parentheses and may hold anything, ")" included: the fields
+        # after the last ")" are numbers; utime, stime, cutime, cstime are fields 14 to 17.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        ticks = sum(int(n) for n in fields[11:15])
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def end(children, pid, wait, own_namespace):
     status = None
     if wait:
@@ -226,6 +242,9 @@ def run(control_fd, own_namespace):
                 os.close(fd)
             children[pid] = scratch
             control.send(json.dumps({"pid": pid}).encode())
+        elif message["op"] == "cpu":
+            seconds = cpu_seconds(message["pid"]) if message["pid"] in children else None
+            control.send(json.dumps({"seconds": seconds}).encode())
         elif message["op"] == "end":
             status = end(children, message["pid"], message["wait"], own_namespace) if message["pid"] in children else None
             control.send(json.dumps({"status": status}).encode())

@@ -1,0 +1,207 @@
+"""The cost probe: does a gradient function backpropagate, or difference its loss?
+
+A finite-difference gradient evaluates the loss about twice per parameter; backpropagation costs
+a few evaluations in all, however many parameters there are. The grader measures this itself,
+on the case a gradcheck names as its ``probe`` (many parameters, a cheap loss), from evidence it
+controls:
+
+- the unit, one evaluation of the loss, is the *reference* loss on that case, timed here in the
+  grader (CPU time, the least of UNIT_RUNS runs): the submission can neither slow it down nor
+  speed it up;
+- the student's gradient is called on fresh inputs of that case, and its cost is the CPU time
+  the kernel accounts to the sandboxed child over the call (``Sandbox.timed``: every thread
+  counts, and nothing the child reports is used). The call is stopped once it has cost BUDGET
+  evaluations per parameter;
+- its answer must agree with the reference wherever the function's answers on the graded cases
+  do, so that a gradient cannot get through the probe by answering it cheaply and wrongly.
+
+An attempt that answers right within the budget shows an analytic gradient and ends the probe.
+Otherwise the probe tries again, on fresh inputs, ATTEMPTS times in all: ``slow`` if an attempt
+cost the budget, else ``wrong`` if one gave a wrong answer (or none) where the graded cases were
+right. A gradient that spot-checks a few coordinates by finite differences costs a few more
+evaluations in all, not a few per parameter: it is analytic here.
+
+Margins, in evaluations of the reference loss per parameter, as measured on the shipped
+assignment's probe (24,700 parameters; figures in the README), idle and under load: correct
+submissions 0.0005-0.015 (the most for one printing its arrays on every call), a debug spot check
+of a few coordinates 0.001, an analytic gradient looping in Python over every entry of its largest
+parameter 0.02; centered differences 1.6-4 however the loss is reached, forward differences of a
+lean float32 copy of it 0.9. BUDGET sits between: 10 times the slowest analytic gradient, a
+quarter of the cheapest differencing. CPU time does not grow with the load on the machine as wall
+time does (and where memory or a shared core slows the child, it slows the unit alike); the
+repeated attempts take care of the rest.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grader.checks.compare import HUGE, raw_array, relative_error
+from grader.checks.context import Context
+from grader.sandbox.interface import Timed
+
+#: the loss evaluations per parameter a gradient may cost on the probe before it counts as
+#: differencing the loss
+BUDGET = 0.2
+#: attempts, each on fresh inputs, before a gradient that never answered right within the budget is reported
+ATTEMPTS = 3
+#: runs of the reference loss timed for the unit; the least counts
+UNIT_RUNS = 9
+#: the wall time an attempt may take: DEADLINE_FACTOR budgets, at least MIN_DEADLINE seconds. An
+#: attempt is stopped as soon as it has cost the budget; this only ends one that waits (or a
+#: machine too loaded to run it).
+DEADLINE_FACTOR = 10.0
+MIN_DEADLINE = 2.0
+
+_FAILURES = {
+    "error": "it raised an exception",
+    "memory": "it ran out of memory",
+    "crashed": "it ended its process",
+    "timeout": "it did not return",
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the probe of one gradient function found on one case."""
+
+    #: analytic (answered right within the budget), slow (cost the budget), wrong (never
+    #: answered right where the graded cases are right), or none (nothing to measure)
+    verdict: str
+    case: str
+    parameters: int = 0
+    #: CPU seconds of one evaluation of the reference loss
+    unit: float = 0.0
+    #: CPU seconds of the attempt that cost least (of the slow ones, for a slow verdict)
+    cost: float = 0.0
+    #: that attempt was stopped at the budget: it would have cost more
+    stopped: bool = False
+    #: for wrong: what was wrong, in the grader's words
+    problem: str = ""
+
+    @property
+    def per_parameter(self) -> float:
+        """The cost in evaluations of the loss per parameter."""
+        return self.cost / (self.unit * self.parameters) if self.unit > 0 and self.parameters else math.inf
+
+
+def probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe:
+    """The probe of ``function``, the gradient of ``loss`` with respect to the argument ``wrt``,
+    on ``case``; run once per grading."""
+    memo = ctx.memo.setdefault("probes", {})
+    key = (function, loss, wrt, case)
+    if key not in memo:
+        memo[key] = _probe(ctx, function, loss, wrt, case)
+    result: Probe = memo[key]
+    return result
+
+
+def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe:
+    graded = [c for check in ctx.rubric.checks if check.function == function for c in check.cases]
+    if ctx.state(function) != "ok" or not graded:
+        return Probe("none", case)
+    make = ctx.assignment.function("make_inputs")
+    arguments = ctx.rubric.cases[case].arguments
+    inputs = make(ctx.rng(f"probe:{case}:0"), **arguments)
+    parameters = _size(inputs[wrt])
+    unit = _unit(ctx.assignment.function(loss), ctx.arguments(loss, inputs))
+    budget = BUDGET * parameters * unit
+    deadline = max(MIN_DEADLINE, DEADLINE_FACTOR * budget)
+    trusted = _trusted(ctx, function)
+    slow: list[Timed] = []
+    problems: list[str] = []
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            inputs = make(ctx.rng(f"probe:{case}:{attempt}"), **arguments)
+        # A call on a graded case first, so that the timed call is never the first in a new
+        # child (the one before was stopped): imports inside the function are not counted.
+        ctx.timed(function, ctx.inputs(graded[0]), deadline, deadline)
+        timed = ctx.timed(function, inputs, budget, deadline)
+        if timed.cost >= budget:
+            slow.append(timed)
+            continue
+        problem = _problem(ctx, function, inputs, timed, trusted, deadline)
+        if not problem:
+            return Probe("analytic", case, parameters, unit, timed.cost)
+        problems.append(problem)
+    if slow:
+        least = min(slow, key=lambda t: t.cost)
+        return Probe("slow", case, parameters, unit, least.cost, least.stopped == "budget")
+    if problems and trusted:
+        return Probe("wrong", case, parameters, unit, problem=problems[0])
+    return Probe("none", case, parameters, unit)
+
+
+def _size(value: Any) -> int:
+    """How many numbers ``value`` (an array, or a dict or list of them) holds."""
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return int(np.size(value))
+
+
+def _unit(loss: Callable[..., Any], args: list[Any]) -> float:
+    """CPU seconds of one evaluation of the reference loss: the least of UNIT_RUNS runs (the
+    first warms up), each on its own copies of the arguments, made outside the timing."""
+    best = math.inf
+    for _ in range(UNIT_RUNS + 1):
+        copies = copy.deepcopy(args)
+        start = time.process_time()
+        loss(*copies)
+        best = min(best, time.process_time() - start)
+    return max(best, 1e-9)
+
+
+def _trusted(ctx: Context, function: str) -> list[str | None]:
+    """The keys of ``function``'s answer (None: the answer itself) that agree with the reference
+    on every case of every check of them: the probe's answer must agree there too."""
+    cases: dict[str | None, dict[str, None]] = {}
+    for check in ctx.rubric.checks:
+        if check.function == function:
+            cases.setdefault(check.key, {}).update(dict.fromkeys(check.cases))
+    return [key for key, names in cases.items() if all(_agrees(ctx, function, key, c) for c in names)]
+
+
+def _agrees(ctx: Context, function: str, key: str | None, case: str) -> bool:
+    outcome = ctx.answer(function, case)
+    if outcome.status != "ok":
+        return False
+    return _error(ctx, outcome.value, ctx.expected(function, case), key) <= ctx.rubric.rtol
+
+
+def _error(ctx: Context, value: Any, expected: Any, key: str | None) -> float:
+    """The relative error of the answer ``value`` at ``key``; infinite if it has none or the wrong shape."""
+    got = raw_array(value, key)
+    try:
+        want = np.asarray(expected[key] if key else expected, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - the reference has no such key
+        return math.inf
+    if got is None or got.shape != want.shape:
+        return math.inf
+    return relative_error(got, want, ctx.rubric.floor)
+
+
+def _problem(ctx: Context, function: str, inputs: dict[str, Any], timed: Timed, trusted: list[str | None], deadline: float) -> str:
+    """What is wrong with the probe's answer, in the grader's words; empty if it is right."""
+    outcome = timed.outcome
+    if outcome is None:
+        return f"it did not answer within {deadline:.2g} s"
+    if outcome.status != "ok":
+        return _FAILURES.get(outcome.status, "it failed")
+    expected = ctx.reference(function, inputs) if trusted else None
+    for key in trusted:
+        error = _error(ctx, outcome.value, expected, key)
+        if error > ctx.rubric.rtol:
+            name = ctx.rubric.name_of(function, key)
+            if math.isinf(error):
+                return f"{name} is missing or has the wrong shape"
+            return f"{name} is not finite" if error >= HUGE else f"{name} is off by a relative error of {error:.2g}"
+    return ""
