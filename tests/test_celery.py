@@ -97,3 +97,23 @@ def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, pos
     assert sorted(student for student, _, _ in recorded) == students  # exactly one row each
     assert all(status == "graded" and score == 100 for _, status, score in recorded)
     assert "succeeded" in (tmp_path / "worker0.log").read_text()  # the killed worker had really been grading
+
+
+def test_files_that_are_no_program_do_not_keep_a_celery_batch_waiting(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    directory = tmp_path / "class"
+    directory.mkdir()
+    (directory / "ada.py").write_text(CORRECT)
+    (directory / "undefined.py").write_bytes(b"# -*- coding: undefined -*-\nx = 1\n")  # the codec raises UnicodeError
+    (directory / "huge_int.ipynb").write_bytes(b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"n": ' + b"9" * 5000 + b'}, "cells": []}')
+    env = {**os.environ, "GRADE_DB_URL": postgres_url, "GRADE_BROKER_URL": broker, "PYTHONPATH": str(ROOT)}
+    grade = [sys.executable, "-m", "grader.cli", "--course", str(course)]
+    subprocess.run([*grade, "db", "upgrade"], env=env, check=True, capture_output=True)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = start_worker(grade, env, log)
+        try:
+            done = subprocess.run([*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery", "--json"], env=env, capture_output=True, timeout=120)
+        finally:
+            stop(worker)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert json.loads(done.stdout)["counts"] == {"graded": 1, "error": 2}
+    assert sorted(rows(postgres_url)) == [("ada", "graded", 100), ("huge_int", "error", 0), ("undefined", "error", 0)]
