@@ -52,8 +52,9 @@ DENIED = (
     # next submission.
     "shmget", "msgget", "semget", "mq_open",
 )
-#: socket families refused: no network, no kernel interfaces (UNIX sockets stay for Python's own use)
-DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)
+#: the one socket family allowed: no network, no kernel interface (netlink, packet, vsock, ...);
+#: UNIX sockets stay for Python's own use
+ALLOWED_FAMILY = socket.AF_UNIX
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -80,8 +81,7 @@ def seccomp_filter(fork):
     # clone3 answers ENOSYS, not EPERM, so glibc falls back to clone (whose namespace flags the
     # user namespace already confines) and threads still start where the process limit allows.
     rules.add_rule(pyseccomp.ERRNO(38), "clone3")
-    for family in DENIED_FAMILIES:
-        rules.add_rule(pyseccomp.ERRNO(1), "socket", pyseccomp.Arg(0, pyseccomp.EQ, family))
+    rules.add_rule(pyseccomp.ERRNO(1), "socket", pyseccomp.Arg(0, pyseccomp.NE, ALLOWED_FAMILY))
     return rules
 
 
