@@ -281,13 +281,14 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 @main.command()
 def doctor() -> None:
     """Show which isolation path and layers this machine gives submissions."""
-    from grader.sandbox.isolation import detect
+    from grader.sandbox.isolation import TMPFS_MB, detect
 
     layers = detect()
     fallback = layers.landlock and not layers.bubblewrap
     if layers.landlock:
         scope = "; signals and abstract sockets scoped" if layers.landlock >= 6 else "; no signal scoping (ABI < 6)"
         landlock = f"ABI {layers.landlock}: reads only the Python installation and numpy, writes only its scratch directory; no TCP{scope}"
+        landlock += f"; scratch on a {TMPFS_MB} MiB tmpfs" if layers.tmpfs else "; scratch on the machine's /tmp, not size-limited (cannot mount a tmpfs)"
         landlock += "" if fallback else " (the fallback path; namespaces are used)"
         if not layers.stdlib_readable:
             landlock += "; the child's uid may not read the standard library, so it imports only the modules the zygote preloads"

@@ -288,8 +288,8 @@ def reset_peak_memory() -> None:
 
 def sandbox_shmem_kb() -> int:
     """Shared memory that this process's sandboxes hold whatever runs in them: the contents of
-    the tmpfs file systems in their mount namespaces (/, /dev, /tmp), which live as long as the
-    zygote. (System V shared memory and POSIX message queues live in their IPC namespace, which
+    the tmpfs file systems in their mount namespaces (/, /dev, /tmp), or on the Landlock path of
+    the zygote's scratch tmpfs, which live as long as the zygote. (System V shared memory and POSIX message queues live in their IPC namespace, which
     only CAP_SYS_ADMIN may enter to count; the zygote's seccomp filter refuses to create them,
     and leave_behind.py, pick_up.py and disk_fill.py would earn points if that failed.)"""
     used = 0
@@ -306,6 +306,10 @@ def sandbox_shmem_kb() -> int:
                 except OSError:
                     continue
                 used += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    zygote = zygote_control._zygote  # on the Landlock path, the tmpfs of its scratch directories
+    if zygote is not None and zygote.scratch is not None and os.path.ismount(zygote.scratch):
+        fs = os.statvfs(zygote.scratch)
+        used += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
     return used >> 10
 
 

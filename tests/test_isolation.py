@@ -244,15 +244,21 @@ def test_on_the_landlock_path_nothing_a_submission_started_outlives_it(without_b
                 pass
         return found
 
-    with Sandbox(Program((Cell("daemon.py", DAEMON),)), ["start"], Limits(processes=4)) as box:
-        assert box.load().status == "ok"
-        [started] = box.run("start", [], [[]])
-        assert started.status == "ok", started.error
-        assert sleepers(), "the daemon did not start"
-    deadline = time.monotonic() + 5
-    while sleepers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not sleepers()
+    for kill_the_zygote in (False, True):  # the child ends, or its zygote is killed under it
+        with Sandbox(Program((Cell("daemon.py", DAEMON),)), ["start"], Limits(processes=4)) as box:
+            assert box.load().status == "ok"
+            [started] = box.run("start", [], [[]])
+            assert started.status == "ok", started.error
+            deadline = time.monotonic() + 5
+            while not sleepers() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sleepers(), "the daemon did not start"
+            if kill_the_zygote:
+                zygote_control.discard("killed by the test")
+        deadline = time.monotonic() + 5
+        while sleepers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not sleepers()
 
 
 LOCKED = """\
@@ -274,6 +280,7 @@ def test_on_the_landlock_path_scratch_goes_with_the_submission_and_with_a_killed
         base = Path(zygote.scratch)
         [scratch] = base.iterdir()
         assert scratch.stat().st_uid >= UID_BASE and base.stat().st_mode & 0o777 == 0o711
+        assert os.path.ismount(base)  # a sized tmpfs: the test runs as root
     deadline = time.monotonic() + 5
     while any(base.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -281,4 +288,4 @@ def test_on_the_landlock_path_scratch_goes_with_the_submission_and_with_a_killed
     with Sandbox(Program((Cell("locked.py", LOCKED),)), ["f"]) as box:
         assert box.load().status == "ok"
         zygote_control.discard("killed by the test")  # SIGKILL: the zygote cleans nothing up
-    assert not base.exists()
+    assert not base.exists() and str(base) not in Path("/proc/self/mountinfo").read_text()

@@ -73,6 +73,8 @@ class Layers:
     roots: tuple[str, ...] = ()
     #: whether a child under its own uid may read the standard library (else: preloaded modules only)
     stdlib_readable: bool = True
+    #: whether the zygote can mount a sized tmpfs for its children's scratch directories
+    tmpfs: bool = False
 
     @property
     def path(self) -> str:
@@ -188,7 +190,7 @@ def _probe_landlock() -> dict[str, Any]:
         abi, reason = 0, f"a confined process cannot open {what} (does its uid have access to every parent directory?)"
     return {
         "landlock": abi, "landlock_reason": reason, "uid": uid, "uid_reason": uid_reason,
-        "roots": tuple(roots), "stdlib_readable": bool(found["reads_stdlib"]),
+        "roots": tuple(roots), "stdlib_readable": bool(found["reads_stdlib"]), "tmpfs": bool(found["tmpfs"]),
     }
 
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from grader.sandbox.inside.confine import SCRATCH_PREFIX
+from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class Zygote:
         self.stderr = StderrTail(stderr, self.process.pid)
         self._unanswered = 0
         self.scratch: str | None = None
+        #: children forked and not yet ended
+        self.children: set[int] = set()
         self.control = ours
         self.control.settimeout(START_TIMEOUT)
         try:
@@ -132,7 +134,9 @@ class Zygote:
             socket.send_fds(self.control, [json.dumps(message).encode()], fds)
         except OSError as exc:
             raise self._died(str(exc), ended=True) from None
-        return int(self._receive()["pid"])
+        pid = int(self._receive()["pid"])
+        self.children.add(pid)
+        return pid
 
     def end(self, pid: int, *, wait: bool) -> int | None:
         """Kill the child and everything it started; with ``wait``, its wait status if it had
@@ -142,6 +146,7 @@ class Zygote:
             self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
         except OSError as exc:
             raise self._died(str(exc), ended=True) from None
+        self.children.discard(pid)
         if not wait:
             self._unanswered += 1
             return None
@@ -168,6 +173,13 @@ class Zygote:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        confinement = self.layers.confinement()
+        if confinement is not None and confinement["uid"]:
+            # On the Landlock path its children die with it (PR_SET_PDEATHSIG), but not what
+            # they started: every process of a live child's own uid goes.
+            for pid in self.children:
+                kill_uid(child_uid(pid))
+        self.children.clear()
         self.close()
 
     def close(self) -> None:
@@ -178,7 +190,8 @@ class Zygote:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.stderr.wait(STDERR_GRACE)
-        if self.scratch is not None:  # left behind when the zygote was killed
+        if self.scratch is not None:  # left behind (and mounted) when the zygote was killed
+            release(self.scratch)
             _remove_tree(self.scratch)
 
     def _receive(self) -> dict[str, Any]:

@@ -44,6 +44,10 @@ UID_BASE = 0x7000_0000
 CONFINE_FAILED = 121
 #: the name of a zygote's directory of scratch directories starts with this
 SCRATCH_PREFIX = "grader-zygote-"
+#: the size of the tmpfs mounted there, as root (the same as bubblewrap's /tmp)
+TMPFS_MB = 256
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MNT_DETACH = 2
 
 # x86_64 and every other architecture share these numbers (added after the syscall tables merged)
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
@@ -275,10 +279,25 @@ def preload():
 
 def scratch_base():
     """A directory of the zygote's own for its children's scratch directories: a child may pass
-    through it to its own (mode 0700, owned by its uid) but not list it."""
+    through it to its own (mode 0700, owned by its uid) but not list it. As root, a tmpfs of
+    TMPFS_MB is mounted there, so that what submissions write is bounded (elsewhere only each
+    file is, by RLIMIT_FSIZE); ``release`` unmounts it."""
     base = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
+    mount_tmpfs(base)
     os.chmod(base, 0o711)
     return base
+
+
+def mount_tmpfs(path):
+    """Whether a sized tmpfs could be mounted on ``path`` (needs CAP_SYS_ADMIN)."""
+    options = f"size={TMPFS_MB}m,mode=0711".encode()
+    return libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC), options) == 0
+
+
+def release(path):
+    """Unmount what ``scratch_base`` mounted on ``path``, if anything."""
+    while libc.umount2(os.fsencode(path), MNT_DETACH) == 0:
+        pass
 
 
 def kill_uid(uid):
@@ -310,6 +329,10 @@ def probe(config):
     process and then what a submission would try. A dict for ``grader.sandbox.isolation``."""
     scratch = tempfile.mkdtemp(prefix="grader-probe-")
     result: dict = {"scratch": scratch, "uid": None, "uid_error": "", "landlock": 0, "landlock_error": ""}
+    trial = tempfile.mkdtemp(prefix="grader-probe-")
+    result["tmpfs"] = mount_tmpfs(trial)
+    release(trial)
+    os.rmdir(trial)
     grader = os.getppid()
     outside = config.get("outside", [])
     try:

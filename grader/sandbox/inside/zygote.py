@@ -231,6 +231,7 @@ def run(control_fd, own_namespace, confinement=None):
             for pid in list(children):
                 end(children, pid, False, own_namespace, uid(pid))
             if confinement is not None:
+                confine.release(base)
                 remove(base)
             return
         message = json.loads(data)
