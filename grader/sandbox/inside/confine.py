@@ -188,7 +188,7 @@ def capabilities():
     header = CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
     data = (CapData * 2)()
     _check(libc.capget(ctypes.byref(header), data), "capget")
-    return tuple(data[0].__getattribute__(f) | data[1].__getattribute__(f) << 32 for f in ("effective", "permitted", "inheritable"))
+    return tuple(getattr(data[0], f) | getattr(data[1], f) << 32 for f in ("effective", "permitted", "inheritable"))
 
 
 def drop_capabilities():
@@ -251,16 +251,16 @@ def confine(scratch, config):
     then the extra seccomp filter. A layer that fails ends the child with CONFINE_FAILED and a
     line on its stderr: the submission never runs with less than was asked."""
     try:
-        rules = ruleset(config["roots"], scratch)[0] if config.get("landlock") else None
+        landlock = ruleset(config["roots"], scratch)[0] if config.get("landlock") else None
         if config.get("uid"):
             drop_privileges(scratch)
         else:
             drop_capabilities()
-        if rules is not None:
-            enforce(rules)
-        rules = call_filter()
-        if rules is not None:
-            rules.load()
+        if landlock is not None:
+            enforce(landlock)
+        calls = call_filter()
+        if calls is not None:
+            calls.load()
     except BaseException as exc:  # noqa: BLE001 - whatever failed, the submission must not run
         try:
             os.write(2, f"the sandbox could not confine this process ({exc}); the submission did not run\n".encode())
