@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from grader.errors import GraderError
-from grader.settings import Settings, install, reset
+from grader.settings import ISOLATION_MODES, RENAMED_MODES, Settings, install, reset
 from grader.terminal import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,18 +54,40 @@ class Cli:
     def db_url(self) -> str | None:
         return self.settings.db_url
 
-    def isolation(self, given: str | None, default: str) -> str:
-        """``--isolation``, else ``GRADE_ISOLATION``, else the command's own default."""
-        return given or self.settings.isolation or default
+    def isolation(self, given: str | None) -> str:
+        """``--isolation``, else ``GRADE_ISOLATION``, else strict."""
+        return given or self.settings.isolation or "strict"
 
 
-def isolation_option(default: str) -> Callable[[F], F]:
+#: what --isolation none gives up, said wherever it can be chosen
+NONE_MEANS = (
+    "none: grade even where neither is available; then a submission runs as a plain process of the grader's "
+    "user, and can read the grader's environment (GRADE_DB_URL passwords), the course's reference and the "
+    "gradebook, change grades, and write into the grader's installation (a .pth runs in every later grading)"
+)
+
+
+class IsolationChoice(click.Choice):
+    """strict or none; an old mode name is a one-line error naming the new one."""
+
+    def __init__(self) -> None:
+        super().__init__(list(ISOLATION_MODES))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in RENAMED_MODES:
+            raise UsageProblem(
+                f"--isolation {value} is now called --isolation {RENAMED_MODES[value]} (it grades even without isolation); use strict or none."
+            )
+        return super().convert(value, param, ctx)
+
+
+def isolation_option() -> Callable[[F], F]:
     return click.option(
         "--isolation",
-        type=click.Choice(["strict", "permissive"]),
+        type=IsolationChoice(),
         default=None,
-        help=f"strict: refuse to grade without namespaces (bubblewrap); permissive: warn and grade "
-        f"(default: GRADE_ISOLATION, else {default}).",
+        help="strict: grade only in a sandbox, namespaces (bubblewrap) or else Landlock, seccomp and a uid of its own, "
+        f"and refuse where neither holds; {NONE_MEANS}. Default: GRADE_ISOLATION, else strict.",
     )
 
 
@@ -117,7 +139,7 @@ def _configure_logging(settings: Settings) -> None:
 @click.option("--student", "-s", required=True, help="Student id, stored exactly as given.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh).")
-@isolation_option("permissive")
+@isolation_option()
 @click.pass_obj
 @_one_line_errors
 def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str | None) -> None:
@@ -125,7 +147,7 @@ def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, s
     from grader.reports import Header, render_text
     from grader.submit import submit as submit_file
 
-    isolation = cli.isolation(isolation, "permissive")
+    isolation = cli.isolation(isolation)
     _warn_if_weakly_isolated(isolation)
     done = submit_file(path, assignment=assignment, student=student, course=cli.course, db_url=cli.db_url, seed=seed, isolation=isolation)
     if as_json:
@@ -186,7 +208,7 @@ def summary(cli: Cli, assignment: str, output: Path | None) -> None:
 @click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
               help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
-@isolation_option("strict")
+@isolation_option()
 @click.pass_obj
 @_one_line_errors
 def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str | None) -> None:
@@ -197,7 +219,7 @@ def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backe
     from grader.batch import run_batch
     from grader.progress import Progress
 
-    isolation = cli.isolation(isolation, "strict")
+    isolation = cli.isolation(isolation)
     _warn_if_weakly_isolated(isolation)
     with Progress(enabled=not as_json) as progress:
         summary = run_batch(
@@ -259,27 +281,47 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 
 @main.command()
 def doctor() -> None:
-    """Show which isolation layers this machine gives submissions."""
-    from grader.sandbox.isolation import detect
+    """Show which isolation path and layers this machine gives submissions."""
+    from grader.sandbox.isolation import TMPFS_MB, detect
 
     layers = detect()
+    fallback = layers.landlock and not layers.bubblewrap
+    if layers.landlock:
+        scope = "; signals and abstract sockets scoped" if layers.landlock >= 6 else "; no signal scoping (ABI < 6)"
+        landlock = f"ABI {layers.landlock}: reads only the Python installation and numpy, writes only its scratch directory; no TCP{scope}"
+        landlock += f"; scratch on a {TMPFS_MB} MiB tmpfs" if layers.tmpfs else "; scratch on the machine's /tmp, not size-limited (cannot mount a tmpfs)"
+        landlock += "" if fallback else " (the fallback path; namespaces are used)"
+        if not layers.stdlib_readable:
+            landlock += "; the child's uid may not read the standard library, so it imports only the modules the zygote preloads"
+    else:
+        landlock = layers.landlock_reason
     rows = [
         ("process", True, "separate process, rlimits, empty environment, wall-clock limit"),
-        ("seccomp", layers.seccomp, "pyseccomp/libseccomp: ptrace, mount, namespaces, network sockets refused"),
+        ("seccomp", layers.seccomp, "pyseccomp/libseccomp: ptrace, process_vm_*, mount, namespaces, every socket family but AF_UNIX refused"),
         ("namespaces", layers.bubblewrap is not None, f"bubblewrap at {layers.bubblewrap}: no network, own PID namespace, read-only Python, tmpfs scratch" if layers.bubblewrap else layers.reason),
-        ("landlock", False, "not used: bubblewrap's mount namespace already hides the file system"),
+        ("landlock", bool(layers.landlock), landlock),
+        ("uid", layers.uid, "each child runs under a uid of its own (0x70000000 + its pid), with no capability" if layers.uid else layers.uid_reason),
     ]
     for name, present, detail in rows:
         click.echo(f"{name:<11} {'yes' if present else 'no ':<4} {detail}")
-    click.echo(f"level: {layers.level}" + ("" if layers.bubblewrap else " (strict isolation will refuse to grade)"))
+    if layers.strict:
+        click.echo(f"path: {layers.path}")
+    else:
+        click.echo(f"path: none (strict isolation will refuse to grade: {layers.why_not_strict()})")
+    click.echo(f"level: {layers.level}")
 
 
 def _warn_if_weakly_isolated(mode: str) -> None:
     from grader.sandbox.isolation import detect
 
     layers = detect()
-    if mode == "permissive" and layers.bubblewrap is None:
-        click.secho(f"WARNING: grading without namespaces ({layers.reason}); submissions can see this machine.", fg="red", err=True)
+    if mode == "none" and not layers.strict:
+        click.secho(
+            f"WARNING: grading without isolation (level {layers.level}: {layers.why_not_strict()}); "
+            "submissions can read and change what the grader's user can.",
+            fg="red",
+            err=True,
+        )
 
 
 @main.group()

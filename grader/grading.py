@@ -16,11 +16,12 @@ from grader.sandbox.process import Sandbox
 log = logging.getLogger(__name__)
 
 
-def grade(assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "permissive") -> GradingResult:
+def grade(assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "strict") -> GradingResult:
     """Grade ``submission``; a student's failure of any kind ends up in the result, never raised.
 
-    ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces) or
-    ``permissive`` (run with what the machine has; the result records the level).
+    ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces or the
+    Landlock path) or ``none`` (run with what the machine has, even a plain process); the result
+    records the level.
     """
     level = require(isolation).level
     try:

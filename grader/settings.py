@@ -20,7 +20,9 @@ from typing import Any
 from grader.db.engine import default_url
 from grader.errors import SettingsError
 
-ISOLATION_MODES = ("strict", "permissive")
+ISOLATION_MODES = ("strict", "none")
+#: old names of isolation modes: refused with a line naming the new one
+RENAMED_MODES = {"permissive": "none"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -54,6 +56,12 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str | None]:
     return parse
 
 
+def _isolation(value: str) -> str | None:
+    if value.strip() in RENAMED_MODES:
+        raise ValueError(f"is now called {RENAMED_MODES[value.strip()]!r} (it grades even without isolation); use strict or none")
+    return _choice(*ISOLATION_MODES)(value)
+
+
 def _flag(value: str) -> bool:
     value = value.strip().lower()
     if value in ("", "0", "false", "no"):
@@ -78,11 +86,12 @@ class Setting:
 TABLE = (
     Setting("GRADE_COURSE", "course", ".", _text, "course directory holding reference/ and rubrics/"),
     Setting("GRADE_DB_URL", "db_url", "", _optional, "SQLAlchemy URL of the gradebook (default: sqlite:///COURSE/grade.db)"),
-    Setting("GRADE_ISOLATION", "isolation", "", _choice(*ISOLATION_MODES), "strict or permissive (default: permissive for grade submit, strict for grade batch)"),
+    Setting("GRADE_ISOLATION", "isolation", "", _isolation, "strict (namespaces or Landlock, else refuse) or none (grade even unisolated); default strict"),
     Setting("GRADE_BROKER_URL", "broker_url", "redis://127.0.0.1:6379/0", _text, "Celery broker of grade worker and grade batch --backend celery"),
     Setting("GRADE_VISIBILITY_TIMEOUT", "visibility_timeout", "3600", _seconds, "seconds before Redis gives a dead worker's unfinished task to another worker"),
     Setting("GRADE_NO_BWRAP", "no_bwrap", "", _flag, "1: do not use bubblewrap even where it works (as on a machine without it)"),
     Setting("GRADE_LOG_LEVEL", "log_level", "WARNING", _choice(*LOG_LEVELS, upper=True), "what the grader logs to stderr: DEBUG, INFO, WARNING or ERROR"),
+    Setting("GRADE_NO_LANDLOCK", "no_landlock", "", _flag, "1: do not use the Landlock path even where it works (as on a machine without it)"),
 )
 
 
@@ -95,6 +104,7 @@ class Settings:
     visibility_timeout: float = 3600.0
     no_bwrap: bool = False
     log_level: str = "WARNING"
+    no_landlock: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

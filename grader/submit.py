@@ -40,6 +40,7 @@ class Submitted:
             "message": self.result.message,
             "score": self.result.score,
             "max_score": self.result.max_score,
+            "isolation": self.result.isolation,
             "checks": [
                 {
                     "id": c.id,
@@ -62,7 +63,7 @@ def submit(
     course: Path | str = ".",
     db_url: str | None = None,
     seed: int | None = None,
-    isolation: str = "permissive",
+    isolation: str = "strict",
 ) -> Submitted:
     """Grade the file at ``path`` for ``student`` and store the result.
 

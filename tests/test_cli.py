@@ -54,8 +54,9 @@ def test_sample_part_scores_and_diagnoses(course: Path, db_url: str, name: str) 
 def test_json_contract(course: Path, db_url: str) -> None:
     code, out = submit(course, "seed_db2_not_summed.py")
     assert code == 0
-    assert set(out) == {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "checks"}
+    assert set(out) == {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "isolation", "checks"}
     assert isinstance(out["submission_id"], int)
+    assert out["isolation"] == "namespaces+seccomp"
     for check in out["checks"]:
         assert set(check) == {"id", "status", "score", "max_score", "message", "diagnoses"}
         assert check["status"] in ("passed", "failed", "error", "timeout", "memory", "crashed")

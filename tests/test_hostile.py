@@ -8,6 +8,10 @@ the course and the earlier rows of the gradebook unchanged, the grader's memory 
 sandbox's shared memory bounded, at most 64 KiB of output kept, and a correct submission
 still earning 100 in the same process.
 
+The corpus runs on both isolation paths that strict mode accepts: namespaces (bubblewrap) and,
+as on a machine without user namespaces, Landlock with seccomp and a uid of the child's own
+(GRADE_NO_BWRAP=1); every attack must fail on each.
+
 Every check looks at this run's own footprint only, so that other runs on the machine do not
 disturb it: this process's descendants, this run's TMPDIR, and markers named after this run.
 
@@ -20,10 +24,12 @@ show those points really are on the table.
 from __future__ import annotations
 
 import ctypes
+import glob
 import hashlib
 import os
 import resource
 import signal
+import site
 import sqlite3
 import tempfile
 import time
@@ -39,6 +45,7 @@ from helpers import FULL, ROOT, SAMPLES, part_scores, submit
 from conftest import RUN_TMP
 from grader.db import Gradebook
 from grader.sandbox import zygote_control
+from grader.sandbox.isolation import detect
 
 HOSTILE = Path(__file__).parent / "hostile"
 SECRET = ("GRADER_SECRET_TOKEN", "hostile-test-secret-7f3a9c")
@@ -103,6 +110,7 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "forge_frame.py": ("graded", LOSS),
     "forge_shape.py": ("graded", LOSS),
     "write_files.py": ("graded", LOSS),
+    "tamper_install.py": ("graded", LOSS),
     "exit_early.py": ("graded", LOSS),
     "pickle_bomb.py": ("graded", LOSS),
     "terminal_escapes.py": ("graded", LOSS),
@@ -133,8 +141,44 @@ XFAIL: dict[str, str] = {}
 STOLEN = sorted(name for name in CORPUS if "\ndef stolen():\n" in (HOSTILE / name).read_text())
 
 
+#: the isolation paths strict mode accepts, and the level each records
+PATHS = {"namespaces": "namespaces+seccomp", "landlock": "landlock+seccomp+uid"}
+
+
 def params(names: list[str]) -> list[object]:
     return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n])) if n in XFAIL else n for n in names]
+
+
+@pytest.fixture(params=[pytest.param(p, marks=pytest.mark.slow) for p in PATHS])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The isolation path of this run: namespaces, or (as without bubblewrap) Landlock; a fresh
+    probe and a zygote started on that path, and the same again for the next test."""
+    if request.param == "landlock":
+        monkeypatch.setenv("GRADE_NO_BWRAP", "1")
+    detect.cache_clear()
+    zygote_control.discard()
+    assert detect().path == request.param and detect().level == PATHS[request.param], detect()
+    yield request.param
+    monkeypatch.delenv("GRADE_NO_BWRAP", raising=False)
+    detect.cache_clear()
+    zygote_control.discard()
+
+
+def site_packages() -> list[Path]:
+    """Every site-packages of the grader's Python: a submission must never write there."""
+    import numpy
+
+    return sorted({Path(numpy.__file__).parent.parent, *map(Path, site.getsitepackages())})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_planted_files() -> Iterator[None]:
+    """Whatever an attack that worked left in the grader's installation or a course's
+    reference/ is removed at the end (the tests fail on it first)."""
+    yield
+    for folder in [*site_packages(), *map(Path, glob.glob("/work/*/reference"))]:
+        for planted in folder.glob(f"{MARKER}*"):
+            planted.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -229,6 +273,7 @@ def markers() -> set[tuple[str, int]]:
     mine = [(Path(RUN_TMP), "hostile-marker")]
     walked = [(ROOT / "reference", MARKER), (ROOT / "rubrics", MARKER), (ROOT / "submissions", MARKER)]
     flat = [Path(RUN_TMP).parent, Path.home(), Path("/work"), ROOT, Path("/dev/shm"), Path("/var/tmp"), Path("/")]
+    flat += site_packages() + [Path(p) for p in glob.glob("/work/*/reference")]
     for top, name in mine + walked:
         for folder, _, files in os.walk(top):
             found |= {(path, os.lstat(path).st_mtime_ns) for f in files if name in f for path in [os.path.join(folder, f)]}
@@ -241,8 +286,13 @@ def markers() -> set[tuple[str, int]]:
 
 
 def grader_scratch() -> set[str]:
-    """The grader's output and scratch directories: in this run's own TMPDIR."""
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(("grader-output-", "submission-"))}
+    """The grader's output and scratch directories: in this run's own TMPDIR, and on the
+    Landlock path in the zygote's directory of scratch directories."""
+    found = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(("grader-output-", "submission-"))}
+    zygote = zygote_control._zygote
+    if zygote is not None and zygote.scratch is not None and os.path.isdir(zygote.scratch):
+        found |= {os.path.join(zygote.scratch, p) for p in os.listdir(zygote.scratch)}
+    return found
 
 
 def reset_peak_memory() -> None:
@@ -252,8 +302,8 @@ def reset_peak_memory() -> None:
 
 def sandbox_shmem_kb() -> int:
     """Shared memory that this process's sandboxes hold whatever runs in them: the contents of
-    the tmpfs file systems in their mount namespaces (/, /dev, /tmp), which live as long as the
-    zygote. (System V shared memory and POSIX message queues live in their IPC namespace, which
+    the tmpfs file systems in their mount namespaces (/, /dev, /tmp), or on the Landlock path of
+    the zygote's scratch tmpfs, which live as long as the zygote. (System V shared memory and POSIX message queues live in their IPC namespace, which
     only CAP_SYS_ADMIN may enter to count; the zygote's seccomp filter refuses to create them,
     and leave_behind.py, pick_up.py and disk_fill.py would earn points if that failed.)"""
     used = 0
@@ -270,6 +320,10 @@ def sandbox_shmem_kb() -> int:
                 except OSError:
                     continue
                 used += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+    zygote = zygote_control._zygote  # on the Landlock path, the tmpfs of its scratch directories
+    if zygote is not None and zygote.scratch is not None and os.path.ismount(zygote.scratch):
+        fs = os.statvfs(zygote.scratch)
+        used += (fs.f_blocks - fs.f_bfree) * fs.f_frsize
     return used >> 10
 
 
@@ -325,7 +379,7 @@ def test_every_hostile_file_has_expectations() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", params(sorted(CORPUS)))
-def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str) -> None:
+def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str, path: str) -> None:
     status, expected = CORPUS[name]
     submit(course, "correct_vectorized.py", "peer", *STRICT)  # something to steal
     if name in PRELUDE:
@@ -345,6 +399,7 @@ def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str
     assert code == 0, out
     if name in LIMITS:
         assert seconds < LIMITS[name][1], f"grading took {seconds:.1f} s"
+    assert out["isolation"] == PATHS[path]
     assert out["status"] == status, out["message"]
     assert part_scores(out["checks"]) == expected, [(c["id"], c["status"], c["message"]) for c in out["checks"]]
     assert out["score"] == sum(expected.values())
@@ -374,14 +429,14 @@ def test_hostile_submission(course: Path, db_url: str, tmp_path: Path, name: str
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", STOLEN)
-def test_loot_would_earn_points(course: Path, db_url: str, tmp_path: Path, name: str) -> None:
+def test_loot_would_earn_points(course: Path, db_url: str, tmp_path: Path, name: str, path: str) -> None:
     # Each file's stolen() replaced by one that returns a correct submission's source, the
     # richest loot: every attacked part then earns its points.
     loot = (SAMPLES / "correct_loops.py").read_text()
     source = (HOSTILE / name).read_text()
     rigged = staged(tmp_path, name, source.replace("\ndef stolen():\n", f"\ndef stolen():\n    return {loot!r}\n\n\ndef _attack():\n", 1))
     code, out = submit(course, rigged, "mallory", *STRICT)
-    assert code == 0 and part_scores(out["checks"]) == FULL, out
+    assert code == 0 and part_scores(out["checks"]) == FULL and out["isolation"] == PATHS[path], out
 
 
 @pytest.mark.slow
@@ -406,7 +461,7 @@ def test_a_wedged_zygote_costs_a_timeout_not_the_grading(course: Path, db_url: s
 @pytest.mark.postgres
 @pytest.mark.parametrize("name", ["read_gradebook.py", "network.py"])
 def test_a_postgresql_gradebook_is_out_of_reach(
-    course: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+    course: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, path: str
 ) -> None:
     monkeypatch.setenv("GRADE_DB_URL", postgres_url)
     _, peer = submit(course, "correct_vectorized.py", "peer", *STRICT)

@@ -360,3 +360,30 @@ def test_the_zygote_stderr_kept_and_logged_is_bounded(caplog: pytest.LogCaptureF
     assert logged[0] == "zygote 0 stderr: line 0"
     assert logged[-1] == "zygote 0 stderr: further lines are not logged"
     assert max(len(m) for m in logged) <= len("zygote 0 stderr: ") + zygote_control.LINE_CHARS
+
+
+SOCKETS = """\
+import errno, socket
+import numpy as np
+
+def families():
+    refused = []
+    for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET, 29, 38, 40, 44):  # CAN, ALG, VSOCK, XDP
+        try:
+            socket.socket(family, socket.SOCK_RAW if family in (socket.AF_NETLINK, socket.AF_PACKET, 29) else socket.SOCK_SEQPACKET).close()
+        except OSError as exc:
+            refused.append(float(exc.errno == errno.EPERM))
+        else:
+            refused.append(0.0)
+    a, b = socket.socketpair()
+    a.close(), b.close()
+    return np.array(refused)
+"""
+
+
+def test_every_socket_family_but_unix_is_refused() -> None:
+    with sandbox(SOCKETS, ["families"]) as box:
+        box.load()
+        [families] = box.run("families", [], [[]])
+    assert families.status == "ok", families.error
+    assert families.value["array"].tolist() == [1.0] * 8

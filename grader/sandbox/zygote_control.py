@@ -15,21 +15,24 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
+from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
 log = logging.getLogger(__name__)
 
 #: The modules of ``grader.sandbox.inside``, in dependency order: the frame format for both
-#: sides, the child's program, the fork server that runs it.
-INSIDE_MODULES = ("wire", "child", "zygote")
+#: sides, the child's program, its confinement on the Landlock path, the fork server.
+INSIDE_MODULES = ("wire", "child", "confine", "zygote")
 #: The kernel's limit on one argument (MAX_ARG_STRLEN): the bootstrap, sources included, is one.
 MAX_ARGUMENT = 128 * 1024
 _BOOTSTRAP = """\
@@ -79,6 +82,9 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         namespace = "pidns" if layers.bubblewrap else "shared"
         command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace]
+        confinement = layers.confinement()
+        if confinement is not None:  # the Landlock path: each child confines itself
+            command.append(json.dumps(confinement))
         if layers.bubblewrap:
             command = bubblewrap_command(layers.bubblewrap, command)
         stderr, stderr_write = os.pipe()
@@ -101,6 +107,9 @@ class Zygote:
             os.close(stderr_write)
         self.stderr = StderrTail(stderr, self.process.pid)
         self._unanswered = 0
+        self.scratch: str | None = None
+        #: children forked and not yet ended
+        self.children: set[int] = set()
         self.control = ours
         self.control.settimeout(START_TIMEOUT)
         try:
@@ -109,12 +118,14 @@ class Zygote:
             self.kill()
             raise
         self.seccomp = bool(ready.get("seccomp"))
+        scratch = ready.get("scratch")  # the Landlock path: its children's scratch directories
+        self.scratch = scratch if type(scratch) is str and os.path.basename(scratch).startswith(SCRATCH_PREFIX) else None
         self.control.settimeout(CONTROL_TIMEOUT)
         log.info("zygote started: pid %d, isolation %s", self.process.pid, self.level)
 
     @property
     def level(self) -> str:
-        return ("namespaces" if self.layers.bubblewrap else "process") + ("+seccomp" if self.seccomp else "")
+        return replace(self.layers, seccomp=self.seccomp).level
 
     def fork(self, limits: dict[str, int], fds: list[int]) -> int:
         """A new child serving the given (requests, replies, output) fds; its pid."""
@@ -123,7 +134,9 @@ class Zygote:
             socket.send_fds(self.control, [json.dumps(message).encode()], fds)
         except OSError as exc:
             raise self._died(str(exc), ended=True) from None
-        return int(self._receive()["pid"])
+        pid = int(self._receive()["pid"])
+        self.children.add(pid)
+        return pid
 
     def cpu(self, pid: int) -> float | None:
         """The CPU time (user and system, every thread) the child has used so far, read by the
@@ -145,6 +158,7 @@ class Zygote:
             self.control.send(json.dumps({"op": "end", "pid": pid, "wait": wait}).encode())
         except OSError as exc:
             raise self._died(str(exc), ended=True) from None
+        self.children.discard(pid)
         if not wait:
             self._unanswered += 1
             return None
@@ -171,6 +185,13 @@ class Zygote:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        confinement = self.layers.confinement()
+        if confinement is not None and confinement["uid"]:
+            # On the Landlock path its children die with it (PR_SET_PDEATHSIG), but not what
+            # they started: every process of a live child's own uid goes.
+            for pid in self.children:
+                kill_uid(child_uid(pid))
+        self.children.clear()
         self.close()
 
     def close(self) -> None:
@@ -181,6 +202,9 @@ class Zygote:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.stderr.wait(STDERR_GRACE)
+        if self.scratch is not None:  # left behind (and mounted) when the zygote was killed
+            release(self.scratch)
+            _remove_tree(self.scratch)
 
     def _receive(self) -> dict[str, Any]:
         while self._unanswered:  # the replies to ends that were not waited for come first
@@ -262,6 +286,26 @@ class StderrTail:
             log.debug("zygote %d stderr: %s", self._pid, _printable(line.decode("utf-8", "replace")))
         elif self._logged == LOGGED_LINES + 1:
             log.debug("zygote %d stderr: further lines are not logged", self._pid)
+
+
+def _remove_tree(path: str) -> None:
+    """Delete ``path``, even the folders a submission made unreadable."""
+
+    def unlock(function: object, name: str, _: object) -> None:
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            os.chmod(name, 0o700)
+        except OSError:
+            return
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+    shutil.rmtree(path, onerror=unlock)
 
 
 def _printable(text: str) -> str:

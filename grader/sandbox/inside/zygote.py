@@ -32,6 +32,7 @@ import socket
 import tempfile
 import time
 
+from . import confine
 from .child import serve
 
 try:  # present where the grader's dependencies are installed on Linux
@@ -53,8 +54,9 @@ DENIED = (
     # next submission.
     "shmget", "msgget", "semget", "mq_open",
 )
-#: socket families refused: no network, no kernel interfaces (UNIX sockets stay for Python's own use)
-DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)
+#: the one socket family allowed: no network, no kernel interface (netlink, packet, vsock, ...);
+#: UNIX sockets stay for Python's own use
+ALLOWED_FAMILY = socket.AF_UNIX
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -81,8 +83,7 @@ def seccomp_filter(fork):
     # clone3 answers ENOSYS, not EPERM, so glibc falls back to clone (whose namespace flags the
     # user namespace already confines) and threads still start where the process limit allows.
     rules.add_rule(pyseccomp.ERRNO(38), "clone3")
-    for family in DENIED_FAMILIES:
-        rules.add_rule(pyseccomp.ERRNO(1), "socket", pyseccomp.Arg(0, pyseccomp.EQ, family))
+    rules.add_rule(pyseccomp.ERRNO(1), "socket", pyseccomp.Arg(0, pyseccomp.NE, ALLOWED_FAMILY))
     return rules
 
 
@@ -99,8 +100,9 @@ def set_limits(limits):
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"] + 64, limits["processes"] + 64))
 
 
-def become_child(control, fds, message, scratch, rules):
-    """In the forked child: detach, lock down, then serve the submission. Never returns."""
+def become_child(control, fds, message, scratch, rules, confinement=None):
+    """In the forked child: detach, lock down, then serve the submission. Never returns.
+    With ``confinement`` (the Landlock path) it confines itself first (``confine.confine``)."""
     try:
         control.close()
         requests, replies, output = fds
@@ -121,6 +123,8 @@ def become_child(control, fds, message, scratch, rules):
         os.environ.clear()
         os.environ.update(message["env"], HOME=scratch, TMPDIR=scratch)
         set_limits(message["limits"])
+        if confinement is not None:
+            confine.confine(scratch, confinement)
         if rules is not None:
             rules.load()
         serve(requests, replies)
@@ -143,7 +147,8 @@ def cpu_seconds(pid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def end(children, pid, wait, own_namespace):
+def end(children, pid, wait, own_namespace, uid=None):
+    """End a child; with ``uid`` (its own, on the Landlock path) every process of that uid too."""
     status = None
     if wait:
         for _ in range(100):
@@ -171,6 +176,8 @@ def end(children, pid, wait, own_namespace):
             status = os.waitpid(pid, 0)[1]
         except ChildProcessError:
             status = None
+    if uid is not None:  # what it started, double-forked daemons included
+        confine.kill_uid(uid)
     remove(children.pop(pid))
     if private:
         # As the namespace's init we inherit the orphans just killed: reap them. Then remove
@@ -211,17 +218,26 @@ def unlock(folder):
             pass
 
 
-def run(control_fd, own_namespace):
-    """Answer the grader's control messages until it closes the channel, then end every child."""
+def run(control_fd, own_namespace, confinement=None):
+    """Answer the grader's control messages until it closes the channel, then end every child.
+    ``confinement``: what each child applies to itself on the Landlock path (see ``confine``)."""
     control = socket.socket(fileno=control_fd)
     libc.prctl(PR_SET_DUMPABLE, 0)  # no process of the same uid may read this one's memory
     if own_namespace and os.getpid() == 1:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # as init, it then ignores the submission's SIGINT
+    if confinement is not None:
+        confine.preload()
+
+    def uid(pid):
+        return confine.child_uid(pid) if confinement is not None and confinement.get("uid") else None
+
     filters = {True: seccomp_filter(True), False: seccomp_filter(False)}
     rules = filters[True]
-    base = tempfile.gettempdir()
+    # On the Landlock path the scratch directories are on the machine's /tmp, in one of this
+    # zygote's own, which the grader removes if this process is killed.
+    base = confine.scratch_base() if confinement is not None else tempfile.gettempdir()
     children: dict = {}
-    control.send(json.dumps({"ready": True, "seccomp": rules is not None}).encode())
+    control.send(json.dumps({"ready": True, "seccomp": rules is not None, "scratch": base if confinement is not None else None}).encode())
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
@@ -229,7 +245,10 @@ def run(control_fd, own_namespace):
             data, fds = b"", []
         if not data:
             for pid in list(children):
-                end(children, pid, False, own_namespace)
+                end(children, pid, False, own_namespace, uid(pid))
+            if confinement is not None:
+                confine.release(base)
+                remove(base)
             return
         message = json.loads(data)
         if message["op"] == "fork":
@@ -237,7 +256,7 @@ def run(control_fd, own_namespace):
             os.chmod(scratch, 0o700)
             pid = os.fork()
             if pid == 0:
-                become_child(control, fds, message, scratch, filters[message["limits"]["processes"] > 1])
+                become_child(control, fds, message, scratch, filters[message["limits"]["processes"] > 1], confinement)
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch
@@ -246,12 +265,14 @@ def run(control_fd, own_namespace):
             seconds = cpu_seconds(message["pid"]) if message["pid"] in children else None
             control.send(json.dumps({"seconds": seconds}).encode())
         elif message["op"] == "end":
-            status = end(children, message["pid"], message["wait"], own_namespace) if message["pid"] in children else None
+            pid = message["pid"]
+            status = end(children, pid, message["wait"], own_namespace, uid(pid)) if pid in children else None
             control.send(json.dumps({"status": status}).encode())
 
 
 def main(argv: list[str]) -> None:
-    """``argv``: the control socket's fd, and ``pidns`` when this process has a PID namespace
-    of its own (under bubblewrap) or ``shared``."""
-    control_fd, namespace = argv
-    run(int(control_fd), namespace == "pidns")
+    """``argv``: the control socket's fd, ``pidns`` when this process has a PID namespace
+    of its own (under bubblewrap) or ``shared``, and on the Landlock path the confinement of
+    each child as JSON."""
+    control_fd, namespace, *confinement = argv
+    run(int(control_fd), namespace == "pidns", json.loads(confinement[0]) if confinement else None)
