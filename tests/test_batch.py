@@ -234,7 +234,7 @@ def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
     def task(student: str, content: bytes, filename: str = "hw.py", rubric_version: str = version) -> tuple[str, str]:
         """Run the task as a worker would; the status and message of the row it left."""
         try:
-            celery_backend.grade_task("backprop", student, filename, base64.b64encode(content).decode(), rubric_version, "permissive")
+            celery_backend.grade_task("backprop", student, filename, base64.b64encode(content).decode(), rubric_version, "strict")
         except Exception as exc:  # a task may fail: its row must be finished all the same
             assert student == "claim-fails", exc
         key = batch_key("backprop", student, hashlib.sha256(content).hexdigest(), rubric_version)
