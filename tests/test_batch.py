@@ -64,6 +64,7 @@ def test_discover_lists_submissions_and_says_why_the_rest_is_skipped(tmp_path: P
     }
 
 
+@pytest.mark.slow
 def test_the_class_is_graded_once_and_a_rerun_grades_nothing(course: Path, db_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "class"
     directory.mkdir()
@@ -83,6 +84,7 @@ def test_the_class_is_graded_once_and_a_rerun_grades_nothing(course: Path, db_ur
     assert third["graded"] == 1 and len(rows(db_url)) == 12  # new content, new submission
 
 
+@pytest.mark.slow
 def test_broken_and_hanging_submissions_do_not_stop_the_others(course: Path, db_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "class"
     write_class(directory, 6, (SAMPLES / "correct_vectorized.py").read_text())

@@ -282,6 +282,7 @@ def test_terminal_escapes_from_a_submission_never_reach_a_text_output(course: Pa
     assert "Score: 20 / 100." in outputs[0]  # the honest loss only; no fake header
 
 
+@pytest.mark.slow
 def test_every_stored_answer_renders_and_the_index_is_written_every_time(course: Path, db_url: str, tmp_path: Path) -> None:
     submitted(course, ATTACKS / "empty_answer.py", "ada")
     submitted(course, "seed_answer.py", "bob")

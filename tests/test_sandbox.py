@@ -117,6 +117,7 @@ def test_failures_inside_a_call_become_outcomes(body: str, status: str, text: st
     assert after.status == "ok"  # the child is restarted for the other functions
 
 
+@pytest.mark.slow
 def test_load_that_keeps_hanging_times_out() -> None:
     source = "while True:\n    pass\n" * 3
     with Sandbox(Program((Cell("s.py", source),)), ["f"], Limits(load_timeout=0.5)) as box:
