@@ -95,6 +95,7 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "fake_stdout.py": ("graded", LOSS),
     "forge_frame.py": ("graded", LOSS),
     "forge_shape.py": ("graded", LOSS),
+    "reply_bomb.py": ("graded", LOSS),
     "write_files.py": ("graded", LOSS),
     "exit_early.py": ("graded", LOSS),
     "pickle_bomb.py": ("graded", LOSS),

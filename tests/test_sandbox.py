@@ -143,6 +143,71 @@ def test_only_plain_numbers_cross_the_boundary(expression: str, expected: dict[s
     assert outcome.value == expected
 
 
+#: a submission's helper that writes a hand-made reply frame into the grader's pipe, then waits
+FORGE = (
+    "import json, os, struct, time\n"
+    "def forge(body, sizes, payload=b''):\n"
+    "    text = json.dumps({'body': body, 'buffers': sizes}).encode()\n"
+    "    for fd in range(3, 10):  # the requests pipe refuses writes; the replies pipe takes them\n"
+    "        try:\n"
+    "            os.write(fd, struct.pack('>I', len(text)) + text + payload)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    time.sleep(30)\n"
+    "def reply(value, status='ok'):\n"
+    "    return {'status': status, 'value': value, 'error': '', 'seconds': 0.0, 'mutated': [], 'inner_calls': {}}\n"
+    "def array(index, size):\n"
+    "    return {'array': {'__nd__': index, 'dtype': '|u1', 'shape': [size]}}\n"
+)
+
+
+def test_a_reply_referring_to_one_buffer_many_times_is_refused() -> None:
+    # 150 arrays over one 1 MiB buffer: the grader would allocate 150 MiB for 1 MiB read
+    source = FORGE + "def f():\n    forge(reply({'dict': {f'k{n}': array(0, 1 << 20) for n in range(150)}}), [1 << 20], bytes(1 << 20))\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "crashed"
+    assert outcome.error == "f broke the protocol (buffer 0 is referenced by more than one array)"
+
+
+def test_a_reply_of_the_wrong_form_is_refused_before_its_buffers_are_read() -> None:
+    # The 4 MiB buffer never comes: a grader reading it first would wait for the call's time limit.
+    source = FORGE + "def f():\n    forge(reply(array(0, 4 << 20), status='bogus'), [4 << 20])\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "crashed"
+    assert outcome.error == "f broke the protocol (a reply without a valid status)"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("dict(reply(None), extra=1)", "a reply without exactly the keys of a reply"),
+        ("dict(reply(None), error=['x'])", "a reply whose error is not a string"),
+        ("dict(reply(None), seconds=1e300)", "a reply whose seconds are not a plain number of seconds"),
+        ("dict(reply(None), mutated=[1])", "a reply whose mutated names are not a list of strings"),
+        ("dict(reply(None), inner_calls={'f': -1})", "a reply whose inner calls are not counts"),
+        ("reply({'array': 1.5})", "a reply whose value is not an answer as the sandbox exports it"),
+    ],
+)
+def test_every_field_of_a_reply_has_its_form(body: str, reason: str) -> None:
+    with sandbox(FORGE + f"def f():\n    forge({body}, [])\n", ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert (outcome.status, outcome.error) == ("crashed", f"f broke the protocol ({reason})")
+
+
+def test_a_frame_with_arrays_while_loading_is_refused_unread(caplog: pytest.LogCaptureFixture) -> None:
+    # the buffer never comes; the statement that forged it is skipped like one that crashed
+    source = FORGE + "forge({'running': 0, 'label': array(0, 4 << 20)}, [4 << 20])\n"
+    with sandbox(source, ["forge"]) as box:
+        report = box.load()
+    assert report.status == "ok" and report.warnings[0].endswith("and was skipped")
+    assert any(r.getMessage().endswith("broke the protocol while loading (4194304 bytes of arrays are over the 0-byte limit)") for r in caplog.records)
+
+
 def test_a_lying_float_subclass_arrives_as_its_plain_value() -> None:
     source = (
         "class Liar(float):\n"
