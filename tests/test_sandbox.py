@@ -10,11 +10,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader.sandbox import zygote_control
+from grader.sandbox.inside import zygote
 from grader.sandbox.interface import Cell, Limits, Program
 from grader.sandbox.process import Sandbox
 
@@ -262,6 +264,64 @@ def test_scratch_is_private_and_gone_for_the_next_submission() -> None:
         box.load()
         [look] = box.run("look", [], [[]])
     assert float(look.value["array"]) == 0.0
+
+
+def test_cleaning_the_private_tmp_leaves_other_file_systems_unwalked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Python installation under /tmp is bind-mounted read-only inside the sandbox's own /tmp;
+    # the zygote's cleanup after each submission walked all of it, in vain (45 ms a submission
+    # for a venv). Here such a tree is mounted writable, at /tmp/outer/venv: a cleanup that
+    # entered it would empty it. What the submission wrote beside it still goes.
+    tree = tmp_path / "venv"
+    for n in range(20):
+        module = tree / "lib" / "site-packages" / f"pkg{n % 4}" / f"m{n}.py"
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.write_text("x = 1\n")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    command = zygote_control.bubblewrap_command
+
+    def with_tree(bwrap: str, args: list[str]) -> list[str]:
+        full = command(bwrap, args)
+        at = full.index("--remount-ro")
+        return full[:at] + ["--bind", str(tree), "/tmp/outer/venv"] + full[at:]
+
+    monkeypatch.setattr(zygote_control, "bubblewrap_command", with_tree)
+    zygote_control.discard()
+    first = (
+        "import os\n"
+        "for path in ('/tmp/stash', '/tmp/outer/stash'):\n    open(path, 'w').write('x')\n"
+        "def f():\n    return float(len(os.listdir('/tmp/outer/venv/lib/site-packages')))\n"
+    )
+    second = "import os\ndef f():\n    return float(os.path.exists('/tmp/stash') + os.path.exists('/tmp/outer/stash'))\n"
+    try:
+        with sandbox(first, ["f"]) as box:
+            box.load()
+            [seen] = box.run("f", [], [[]])
+        with sandbox(second, ["f"]) as box:  # forked after the first one's cleanup
+            box.load()
+            [stashes] = box.run("f", [], [[]])
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert box.isolation.startswith("namespaces")
+    assert float(seen.value["array"]) == 4.0  # the tree is there
+    assert float(stashes.value["array"]) == 0.0
+    assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == files
+
+
+def test_the_cleanup_removes_any_depth_of_folders_even_unreadable_ones(tmp_path: Path) -> None:
+    top = deep = tmp_path / "scratch"
+    top.mkdir()
+    for _ in range(1200):  # deeper than Python's recursion limit
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "file").write_text("x")
+    locked = top / "locked"
+    (locked / "inner").mkdir(parents=True)
+    (locked / "inner" / "file").write_text("x")
+    for folder in (locked / "inner", locked):
+        folder.chmod(0)
+    zygote.remove(str(top))
+    assert os.listdir(tmp_path) == []
 
 
 THREADS_AND_FORK = (

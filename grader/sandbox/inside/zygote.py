@@ -25,9 +25,9 @@ import ctypes
 import json
 import os
 import resource
-import shutil
 import signal
 import socket
+import stat
 import tempfile
 import time
 
@@ -173,26 +173,63 @@ def end(children, pid, wait, own_namespace):
 
 
 def remove(path):
-    """Delete a file or a tree, even one whose directories the submission made unreadable."""
-    if not os.path.isdir(path) or os.path.islink(path):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    """Delete a file or a tree, even one whose directories the submission made unreadable, but
+    nothing on another file system than the folder ``path`` is in: what the submission could not
+    have written (a read-only bind mount, such as a Python installation under /tmp, which
+    bubblewrap mounts inside the private /tmp) is neither read nor walked. Iterative, so no depth
+    of folders makes it fail; at most one open fd per level."""
+    parent, name = os.path.split(path)
+    try:
+        top = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY)
+        device = os.fstat(top).st_dev
+    except OSError:
         return
-    unlock(path)
-    for folder, subfolders, _ in os.walk(path):  # top-down: each folder is unlocked before it is read
-        for name in subfolders:
-            unlock(os.path.join(folder, name))
-    shutil.rmtree(path, ignore_errors=True)
+    frames = [(top, [name], "")]  # (fd of a folder being emptied, names left in it, its own name)
+    while frames:
+        fd, names, own = frames[-1]
+        if names:
+            entry = names.pop()
+            inner = _enter(fd, entry, device)
+            if inner is not None:
+                frames.append((inner[0], inner[1], entry))
+            continue
+        frames.pop()
+        os.close(fd)
+        if frames:
+            try:
+                os.rmdir(own, dir_fd=frames[-1][0])
+            except OSError:
+                pass
 
 
-def unlock(folder):
-    if not os.path.islink(folder):  # chmod would follow it
+def _enter(folder, name, device):
+    """Unlink the entry ``name`` of ``folder`` (an fd) if it is not a directory; if it is one on
+    ``device``, unlock it and return (its fd, its entries) to empty it. Leave anything else."""
+    try:
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return None
+    if info.st_dev != device:  # a mount point: another file system
+        return None
+    if not stat.S_ISDIR(info.st_mode):
         try:
-            os.chmod(folder, 0o700)
+            os.unlink(name, dir_fd=folder)
         except OSError:
             pass
+        return None
+    try:
+        os.chmod(name, 0o700, dir_fd=folder)  # a directory (not a symlink, just seen): the submission's
+    except OSError:
+        pass
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+    except OSError:
+        return None
+    try:
+        return fd, os.listdir(fd)
+    except OSError:
+        os.close(fd)
+        return None
 
 
 def run(control_fd, own_namespace):
