@@ -259,15 +259,19 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 @main.command()
 def doctor() -> None:
     """Show which isolation layers this machine gives submissions."""
+    from grader.sandbox import cgroups
     from grader.sandbox.isolation import detect
 
     layers = detect()
+    parents, no_cgroup = cgroups.detect()
     rows = [
         ("process", True, "separate process, rlimits, empty environment, wall-clock limit"),
         ("seccomp", layers.seccomp, "pyseccomp/libseccomp: ptrace, mount, namespaces, network sockets refused"),
         ("namespaces", layers.bubblewrap is not None, f"bubblewrap at {layers.bubblewrap}: no network, own PID namespace, read-only Python, tmpfs scratch" if layers.bubblewrap else layers.reason),
         ("landlock", False, "not used: bubblewrap's mount namespace already hides the file system"),
     ]
+    caps = f"{parents}: all a submission holds (files, memfds included) and its threads capped" if parents else no_cgroup
+    rows.append(("cgroups", parents is not None, caps))
     for name, present, detail in rows:
         click.echo(f"{name:<11} {'yes' if present else 'no ':<4} {detail}")
     click.echo(f"level: {layers.level}" + ("" if layers.bubblewrap else " (strict isolation will refuse to grade)"))

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.sandbox import zygote_control
+from grader.sandbox import cgroups, zygote_control
 from grader.sandbox.inside import zygote
 from grader.sandbox.interface import Cell, Limits, Program
 from grader.sandbox.process import Sandbox
@@ -351,6 +352,174 @@ def test_threads_start_and_processes_only_when_the_rubric_allows(processes: int,
     assert fork.status == fork_status
     if fork_status == "error":
         assert "BlockingIOError" in fork.error
+
+
+#: what the machine gives for caps per submission (see grader.sandbox.cgroups): the tests of the
+#: cgroup itself need one (root, or memory and pids delegated in cgroup v2)
+PARENTS, NO_CGROUP = cgroups.detect()
+needs_cgroup = pytest.mark.skipif(PARENTS is None, reason=f"no cgroup per submission on this machine: {NO_CGROUP}")
+
+#: threads with the smallest stacks and one malloc arena, which the address-space cap does not stop
+FLOOD = (
+    "import _thread, ctypes, threading, time\n"
+    "def flood():\n"
+    "    ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX: no 64 MiB arena reserved per thread\n"
+    "    threading.stack_size(32 << 10)\n"
+    "    started = 0\n"
+    "    while started < 3000:\n"
+    "        try:\n"
+    "            _thread.start_new_thread(time.sleep, (1.0,))\n"
+    "        except RuntimeError:\n"
+    "            break\n"
+    "        started += 1\n"
+    "    return float(started)\n"
+)
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_threads_are_capped_whatever_their_stacks(processes: int) -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, processes=processes)
+    with Sandbox(Program((Cell("s.py", FLOOD),)), ["flood"], limits) as box:
+        box.load()
+        [flood] = box.run("flood", [], [[]])
+    assert flood.status == "ok"
+    assert 1 <= float(flood.value["array"]) <= processes + limits.threads - 1  # the main thread is a task too
+
+
+def test_memfd_create_is_refused() -> None:
+    source = "import os\ndef f():\n    try:\n        os.memfd_create('hoard')\n    except PermissionError:\n        return 1.0\n    return 0.0\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert float(outcome.value["array"]) == 1.0
+
+
+def test_socket_buffers_cannot_be_enlarged() -> None:
+    # a UNIX socket pair holds up to twice net.core.wmem_max (megabytes) unmapped
+    source = (
+        "import socket\n"
+        "def f():\n"
+        "    a, b = socket.socketpair()\n"
+        "    refused = 0\n"
+        "    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):\n"
+        "        try:\n"
+        "            a.setsockopt(socket.SOL_SOCKET, option, 1 << 22)\n"
+        "        except PermissionError:\n"
+        "            refused += 1\n"
+        "    return float(refused)\n"
+    )
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert float(outcome.value["array"]) == 2.0
+
+
+#: 208 MiB of files in the scratch tmpfs, then 80 MiB of arrays: within RLIMIT_AS, which sees only
+#: what is mapped, but not within a cap of 256 MiB on all the submission holds
+FILES_AND_ARRAYS = (
+    "import numpy as np\n"
+    "def hoard():\n"
+    "    for n in range(13):\n"
+    "        with open(f'hoard-{n}', 'wb') as f:\n"
+    "            f.write(b'\\x01' * (16 << 20))\n"
+    "    arrays = np.ones(80 << 17)\n"
+    "    return float(arrays.sum())\n"
+    "def fine():\n"
+    "    return 1.0\n"
+)
+
+
+@needs_cgroup
+def test_files_count_against_the_memory_cap() -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, memory_mb=256)
+    with Sandbox(Program((Cell("s.py", FILES_AND_ARRAYS),)), ["hoard", "fine"], limits) as box:
+        box.load()
+        [hoard] = box.run("hoard", [], [[]])
+        [fine] = box.run("fine", [], [[]])  # a new child: the files went with the last one
+    assert hoard.status == "crashed"
+    assert hoard.error == "hoard ended its process (killed by signal SIGKILL for holding more than its 256 MiB of memory)"
+    assert fine.status == "ok"
+
+
+@needs_cgroup
+def test_each_child_is_alone_in_its_cgroup_with_the_rubrics_caps() -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, memory_mb=300, processes=3)
+    with Sandbox(Program((Cell("s.py", "def f():\n    return 1.0\n"),)), ["f"], limits) as box:
+        box.load()
+        leaf = zygote_control.acquire().cgroup
+        assert leaf is not None
+        [task] = leaf.tasks()  # the child; the zygote stays outside
+        with open(f"/proc/{task}/status") as f:
+            nspid = next(line for line in f if line.startswith("NSpid:")).split()
+        assert int(nspid[-1]) == box._pid  # its pid in the sandbox's PID namespace
+        assert leaf.caps() == (300 << 20, 3 + limits.threads)
+    deadline = time.monotonic() + 3
+    while leaf.tasks() and time.monotonic() < deadline:  # the zygote ends it while the grader goes on
+        time.sleep(0.05)
+    assert leaf.tasks() == []
+
+
+@needs_cgroup
+def test_a_zygotes_cgroup_goes_with_it() -> None:
+    with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+        box.load()
+    leaf = zygote_control.acquire().cgroup
+    assert leaf is not None and all(os.path.isdir(f) for f in leaf.folders)
+    zygote_control.discard()
+    assert not any(os.path.exists(f) for f in leaf.folders)
+
+
+@needs_cgroup
+def test_a_child_that_cannot_enter_its_cgroup_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare = cgroups.Leaf.prepare
+
+    def then_removed(self: cgroups.Leaf, memory: int, tasks: int) -> None:
+        prepare(self, memory, tasks)
+        for folder in self.folders:  # the zygote's fds now name a removed cgroup
+            os.rmdir(folder)
+
+    monkeypatch.setattr(cgroups.Leaf, "prepare", then_removed)
+    zygote_control.discard()
+    try:
+        with sandbox("import os\nos._exit(7)\n", ["f"]) as box:
+            report = box.load()
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert report.status == "crashed"
+    assert report.message.startswith("the sandbox could not be started (the child could not be moved into its cgroup")
+
+
+def test_without_a_cgroup_submissions_are_still_graded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroups, "detect", lambda: (None, "none in this test"))
+    zygote_control.discard()
+    try:
+        with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+            box.load()
+            [outcome] = box.run("f", [], [[]])
+            assert zygote_control.acquire().cgroup is None
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert outcome.status == "ok"
+
+
+def test_where_a_process_finds_its_cgroups() -> None:
+    hybrid = [
+        ("/sys/fs/cgroup/memory", "/", "cgroup", {"rw", "memory"}),
+        ("/sys/fs/cgroup/pids", "/", "cgroup", {"rw", "pids"}),
+        ("/sys/fs/cgroup/unified", "/", "cgroup2", {"rw"}),
+    ]
+    own = {"memory": "/jobs/a b", "pids": "/", "": "/user.slice/grader.service"}
+    assert cgroups._folder(hybrid, "cgroup", "memory", own) == "/sys/fs/cgroup/memory/jobs/a b"
+    assert cgroups._folder(hybrid, "cgroup", "pids", own) == "/sys/fs/cgroup/pids"
+    assert cgroups._folder(hybrid, "cgroup2", "", own) == "/sys/fs/cgroup/unified/user.slice/grader.service"
+    assert cgroups._folder(hybrid, "cgroup", "cpu", own) is None
+    # a container's view: its own cgroup mounted as the root of the hierarchy
+    container = [("/sys/fs/cgroup", "/docker/abc", "cgroup2", {"rw"})]
+    assert cgroups._folder(container, "cgroup2", "", {"": "/docker/abc/grader"}) == "/sys/fs/cgroup/grader"
+    assert cgroups._folder(container, "cgroup2", "", {"": "/elsewhere"}) is None
+    assert cgroups._unescape("/sys/fs/cgroup/a\\040b") == "/sys/fs/cgroup/a b"
 
 
 def test_a_statement_that_ends_the_process_is_skipped_and_the_rest_loads() -> None:

@@ -57,6 +57,7 @@ class Sandbox:
         self._dead: dict[str, Outcome] = {}
         self._report: LoadReport | None = None
         self._skip: list[int] = []
+        self._oom_kills = 0
 
     def __enter__(self) -> Sandbox:
         return self
@@ -208,6 +209,7 @@ class Sandbox:
             try:
                 self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
+                self._oom_kills = self._zygote.oom_kills()
                 return self._zygote.fork(self.limits.for_child(), fds)
             except zygote_control.ZygoteDied as exc:
                 zygote_control.discard(str(exc))
@@ -243,6 +245,8 @@ class Sandbox:
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+            if number == signal.SIGKILL and self._zygote.oom_kills() > self._oom_kills:
+                return f"killed by signal {name} for holding more than its {self.limits.memory_mb} MiB of memory"
             return f"killed by signal {name}"
         return f"exit code {os.waitstatus_to_exitcode(status)}"
 

@@ -9,7 +9,8 @@ serves the grader.
 Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv[0]:
   first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
   {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
-       -> {"pid": pid}
+       -> {"pid": pid}, once the child is in the submission's cgroup (argv[2]), or
+       {"pid": null, "error": why} when the kernel refused to move it there (it is ended)
   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
        kills the child's process group (after up to 1 s for it to exit, with "wait"),
        and in a PID namespace of its own every other process it left behind; removes its
@@ -51,9 +52,16 @@ DENIED = (
     # zygote's lifetime, in its IPC namespace): memory no limit covers, and a channel to the
     # next submission.
     "shmget", "msgget", "semget", "mq_open",
+    # Memory in a file of no file system, which RLIMIT_AS does not see once unmapped (written with
+    # write(), or its fd parked in a UNIX socket); the submission's cgroup counts it, where there is one.
+    "memfd_create", "memfd_secret",
 )
 #: socket families refused: no network, no kernel interfaces (UNIX sockets stay for Python's own use)
 DENIED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET)
+
+#: socket options refused: a UNIX socket's buffers (up to twice net.core.wmem_max, megabytes,
+#: for each socket it holds or has in flight) are memory RLIMIT_AS does not see
+SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 7, 8, 32, 33
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -72,6 +80,10 @@ def seccomp_filter(fork):
         for name in ("fork", "vfork"):
             rules.add_rule(pyseccomp.ERRNO(11), name)  # EAGAIN, as when a process limit is reached
         rules.add_rule(pyseccomp.ERRNO(11), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_THREAD, 0))
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+        rules.add_rule(
+            pyseccomp.ERRNO(1), "setsockopt", pyseccomp.Arg(1, pyseccomp.EQ, socket.SOL_SOCKET), pyseccomp.Arg(2, pyseccomp.EQ, option)
+        )
     for name in DENIED:
         try:
             rules.add_rule(pyseccomp.ERRNO(1), name)
@@ -93,9 +105,10 @@ def set_limits(limits):
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Binds only a uid that is not root outside every user namespace; where it does not, the
-    # seccomp filter refuses new processes (see seccomp_filter). Threads count too, and under
-    # bubblewrap the zygote does.
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"] + 64, limits["processes"] + 64))
+    # seccomp filter refuses new processes (see seccomp_filter) and the submission's cgroup, where
+    # there is one, caps processes and threads. Threads count too, and under bubblewrap the zygote does.
+    tasks = limits["processes"] + limits["threads"]
+    resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
 
 
 def become_child(control, fds, message, scratch, rules):
@@ -232,7 +245,19 @@ def _enter(folder, name, device):
         return None
 
 
-def run(control_fd, own_namespace):
+def enter_cgroup(pid, cgroups):
+    """Move a new child into the submission's cgroup, before it has its program: ``cgroups`` are
+    write-only fds of the cgroup.procs files the grader opened (the kernel checks the opener's
+    rights, and reads the pid in this process's PID namespace). Why not, if it failed."""
+    for fd in cgroups:
+        try:
+            os.write(fd, str(pid).encode())
+        except OSError as exc:
+            return f"the child could not be moved into its cgroup ({exc.strerror})"
+    return None
+
+
+def run(control_fd, own_namespace, cgroups=()):
     """Answer the grader's control messages until it closes the channel, then end every child."""
     control = socket.socket(fileno=control_fd)
     libc.prctl(PR_SET_DUMPABLE, 0)  # no process of the same uid may read this one's memory
@@ -262,14 +287,19 @@ def run(control_fd, own_namespace):
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch
-            control.send(json.dumps({"pid": pid}).encode())
+            refused = enter_cgroup(pid, cgroups)
+            if refused:
+                end(children, pid, False, own_namespace)
+            control.send(json.dumps({"pid": None, "error": refused} if refused else {"pid": pid}).encode())
         elif message["op"] == "end":
             status = end(children, message["pid"], message["wait"], own_namespace) if message["pid"] in children else None
             control.send(json.dumps({"status": status}).encode())
 
 
 def main(argv: list[str]) -> None:
-    """``argv``: the control socket's fd, and ``pidns`` when this process has a PID namespace
-    of its own (under bubblewrap) or ``shared``."""
-    control_fd, namespace = argv
-    run(int(control_fd), namespace == "pidns")
+    """``argv``: the control socket's fd, ``pidns`` when this process has a PID namespace of its
+    own (under bubblewrap) or ``shared``, and optionally the fds of the cgroup.procs files of the
+    submissions' cgroup, comma-separated."""
+    control_fd, namespace, *more = argv
+    cgroups = [int(fd) for fd in more[0].split(",") if fd] if more else []
+    run(int(control_fd), namespace == "pidns", cgroups)
