@@ -119,12 +119,10 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
 PRELUDE = {"pick_up.py": "leave_behind.py"}
 #: attacks that still work, and why: without a cgroup per submission (see grader.sandbox.cgroups
 #: and the README's "Memory and processes"), files in the scratch tmpfs beside a full address space
-#: exceed the memory cap, and as root nothing counts threads
+#: exceed the memory cap
 XFAIL: dict[str, str] = {}
 if cgroups.detect()[0] is None:
     XFAIL["memfd_hoard.py"] = f"no cgroup per submission here ({cgroups.detect()[1]})"
-    if os.geteuid() == 0:
-        XFAIL["thread_flood.py"] = f"no cgroup per submission here ({cgroups.detect()[1]}), and RLIMIT_NPROC does not bind root"
 STOLEN = sorted(name for name in CORPUS if "\ndef stolen():\n" in (HOSTILE / name).read_text())
 
 

@@ -490,18 +490,55 @@ def test_a_child_that_cannot_enter_its_cgroup_does_not_run(monkeypatch: pytest.M
     assert report.message.startswith("the sandbox could not be started (the child could not be moved into its cgroup")
 
 
-def test_without_a_cgroup_submissions_are_still_graded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_cgroup_submissions_are_graded_and_threads_still_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RLIMIT_NPROC caps the tasks of a sandbox whose uid is not root outside; for one that is, the
+    # zygote counts them (polling) and kills a submission over its budget
     monkeypatch.setattr(cgroups, "detect", lambda: (None, "none in this test"))
     zygote_control.discard()
+    limits = Limits(load_timeout=5.0, call_timeout=5.0)
     try:
-        with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+        with Sandbox(Program((Cell("s.py", FLOOD + "def f():\n    return 1.0\n"),)), ["f", "flood"], limits) as box:
             box.load()
             [outcome] = box.run("f", [], [[]])
+            [flood] = box.run("flood", [], [[]])
             assert zygote_control.acquire().cgroup is None
     finally:
         monkeypatch.undo()
         zygote_control.discard()
     assert outcome.status == "ok"
+    if flood.status == "ok":
+        assert float(flood.value["array"]) <= limits.processes + limits.threads - 1
+    else:
+        assert flood.error == "flood ended its process (killed by signal SIGKILL)"
+
+
+def fake_cgroup(folder: Path, controllers: str, enabled: str | None) -> None:
+    """A cgroup v2 directory as the grader reads it; ``enabled`` None: one that refuses to
+    enable controllers below it (as a cgroup holding processes does)."""
+    folder.mkdir(parents=True)
+    (folder / "cgroup.controllers").write_text(controllers + "\n")
+    (folder / "cgroup.procs").write_text("")
+    if enabled is None:
+        (folder / "cgroup.subtree_control").symlink_to("/proc/version")  # read: words; written: EIO
+    else:
+        (folder / "cgroup.subtree_control").write_text(enabled + "\n")
+
+
+def test_cgroup_v2_leaves_go_in_the_delegated_cgroup_above_the_grader(tmp_path: Path) -> None:
+    # systemd's Delegate=yes with DelegateSubgroup=grader: the service's cgroup is delegated, the
+    # grader runs in its leaf "grader", which holds processes and so cannot enable controllers
+    root = tmp_path / "cgroup2"
+    service = root / "system.slice" / "grade.service"
+    fake_cgroup(service, "cpu memory pids", "memory pids")
+    fake_cgroup(service / "grader", "memory pids", None)
+    mounts = [(str(root), "/", "cgroup2", {"rw"})]
+    own = {"": "/system.slice/grade.service/grader"}
+    assert cgroups._candidate(2, mounts, own) == (cgroups.Parents(2, str(service), str(service)), "")
+    (service / "cgroup.controllers").write_text("cpu memory\n")  # pids not delegated
+    parents, reason = cgroups._candidate(2, mounts, own)
+    assert parents is None
+    assert f"cgroup v2 at {service / 'grader'}: memory and pids cannot be enabled below it (Input/output error)" in reason
+    assert f"cgroup v2 at {service} lacks the pids controller" in reason
 
 
 def test_where_a_process_finds_its_cgroups() -> None:

@@ -7,10 +7,11 @@ namespace, so threads were limited only by the address space their stacks take. 
 all of it: the memory controller charges every page a task's allocations and writes bring in
 (shmem and kernel memory included) to the task's cgroup, and the pids controller counts threads.
 
-Where this process may make cgroups with the memory and pids controllers (cgroup v2 with both
-delegated to its cgroup, else the v1 memory and pids hierarchies; root usually may), each zygote
-gets a leaf, made under this process's own cgroup (so every limit above it still holds). The
-grader opens the leaf's ``cgroup.procs`` files and passes them to the zygote, which writes each
+Where this process may make cgroups with the memory and pids controllers, each zygote gets a
+leaf, so that every limit above it still holds: in cgroup v2, under this process's cgroup, or
+(since a cgroup that holds processes may not enable controllers for its children) under the one
+above it, as a systemd service with ``Delegate=yes`` and ``DelegateSubgroup=grader`` has it; else
+in the v1 memory and pids hierarchies, under this process's cgroups (root may). The grader opens the leaf's ``cgroup.procs`` files and passes them to the zygote, which writes each
 child's pid there right after forking it, before the child has its program; the zygote itself
 stays outside, so that the caps are the submission's alone. Before each fork the grader checks
 that the leaf is empty (killing what a submission left there when the zygote has no PID
@@ -241,30 +242,47 @@ def _folder(mounts: list[tuple[str, str, str, set[str]]], kind: str, controller:
 
 
 def _candidate(version: int, mounts: list[tuple[str, str, str, set[str]]], own: dict[str, str]) -> tuple[Parents | None, str]:
-    if version == 2:
-        folder = _folder(mounts, "cgroup2", "", own)
-        if folder is None:
-            return None, "no cgroup v2 hierarchy"
-        try:
-            with open(os.path.join(folder, "cgroup.controllers")) as f:
-                available = set(f.read().split())
-            with open(os.path.join(folder, "cgroup.subtree_control")) as f:
-                enabled = set(f.read().split())
+    if version == 1:
+        memory, pids = _folder(mounts, "cgroup", "memory", own), _folder(mounts, "cgroup", "pids", own)
+        if memory is None or pids is None:
+            return None, "no cgroup v1 memory and pids hierarchies"
+        return Parents(1, memory, pids), ""
+    folder = _folder(mounts, "cgroup2", "", own)
+    if folder is None:
+        return None, "no cgroup v2 hierarchy"
+    # The grader's own cgroup may enable controllers for its children only if it holds no process
+    # (cgroup v2's rule), so only the root may; the one above it may, as a systemd service with
+    # Delegate=yes and DelegateSubgroup= (the grader in a leaf of the service's cgroup) has it.
+    tried = [folder] + ([os.path.dirname(folder)] if not any(folder == m[0] for m in mounts) else [])
+    reasons = []
+    for parent in tried:
+        reason = _delegated(parent)
+        if not reason:
+            return Parents(2, parent, parent), ""
+        reasons.append(reason)
+    return None, "; ".join(reasons)
+
+
+def _delegated(folder: str) -> str:
+    """Why leaves with memory and pids controllers cannot be made under ``folder`` (v2), or ""."""
+    wanted = {"memory", "pids"}
+    try:
+        with open(os.path.join(folder, "cgroup.controllers")) as f:
+            available = set(f.read().split())
+        with open(os.path.join(folder, "cgroup.subtree_control")) as f:
+            enabled = set(f.read().split())
+    except OSError as exc:
+        return f"cgroup v2 at {folder}: {exc.strerror or exc}"
+    if not wanted <= available:
+        return f"cgroup v2 at {folder} lacks the {' and '.join(sorted(wanted - available))} controller"
+    if not wanted <= enabled:
+        try:  # EBUSY in a cgroup that holds processes, other than the root
+            _write(folder, "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted - enabled)))
         except OSError as exc:
-            return None, f"cgroup v2 at {folder}: {exc.strerror or exc}"
-        wanted = {"memory", "pids"}
-        if not wanted <= available:
-            return None, f"cgroup v2 at {folder} lacks the {' and '.join(sorted(wanted - available))} controller"
-        if not wanted <= enabled:
-            try:  # refused (EBUSY) in a non-root cgroup with processes of its own, such as this one
-                _write(folder, "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted - enabled)))
-            except OSError as exc:
-                return None, f"cgroup v2 at {folder}: memory and pids cannot be delegated ({exc.strerror or exc})"
-        return Parents(2, folder, folder), ""
-    memory, pids = _folder(mounts, "cgroup", "memory", own), _folder(mounts, "cgroup", "pids", own)
-    if memory is None or pids is None:
-        return None, "no cgroup v1 memory and pids hierarchies"
-    return Parents(1, memory, pids), ""
+            return f"cgroup v2 at {folder}: memory and pids cannot be enabled below it ({exc.strerror or exc})"
+    if not os.access(os.path.join(folder, "cgroup.procs"), os.W_OK):  # moving a child into a leaf needs it
+        return f"cgroup v2 at {folder}: its cgroup.procs is not writable"
+    return ""
 
 
 def _probe(parents: Parents) -> None:

@@ -19,16 +19,19 @@ Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv
 Under bubblewrap the zygote is the PID namespace's init: a submission's signals to it are
 dropped by the kernel (it leaves SIGINT at its default for that), and it reaps what the
 submission orphaned. What it writes to stderr (a traceback if it fails) reaches the grader's
-log.
+log. Without a cgroup for its children (argv[2] empty), it counts a live submission's tasks
+while it waits for messages, and kills one over its budget (see ``watch``).
 """
 
 import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import stat
+import sys
 import tempfile
 import time
 
@@ -67,6 +70,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 
 CLONE_THREAD = 0x10000
+#: without a cgroup, how often the zygote counts a live submission's tasks (see watch)
+WATCH_SECONDS = 0.01
 
 
 def seccomp_filter(fork):
@@ -257,6 +262,35 @@ def enter_cgroup(pid, cgroups):
     return None
 
 
+def tasks_of(pid, own_namespace):
+    """The tasks (threads) a submission runs: in a PID namespace of our own, those of every
+    process in it but us (and a bwrap init); else those of the child alone."""
+    pids = [pid]
+    if own_namespace and os.getpid() <= 2:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    count = 0
+    for p in pids:
+        try:
+            count += len(os.listdir(f"/proc/{p}/task"))
+        except OSError:  # it ended meanwhile
+            pass
+    return count
+
+
+def watch(children, budgets, own_namespace):
+    """Without a cgroup nothing counts a sandbox's threads when its uid is root outside (RLIMIT_NPROC
+    does not bind it): kill a child whose submission runs more tasks than its budget. Polled every
+    WATCH_SECONDS, so a submission may exceed the budget for that long."""
+    for pid in list(children):
+        count = tasks_of(pid, own_namespace)
+        if count > budgets[pid]:
+            print(f"child {pid}: {count} tasks, over its budget of {budgets[pid]}: killed", file=sys.stderr)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def run(control_fd, own_namespace, cgroups=()):
     """Answer the grader's control messages until it closes the channel, then end every child."""
     control = socket.socket(fileno=control_fd)
@@ -267,8 +301,12 @@ def run(control_fd, own_namespace, cgroups=()):
     rules = filters[True]
     base = tempfile.gettempdir()
     children: dict = {}
+    budgets: dict = {}
     control.send(json.dumps({"ready": True, "seccomp": rules is not None}).encode())
     while True:
+        if children and not cgroups and not select.select([control], [], [], WATCH_SECONDS)[0]:
+            watch(children, budgets, own_namespace)
+            continue
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
         except OSError:
@@ -287,11 +325,13 @@ def run(control_fd, own_namespace, cgroups=()):
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch
+            budgets[pid] = message["limits"]["processes"] + message["limits"]["threads"]
             refused = enter_cgroup(pid, cgroups)
             if refused:
                 end(children, pid, False, own_namespace)
             control.send(json.dumps({"pid": None, "error": refused} if refused else {"pid": pid}).encode())
         elif message["op"] == "end":
+            budgets.pop(message["pid"], None)
             status = end(children, message["pid"], message["wait"], own_namespace) if message["pid"] in children else None
             control.send(json.dumps({"status": status}).encode())
 
