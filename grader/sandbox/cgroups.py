@@ -10,16 +10,18 @@ all of it: the memory controller charges every page a task's allocations and wri
 Where this process may make cgroups with the memory and pids controllers, each zygote gets a
 leaf, so that every limit above it still holds: in cgroup v2, under this process's cgroup, or
 (since a cgroup that holds processes may not enable controllers for its children) under the one
-above it, as a systemd service with ``Delegate=yes`` and ``DelegateSubgroup=grader`` has it; else
-in the v1 memory and pids hierarchies, under this process's cgroups (root may). The grader opens the leaf's ``cgroup.procs`` files and passes them to the zygote, which writes each
-child's pid there right after forking it, before the child has its program; the zygote itself
-stays outside, so that the caps are the submission's alone. Before each fork the grader checks
-that the leaf is empty (killing what a submission left there when the zygote has no PID
-namespace to do it) and sets its caps: memory = the rubric's ``memory_mb`` (swap none), tasks =
-its processes and threads. Over the memory cap the kernel's OOM killer ends the child; over the
-task cap clone() fails with EAGAIN.
+above it, as a systemd service with ``Delegate=yes`` and ``DelegateSubgroup=grader`` has it;
+else in the v1 memory and pids hierarchies, under this process's cgroups (root may). The grader
+opens the leaf's ``cgroup.procs`` files and passes them to the zygote, which writes each child's
+pid there right after forking it, before the child has its program; the zygote itself stays
+outside, so that the caps are the submission's alone. Before each fork the grader checks that
+the leaf is empty (killing what a submission left there when the zygote has no PID namespace to
+do it) and sets its caps: memory = the rubric's ``memory_mb`` (swap none), tasks = its processes
+and threads. Over the memory cap the kernel's OOM killer ends the child; over the task cap
+clone() fails with EAGAIN.
 
-Where no such cgroup can be made, ``detect`` says why, and what remains is in the README.
+Where no such cgroup can be made, ``detect`` says why; the zygote then counts a submission's
+tasks itself (``inside.zygote.watch``), and what remains is in the README.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class Leaf:
         """A new leaf, or None where this machine gives none (logged once, at INFO)."""
         parents, reason = detect()
         if parents is None:
-            _log_once(f"no cgroup per submission ({reason}); memory outside the address space and threads are not capped")
+            _log_once(f"no cgroup per submission ({reason}): memory outside the address space is not capped, threads only by RLIMIT_NPROC or the zygote's count")
             return None
         _sweep(parents)
         try:
