@@ -282,9 +282,11 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 @main.command()
 def doctor() -> None:
     """Show which isolation path and layers this machine gives submissions."""
+    from grader.sandbox import cgroups
     from grader.sandbox.isolation import TMPFS_MB, detect
 
     layers = detect()
+    parents, no_cgroup = cgroups.detect()
     fallback = layers.landlock and not layers.bubblewrap
     if layers.landlock:
         scope = "; signals and abstract sockets scoped" if layers.landlock >= 6 else "; no signal scoping (ABI < 6)"
@@ -302,6 +304,8 @@ def doctor() -> None:
         ("landlock", bool(layers.landlock), landlock),
         ("uid", layers.uid, "each child runs under a uid of its own (0x70000000 + its pid), with no capability" if layers.uid else layers.uid_reason),
     ]
+    caps = f"{parents}: all a submission holds (files, memfds included) and its threads capped" if parents else no_cgroup
+    rows.append(("cgroups", parents is not None, caps))
     for name, present, detail in rows:
         click.echo(f"{name:<11} {'yes' if present else 'no ':<4} {detail}")
     if layers.strict:

@@ -44,7 +44,7 @@ from helpers import FULL, ROOT, SAMPLES, part_scores, submit
 
 from conftest import RUN_TMP
 from grader.db import Gradebook
-from grader.sandbox import zygote_control
+from grader.sandbox import cgroups, zygote_control
 from grader.sandbox.isolation import detect
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -109,6 +109,7 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "fake_stdout.py": ("graded", LOSS),
     "forge_frame.py": ("graded", LOSS),
     "forge_shape.py": ("graded", LOSS),
+    "reply_bomb.py": ("graded", LOSS),
     "write_files.py": ("graded", LOSS),
     "tamper_install.py": ("graded", LOSS),
     "exit_early.py": ("graded", LOSS),
@@ -121,8 +122,10 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "import_hang.py": ("graded", FULL),
     "memory_bomb.py": ("graded", LOSS),
     "fork_memory.py": ("graded", LOSS),
+    "memfd_hoard.py": ("graded", LOSS),
     "fork_bomb.py": ("graded", LOSS_DZ3),
     "thread_storm.py": ("graded", LOSS_DZ3),
+    "thread_flood.py": ("graded", LOSS),
     "output_flood.py": ("graded", LOSS_DZ3),
     "disk_fill.py": ("graded", LOSS),
     "daemon.py": ("graded", LOSS_DZ3),
@@ -136,8 +139,12 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
 LIMITS: dict[str, tuple[str, float]] = {"slow_drip.py": ("total_timeout = 5.0", 12.0)}
 #: graded just before, in the same process (and so the same zygote) and gradebook
 PRELUDE = {"pick_up.py": "leave_behind.py"}
-#: attacks that still work, and why
+#: attacks that still work, and why: without a cgroup per submission (see grader.sandbox.cgroups
+#: and the README's "Memory and processes"), files in the scratch tmpfs beside a full address space
+#: exceed the memory cap
 XFAIL: dict[str, str] = {}
+if cgroups.detect()[0] is None:
+    XFAIL["memfd_hoard.py"] = f"no cgroup per submission here ({cgroups.detect()[1]})"
 STOLEN = sorted(name for name in CORPUS if "\ndef stolen():\n" in (HOSTILE / name).read_text())
 
 

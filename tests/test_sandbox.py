@@ -11,11 +11,13 @@ import sys
 import time
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.sandbox import zygote_control
+from grader.sandbox import cgroups, zygote_control
+from grader.sandbox.inside import zygote
 from grader.sandbox.interface import Cell, Limits, Program
 from grader.sandbox.process import Sandbox
 
@@ -174,6 +176,71 @@ def test_only_plain_numbers_cross_the_boundary(expression: str, expected: dict[s
     assert outcome.value == expected
 
 
+#: a submission's helper that writes a hand-made reply frame into the grader's pipe, then waits
+FORGE = (
+    "import json, os, struct, time\n"
+    "def forge(body, sizes, payload=b''):\n"
+    "    text = json.dumps({'body': body, 'buffers': sizes}).encode()\n"
+    "    for fd in range(3, 10):  # the requests pipe refuses writes; the replies pipe takes them\n"
+    "        try:\n"
+    "            os.write(fd, struct.pack('>I', len(text)) + text + payload)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    time.sleep(30)\n"
+    "def reply(value, status='ok'):\n"
+    "    return {'status': status, 'value': value, 'error': '', 'seconds': 0.0, 'mutated': [], 'inner_calls': {}}\n"
+    "def array(index, size):\n"
+    "    return {'array': {'__nd__': index, 'dtype': '|u1', 'shape': [size]}}\n"
+)
+
+
+def test_a_reply_referring_to_one_buffer_many_times_is_refused() -> None:
+    # 150 arrays over one 1 MiB buffer: the grader would allocate 150 MiB for 1 MiB read
+    source = FORGE + "def f():\n    forge(reply({'dict': {f'k{n}': array(0, 1 << 20) for n in range(150)}}), [1 << 20], bytes(1 << 20))\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "crashed"
+    assert outcome.error == "f broke the protocol (buffer 0 is referenced by more than one array)"
+
+
+def test_a_reply_of_the_wrong_form_is_refused_before_its_buffers_are_read() -> None:
+    # The 4 MiB buffer never comes: a grader reading it first would wait for the call's time limit.
+    source = FORGE + "def f():\n    forge(reply(array(0, 4 << 20), status='bogus'), [4 << 20])\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert outcome.status == "crashed"
+    assert outcome.error == "f broke the protocol (a reply without a valid status)"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("dict(reply(None), extra=1)", "a reply without exactly the keys of a reply"),
+        ("dict(reply(None), error=['x'])", "a reply whose error is not a string"),
+        ("dict(reply(None), seconds=1e300)", "a reply whose seconds are not a plain number of seconds"),
+        ("dict(reply(None), mutated=[1])", "a reply whose mutated names are not a list of strings"),
+        ("dict(reply(None), inner_calls={'f': -1})", "a reply whose inner calls are not counts"),
+        ("reply({'array': 1.5})", "a reply whose value is not an answer as the sandbox exports it"),
+    ],
+)
+def test_every_field_of_a_reply_has_its_form(body: str, reason: str) -> None:
+    with sandbox(FORGE + f"def f():\n    forge({body}, [])\n", ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert (outcome.status, outcome.error) == ("crashed", f"f broke the protocol ({reason})")
+
+
+def test_a_frame_with_arrays_while_loading_is_refused_unread(caplog: pytest.LogCaptureFixture) -> None:
+    # the buffer never comes; the statement that forged it is skipped like one that crashed
+    source = FORGE + "forge({'running': 0, 'label': array(0, 4 << 20)}, [4 << 20])\n"
+    with sandbox(source, ["forge"]) as box:
+        report = box.load()
+    assert report.status == "ok" and report.warnings[0].endswith("and was skipped")
+    assert any(r.getMessage().endswith("broke the protocol while loading (4194304 bytes of arrays are over the 0-byte limit)") for r in caplog.records)
+
+
 def test_a_lying_float_subclass_arrives_as_its_plain_value() -> None:
     source = (
         "class Liar(float):\n"
@@ -230,6 +297,64 @@ def test_scratch_is_private_and_gone_for_the_next_submission() -> None:
     assert float(look.value["array"]) == 0.0
 
 
+def test_cleaning_the_private_tmp_leaves_other_file_systems_unwalked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Python installation under /tmp is bind-mounted read-only inside the sandbox's own /tmp;
+    # the zygote's cleanup after each submission walked all of it, in vain (45 ms a submission
+    # for a venv). Here such a tree is mounted writable, at /tmp/outer/venv: a cleanup that
+    # entered it would empty it. What the submission wrote beside it still goes.
+    tree = tmp_path / "venv"
+    for n in range(20):
+        module = tree / "lib" / "site-packages" / f"pkg{n % 4}" / f"m{n}.py"
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.write_text("x = 1\n")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
+    command = zygote_control.bubblewrap_command
+
+    def with_tree(bwrap: str, args: list[str]) -> list[str]:
+        full = command(bwrap, args)
+        at = full.index("--remount-ro")
+        return full[:at] + ["--bind", str(tree), "/tmp/outer/venv"] + full[at:]
+
+    monkeypatch.setattr(zygote_control, "bubblewrap_command", with_tree)
+    zygote_control.discard()
+    first = (
+        "import os\n"
+        "for path in ('/tmp/stash', '/tmp/outer/stash'):\n    open(path, 'w').write('x')\n"
+        "def f():\n    return float(len(os.listdir('/tmp/outer/venv/lib/site-packages')))\n"
+    )
+    second = "import os\ndef f():\n    return float(os.path.exists('/tmp/stash') + os.path.exists('/tmp/outer/stash'))\n"
+    try:
+        with sandbox(first, ["f"]) as box:
+            box.load()
+            [seen] = box.run("f", [], [[]])
+        with sandbox(second, ["f"]) as box:  # forked after the first one's cleanup
+            box.load()
+            [stashes] = box.run("f", [], [[]])
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert box.isolation.startswith("namespaces")
+    assert float(seen.value["array"]) == 4.0  # the tree is there
+    assert float(stashes.value["array"]) == 0.0
+    assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == files
+
+
+def test_the_cleanup_removes_any_depth_of_folders_even_unreadable_ones(tmp_path: Path) -> None:
+    top = deep = tmp_path / "scratch"
+    top.mkdir()
+    for _ in range(1200):  # deeper than Python's recursion limit
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "file").write_text("x")
+    locked = top / "locked"
+    (locked / "inner").mkdir(parents=True)
+    (locked / "inner" / "file").write_text("x")
+    for folder in (locked / "inner", locked):
+        folder.chmod(0)
+    zygote.remove(str(top))
+    assert os.listdir(tmp_path) == []
+
+
 THREADS_AND_FORK = (
     "import os, threading\n"
     "def threads():\n"
@@ -257,6 +382,211 @@ def test_threads_start_and_processes_only_when_the_rubric_allows(processes: int,
     assert fork.status == fork_status
     if fork_status == "error":
         assert "BlockingIOError" in fork.error
+
+
+#: what the machine gives for caps per submission (see grader.sandbox.cgroups): the tests of the
+#: cgroup itself need one (root, or memory and pids delegated in cgroup v2)
+PARENTS, NO_CGROUP = cgroups.detect()
+needs_cgroup = pytest.mark.skipif(PARENTS is None, reason=f"no cgroup per submission on this machine: {NO_CGROUP}")
+
+#: threads with the smallest stacks and one malloc arena, which the address-space cap does not stop
+FLOOD = (
+    "import _thread, ctypes, threading, time\n"
+    "def flood():\n"
+    "    ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX: no 64 MiB arena reserved per thread\n"
+    "    threading.stack_size(32 << 10)\n"
+    "    started = 0\n"
+    "    while started < 3000:\n"
+    "        try:\n"
+    "            _thread.start_new_thread(time.sleep, (1.0,))\n"
+    "        except RuntimeError:\n"
+    "            break\n"
+    "        started += 1\n"
+    "    return float(started)\n"
+)
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_threads_are_capped_whatever_their_stacks(processes: int) -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, processes=processes)
+    with Sandbox(Program((Cell("s.py", FLOOD),)), ["flood"], limits) as box:
+        box.load()
+        [flood] = box.run("flood", [], [[]])
+    assert flood.status == "ok"
+    assert 1 <= float(flood.value["array"]) <= processes + limits.threads - 1  # the main thread is a task too
+
+
+def test_memfd_create_is_refused() -> None:
+    source = "import os\ndef f():\n    try:\n        os.memfd_create('hoard')\n    except PermissionError:\n        return 1.0\n    return 0.0\n"
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert float(outcome.value["array"]) == 1.0
+
+
+def test_socket_buffers_cannot_be_enlarged() -> None:
+    # a UNIX socket pair holds up to twice net.core.wmem_max (megabytes) unmapped
+    source = (
+        "import socket\n"
+        "def f():\n"
+        "    a, b = socket.socketpair()\n"
+        "    refused = 0\n"
+        "    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):\n"
+        "        try:\n"
+        "            a.setsockopt(socket.SOL_SOCKET, option, 1 << 22)\n"
+        "        except PermissionError:\n"
+        "            refused += 1\n"
+        "    return float(refused)\n"
+    )
+    with sandbox(source, ["f"]) as box:
+        box.load()
+        [outcome] = box.run("f", [], [[]])
+    assert float(outcome.value["array"]) == 2.0
+
+
+#: 208 MiB of files in the scratch tmpfs, then 80 MiB of arrays: within RLIMIT_AS, which sees only
+#: what is mapped, but not within a cap of 256 MiB on all the submission holds
+FILES_AND_ARRAYS = (
+    "import numpy as np\n"
+    "def hoard():\n"
+    "    for n in range(13):\n"
+    "        with open(f'hoard-{n}', 'wb') as f:\n"
+    "            f.write(b'\\x01' * (16 << 20))\n"
+    "    arrays = np.ones(80 << 17)\n"
+    "    return float(arrays.sum())\n"
+    "def fine():\n"
+    "    return 1.0\n"
+)
+
+
+@needs_cgroup
+def test_files_count_against_the_memory_cap() -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, memory_mb=256)
+    with Sandbox(Program((Cell("s.py", FILES_AND_ARRAYS),)), ["hoard", "fine"], limits) as box:
+        box.load()
+        [hoard] = box.run("hoard", [], [[]])
+        [fine] = box.run("fine", [], [[]])  # a new child: the files went with the last one
+    assert hoard.status == "crashed"
+    assert hoard.error == "hoard ended its process (killed by signal SIGKILL for holding more than its 256 MiB of memory)"
+    assert fine.status == "ok"
+
+
+@needs_cgroup
+def test_each_child_is_alone_in_its_cgroup_with_the_rubrics_caps() -> None:
+    limits = Limits(load_timeout=5.0, call_timeout=5.0, memory_mb=300, processes=3)
+    with Sandbox(Program((Cell("s.py", "def f():\n    return 1.0\n"),)), ["f"], limits) as box:
+        box.load()
+        leaf = zygote_control.acquire().cgroup
+        assert leaf is not None
+        [task] = leaf.tasks()  # the child; the zygote stays outside
+        with open(f"/proc/{task}/status") as f:
+            nspid = next(line for line in f if line.startswith("NSpid:")).split()
+        assert int(nspid[-1]) == box._pid  # its pid in the sandbox's PID namespace
+        assert leaf.caps() == (300 << 20, 3 + limits.threads)
+    deadline = time.monotonic() + 3
+    while leaf.tasks() and time.monotonic() < deadline:  # the zygote ends it while the grader goes on
+        time.sleep(0.05)
+    assert leaf.tasks() == []
+
+
+@needs_cgroup
+def test_a_zygotes_cgroup_goes_with_it() -> None:
+    with sandbox("def f():\n    return 1.0\n", ["f"]) as box:
+        box.load()
+    leaf = zygote_control.acquire().cgroup
+    assert leaf is not None and all(os.path.isdir(f) for f in leaf.folders)
+    zygote_control.discard()
+    assert not any(os.path.exists(f) for f in leaf.folders)
+
+
+@needs_cgroup
+def test_a_child_that_cannot_enter_its_cgroup_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare = cgroups.Leaf.prepare
+
+    def then_removed(self: cgroups.Leaf, memory: int, tasks: int) -> None:
+        prepare(self, memory, tasks)
+        for folder in self.folders:  # the zygote's fds now name a removed cgroup
+            os.rmdir(folder)
+
+    monkeypatch.setattr(cgroups.Leaf, "prepare", then_removed)
+    zygote_control.discard()
+    try:
+        with sandbox("import os\nos._exit(7)\n", ["f"]) as box:
+            report = box.load()
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert report.status == "crashed"
+    assert report.message.startswith("the sandbox could not be started (the child could not be moved into its cgroup")
+
+
+def test_without_a_cgroup_submissions_are_graded_and_threads_still_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RLIMIT_NPROC caps the tasks of a sandbox whose uid is not root outside; for one that is, the
+    # zygote counts them (polling) and kills a submission over its budget
+    monkeypatch.setattr(cgroups, "detect", lambda: (None, "none in this test"))
+    zygote_control.discard()
+    limits = Limits(load_timeout=5.0, call_timeout=5.0)
+    try:
+        with Sandbox(Program((Cell("s.py", FLOOD + "def f():\n    return 1.0\n"),)), ["f", "flood"], limits) as box:
+            box.load()
+            [outcome] = box.run("f", [], [[]])
+            [flood] = box.run("flood", [], [[]])
+            assert zygote_control.acquire().cgroup is None
+    finally:
+        monkeypatch.undo()
+        zygote_control.discard()
+    assert outcome.status == "ok"
+    if flood.status == "ok":
+        assert float(flood.value["array"]) <= limits.processes + limits.threads - 1
+    else:
+        assert flood.error == "flood ended its process (killed by signal SIGKILL)"
+
+
+def fake_cgroup(folder: Path, controllers: str, enabled: str | None) -> None:
+    """A cgroup v2 directory as the grader reads it; ``enabled`` None: one that refuses to
+    enable controllers below it (as a cgroup holding processes does)."""
+    folder.mkdir(parents=True)
+    (folder / "cgroup.controllers").write_text(controllers + "\n")
+    (folder / "cgroup.procs").write_text("")
+    if enabled is None:
+        (folder / "cgroup.subtree_control").symlink_to("/proc/version")  # read: words; written: EIO
+    else:
+        (folder / "cgroup.subtree_control").write_text(enabled + "\n")
+
+
+def test_cgroup_v2_leaves_go_in_the_delegated_cgroup_above_the_grader(tmp_path: Path) -> None:
+    # systemd's Delegate=yes with DelegateSubgroup=grader: the service's cgroup is delegated, the
+    # grader runs in its leaf "grader", which holds processes and so cannot enable controllers
+    root = tmp_path / "cgroup2"
+    service = root / "system.slice" / "grade.service"
+    fake_cgroup(service, "cpu memory pids", "memory pids")
+    fake_cgroup(service / "grader", "memory pids", None)
+    mounts = [(str(root), "/", "cgroup2", {"rw"})]
+    own = {"": "/system.slice/grade.service/grader"}
+    assert cgroups._candidate(2, mounts, own) == (cgroups.Parents(2, str(service), str(service)), "")
+    (service / "cgroup.controllers").write_text("cpu memory\n")  # pids not delegated
+    parents, reason = cgroups._candidate(2, mounts, own)
+    assert parents is None
+    assert f"cgroup v2 at {service / 'grader'}: memory and pids cannot be enabled below it (Input/output error)" in reason
+    assert f"cgroup v2 at {service} lacks the pids controller" in reason
+
+
+def test_where_a_process_finds_its_cgroups() -> None:
+    hybrid = [
+        ("/sys/fs/cgroup/memory", "/", "cgroup", {"rw", "memory"}),
+        ("/sys/fs/cgroup/pids", "/", "cgroup", {"rw", "pids"}),
+        ("/sys/fs/cgroup/unified", "/", "cgroup2", {"rw"}),
+    ]
+    own = {"memory": "/jobs/a b", "pids": "/", "": "/user.slice/grader.service"}
+    assert cgroups._folder(hybrid, "cgroup", "memory", own) == "/sys/fs/cgroup/memory/jobs/a b"
+    assert cgroups._folder(hybrid, "cgroup", "pids", own) == "/sys/fs/cgroup/pids"
+    assert cgroups._folder(hybrid, "cgroup2", "", own) == "/sys/fs/cgroup/unified/user.slice/grader.service"
+    assert cgroups._folder(hybrid, "cgroup", "cpu", own) is None
+    # a container's view: its own cgroup mounted as the root of the hierarchy
+    container = [("/sys/fs/cgroup", "/docker/abc", "cgroup2", {"rw"})]
+    assert cgroups._folder(container, "cgroup2", "", {"": "/docker/abc/grader"}) == "/sys/fs/cgroup/grader"
+    assert cgroups._folder(container, "cgroup2", "", {"": "/elsewhere"}) is None
+    assert cgroups._unescape("/sys/fs/cgroup/a\\040b") == "/sys/fs/cgroup/a b"
 
 
 def test_a_statement_that_ends_the_process_is_skipped_and_the_rest_loads() -> None:

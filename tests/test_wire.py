@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from grader.sandbox.inside import wire
-from grader.sandbox.inside.wire import MAX_DEPTH, MAX_HEADER, WIRE_DTYPES, Closed, Timeout, WireError
+from grader.sandbox.inside.wire import MAX_BUFFERS, MAX_DEPTH, MAX_HEADER, MAX_ITEMS, WIRE_DTYPES, Closed, Timeout, WireError
 
 #: Generous for a frame already in the pipe; short enough that a wrongly blocking read fails fast.
 SECONDS = 2.0
@@ -268,3 +270,123 @@ def test_partial_frame_with_a_deadline_raises_timeout(pipe: tuple[int, int]) -> 
     os.write(write_end, wire.encode(np.zeros(4))[:-5])  # the last bytes never come
     with pytest.raises(Timeout):
         wire.read_frame(read_end, deadline=time.monotonic() + 0.2)
+
+
+# --- what decoding a frame may cost --------------------------------------------------------------
+
+
+def spec(index: int, shape: list[int], dtype: str = "|u1") -> dict[str, Any]:
+    return {"__nd__": index, "dtype": dtype, "shape": shape}
+
+
+def test_a_buffer_referenced_many_times_is_refused_before_it_is_read(pipe: tuple[int, int]) -> None:
+    # 150 arrays over one 4 MiB buffer would decode to 600 MiB (a 1 MiB header fits ~23,000).
+    # Only the header is written: reading the buffer would raise Timeout instead.
+    header = {"body": {"value": {"dict": {f"k{n}": {"array": spec(0, [4 << 20])} for n in range(150)}}}, "buffers": [4 << 20]}
+    with pytest.raises(WireError, match="buffer 0 is referenced by more than one array"):
+        send(pipe, raw_frame(header), max_bytes=4 << 20)
+
+
+def test_a_buffer_no_array_refers_to_is_refused_before_it_is_read(pipe: tuple[int, int]) -> None:
+    with pytest.raises(WireError, match="buffer 1 is not referenced"):
+        send(pipe, raw_frame({"body": [spec(0, [8])], "buffers": [8, 1 << 20]}))
+
+
+def test_the_arrays_decoded_are_the_bytes_read_once() -> None:
+    # A 4 MiB buffer is read into the array's own memory: no chunks joined, no copy after.
+    array = np.arange(1 << 19, dtype="<f8")
+    frame = wire.encode({"a": array, "b": np.ones(3)})
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=write_all, args=(write_end, frame))  # encoded before tracing
+    tracemalloc.start()
+    try:
+        writer.start()
+        got = wire.read_frame(read_end, deadline=deadline())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        writer.join()
+        os.close(read_end)
+        os.close(write_end)
+    np.testing.assert_array_equal(got["a"], array)
+    assert got["a"].flags.writeable and not np.shares_memory(got["a"], got["b"])
+    assert peak < 1.25 * array.nbytes, f"decoding {array.nbytes} bytes peaked at {peak} (frame of {len(frame)})"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def test_a_header_of_too_many_values_is_refused_before_it_is_parsed(pipe: tuple[int, int]) -> None:
+    # [[], [], ...] costs 3 bytes of header and 56 bytes of Python per value
+    text = b'{"body": [' + b",".join([b"[]"] * MAX_ITEMS) + b'], "buffers": []}'
+    assert len(text) < MAX_HEADER
+    read_end, write_end = pipe
+    writer = threading.Thread(target=write_all, args=(write_end, struct.pack(">I", len(text)) + text))
+    writer.start()
+    try:
+        with pytest.raises(WireError, match=f"header of more than {MAX_ITEMS} values"):
+            wire.read_frame(read_end, deadline=deadline())
+    finally:
+        writer.join()
+
+
+def test_the_grader_side_may_allow_more_values(pipe: tuple[int, int]) -> None:
+    # a program's source is one string, but its commas are counted too
+    source = "x = [" + ", ".join(["1"] * 20) + "]\n"
+    got = send(pipe, wire.encode({"source": source}), max_items=10_000)
+    assert got == {"source": source}
+    with pytest.raises(WireError, match="more than 10 values"):
+        send(pipe, wire.encode({"source": source}), max_items=10)
+
+
+def test_too_many_arrays_are_refused(pipe: tuple[int, int]) -> None:
+    count = MAX_BUFFERS + 1
+    text = json.dumps({"body": [spec(n, [0]) for n in range(count)], "buffers": [0] * count}).encode()
+    read_end, write_end = pipe
+    writer = threading.Thread(target=write_all, args=(write_end, struct.pack(">I", len(text)) + text))
+    writer.start()
+    try:
+        with pytest.raises(WireError, match=f"{count} arrays are over the limit of {MAX_BUFFERS}"):
+            wire.read_frame(read_end, deadline=deadline())
+    finally:
+        writer.join()
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        (b"9" * 4000, "an integer of 4000 digits"),  # under int()'s own limit of 4300 digits
+        (b"-" + b"1" * 20, "an integer of 21 digits"),
+        (str(2**63).encode(), "outside the 64-bit range"),
+        (str(-(2**63) - 1).encode(), "outside the 64-bit range"),
+    ],
+)
+def test_integers_are_at_most_64_bits(pipe: tuple[int, int], number: bytes, message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        send(pipe, raw_frame(b'{"body": {"seconds": ' + number + b'}, "buffers": []}'))
+
+
+def test_64_bit_integers_and_huge_floats_are_accepted(pipe: tuple[int, int]) -> None:
+    got = send(pipe, raw_frame(f'{{"body": [{2**63 - 1}, {-(2**63)}, 1e400], "buffers": []}}'.encode()))
+    assert got == [2**63 - 1, -(2**63), float("inf")]
+
+
+def test_the_form_is_checked_before_any_buffer_is_read(pipe: tuple[int, int]) -> None:
+    seen = []
+
+    def form(body: Any) -> None:
+        seen.append(body)
+        raise WireError("not a reply")
+
+    header = {"body": {"status": "bogus", "value": {"array": spec(0, [1 << 20])}}, "buffers": [1 << 20]}
+    with pytest.raises(WireError, match="not a reply"):
+        send(pipe, raw_frame(header), form=form)  # the buffer is never written
+    assert seen == [header["body"]]  # as described: the array is still its description
+
+
+def test_an_accepted_form_gets_its_arrays(pipe: tuple[int, int]) -> None:
+    got = send(pipe, wire.encode({"value": np.arange(3)}), form=lambda body: None)
+    assert got["value"].tolist() == [0, 1, 2]

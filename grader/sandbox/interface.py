@@ -37,6 +37,9 @@ class Limits:
     #: processes a submission may run, itself included: 1 (no fork, threads allowed) makes the
     #: memory cap, a limit per process, a limit per submission
     processes: int = 1
+    #: threads a submission may run beside its processes (its cgroup's pids.max, and RLIMIT_NPROC,
+    #: count both)
+    threads: int = 64
     #: an answer to this assignment is kilobytes; a larger reply is refused unread
     max_reply_mb: int = 4
 
@@ -47,6 +50,7 @@ class Limits:
             "cpu_seconds": self.cpu_seconds,
             "file_mb": self.file_mb,
             "processes": self.processes,
+            "threads": self.threads,
         }
 
 

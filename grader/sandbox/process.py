@@ -20,11 +20,10 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeGuard
-
-import numpy as np
 
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
@@ -61,6 +60,7 @@ class Sandbox:
         self._report: LoadReport | None = None
         self._skip: list[int] = []
         self._end: float | None = None  # when the total time runs out (time.monotonic)
+        self._oom_kills = 0
 
     def __enter__(self) -> Sandbox:
         return self
@@ -104,7 +104,7 @@ class Sandbox:
         try:
             self._send({"function": function, "names": names, "calls": calls}, self._deadline(self.limits.call_timeout))
             for _ in calls:
-                outcomes.append(self._outcome(self._receive(self._deadline(self.limits.call_timeout))))
+                outcomes.append(_outcome(self._receive(self._deadline(self.limits.call_timeout), _reply_form)))
         except wire.Timeout:
             self._stop()
             if self.out_of_time:  # the calls left are not run either
@@ -157,7 +157,7 @@ class Sandbox:
                 if spent >= budget or time.monotonic() - start >= deadline:
                     self._stop()
                     return Timed(None, spent, time.monotonic() - start, "budget" if spent >= budget else "deadline")
-            outcome = self._outcome(self._receive(start + deadline))
+            outcome = _outcome(self._receive(start + deadline, _reply_form))
         except wire.Timeout:
             spent = cost()
             self._stop()
@@ -241,12 +241,10 @@ class Sandbox:
             }
             self._send(program, deadline)
             while True:
-                reply = self._receive(deadline)
-                if type(reply) is not dict or "running" not in reply:
+                reply = self._receive(deadline, _load_form, max_bytes=0)
+                if "running" not in reply:
                     break
-                if type(reply["running"]) is not int:
-                    raise wire.WireError("a progress frame without an index")
-                running = (reply["running"], str(reply.get("label", ""))[:200])
+                running = (reply["running"], reply["label"][:200])
         except wire.Timeout:
             self._stop()
             where = f" ({running[1]} was running)" if running else ""
@@ -273,25 +271,11 @@ class Sandbox:
                 raise wire.Timeout()
             data = data[os.write(self._requests, data[: 1 << 16]) :]
 
-    def _receive(self, deadline: float) -> Any:
-        return wire.read_frame(self._replies, deadline=deadline, max_bytes=self.limits.max_reply_mb << 20)
-
-    def _outcome(self, reply: Any) -> Outcome:
-        if type(reply) is not dict or reply.get("status") not in (RunStatus.OK, RunStatus.ERROR, RunStatus.MEMORY):
-            raise wire.WireError("a reply without a valid status")
-        if not _exported(reply.get("value")):
-            raise wire.WireError("a reply whose value is not an answer as the sandbox exports it")
-        seconds = reply.get("seconds")
-        mutated = reply.get("mutated")
-        inner = reply.get("inner_calls")
-        return Outcome(
-            status=RunStatus(reply["status"]),
-            value=reply.get("value"),
-            error=str(reply.get("error", ""))[:500],
-            seconds=float(seconds) if _plain_number(seconds) and 0 <= seconds < 1e9 else 0.0,
-            mutated=tuple(str(m)[:100] for m in mutated[:20]) if type(mutated) is list else (),
-            inner_calls={str(k): v for k, v in inner.items() if type(v) is int} if type(inner) is dict else {},
-        )
+    def _receive(self, deadline: float, form: Callable[[Any], None], max_bytes: int | None = None) -> Any:
+        """The next frame, refused unless its body has ``form``; checked before its arrays are
+        read (see ``wire.read_frame``)."""
+        limit = self.limits.max_reply_mb << 20 if max_bytes is None else max_bytes
+        return wire.read_frame(self._replies, deadline=deadline, max_bytes=limit, form=form)
 
     def _cpu(self) -> float | None:
         """The child's CPU time so far, as the zygote reads it; None if it cannot be read."""
@@ -309,6 +293,7 @@ class Sandbox:
             try:
                 self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
+                self._oom_kills = self._zygote.oom_kills()
                 return self._zygote.fork(self.limits.for_child(), fds)
             except zygote_control.ZygoteDied as exc:
                 zygote_control.discard(str(exc))
@@ -344,29 +329,94 @@ class Sandbox:
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+            if number == signal.SIGKILL and self._zygote.oom_kills() > self._oom_kills:
+                return f"killed by signal {name} for holding more than its {self.limits.memory_mb} MiB of memory"
             return f"killed by signal {name}"
         return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
+# -- the forms of the child's frames, checked before their arrays are read ------------------
+#
+# A forged frame may hold any JSON; the grader accepts only the forms the child sends, with every
+# field of its type and arrays only where an answer's arrays go.
+
+#: the keys of a reply to a call (child.call)
+REPLY_KEYS = frozenset({"status", "value", "error", "seconds", "mutated", "inner_calls"})
+#: the keys of a load report (child.serve)
+REPORT_KEYS = frozenset({"warnings", "functions", "error"})
+
+
+def _reply_form(body: Any) -> None:
+    """A reply to one call: raise WireError unless it is what ``child.call`` sends."""
+    if type(body) is not dict or set(body) != REPLY_KEYS:
+        raise wire.WireError("a reply without exactly the keys of a reply")
+    if body["status"] not in (RunStatus.OK, RunStatus.ERROR, RunStatus.MEMORY) or type(body["status"]) is not str:
+        raise wire.WireError("a reply without a valid status")
+    if not _exported(body["value"]):
+        raise wire.WireError("a reply whose value is not an answer as the sandbox exports it")
+    if type(body["error"]) is not str:
+        raise wire.WireError("a reply whose error is not a string")
+    if not (_plain_number(body["seconds"]) and 0 <= body["seconds"] < 1e9):
+        raise wire.WireError("a reply whose seconds are not a plain number of seconds")
+    if not _strings(body["mutated"]):
+        raise wire.WireError("a reply whose mutated names are not a list of strings")
+    inner = body["inner_calls"]
+    if type(inner) is not dict or not all(type(n) is int and n >= 0 for n in inner.values()):
+        raise wire.WireError("a reply whose inner calls are not counts")
+
+
+def _load_form(body: Any) -> None:
+    """A frame while loading: progress ``{"running", "label"}`` or the report; no arrays."""
+    if type(body) is not dict:
+        raise wire.WireError("a frame that is not an object while loading")
+    if "running" in body:
+        if set(body) != {"running", "label"} or type(body["running"]) is not int or type(body["label"]) is not str:
+            raise wire.WireError("a progress frame that is not an index and a label")
+        return
+    if set(body) != REPORT_KEYS:
+        raise wire.WireError("a load report without exactly the keys of a report")
+    functions, error = body["functions"], body["error"]
+    if not _strings(body["warnings"]) or type(functions) is not dict or not all(type(v) is str for v in functions.values()):
+        raise wire.WireError("a load report whose warnings or functions are not strings")
+    if error is not None and type(error) is not str:
+        raise wire.WireError("a load report whose error is not a string")
+
+
 def _exported(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` has a form the child's ``export`` gives: None (no answer),
-    ``{"array": ndarray}``, ``{"unsupported": str}`` or ``{"dict": {str: <one of these>}}``.
-    A forged reply may hold any JSON; the checks must only ever see these forms."""
+    ``{"array": <array>}``, ``{"unsupported": str}`` or ``{"dict": {str: <one of these>}}``,
+    where an array is still its description (``wire`` checks the description itself)."""
     if value is None:
         return True
     if type(value) is not dict or len(value) != 1 or depth > wire.MAX_DEPTH:
         return False
     [(kind, inner)] = value.items()
     if kind == "array":
-        return type(inner) is np.ndarray
+        return type(inner) is dict and "__nd__" in inner
     if kind == "unsupported":
         return type(inner) is str
-    return kind == "dict" and type(inner) is dict and all(_exported(v, depth + 1) for v in inner.values())
+    return kind == "dict" and type(inner) is dict and "__nd__" not in inner and all(_exported(v, depth + 1) for v in inner.values())
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(v) is str for v in value)
 
 
 def _plain_number(value: Any) -> TypeGuard[int | float]:
     """An int or a float, not a bool (nor any other subclass)."""
     return type(value) in (int, float)
+
+
+def _outcome(reply: dict[str, Any]) -> Outcome:
+    """The Outcome of a reply of ``_reply_form``, its arrays decoded."""
+    return Outcome(
+        status=RunStatus(reply["status"]),
+        value=reply["value"],
+        error=reply["error"][:500],
+        seconds=float(reply["seconds"]),
+        mutated=tuple(m[:100] for m in reply["mutated"][:20]),
+        inner_calls=dict(reply["inner_calls"]),
+    )
 
 
 def _load_report(reply: Any, functions: list[str]) -> LoadReport:

@@ -5,7 +5,9 @@ sandbox: this module starts it, with ``python -I -c`` and a bootstrap carrying t
 ``grader.sandbox.inside`` (inside bubblewrap where available), and talks to it over a control
 socket. One zygote serves one grader process, one child at a time. It starts the first time a
 submission is loaded, and again whenever a submission killed it. Each child gets fresh pipes
-from the grader, passed through the zygote unread.
+from the grader, passed through the zygote unread, and where the machine allows it a cgroup
+(``cgroups``) that the zygote moves it into: one per zygote, emptied and given the child's caps
+before each fork.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from importlib import resources
 from typing import Any
 
 from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
+from grader.sandbox import cgroups
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
 log = logging.getLogger(__name__)
@@ -79,9 +82,16 @@ class ZygoteDied(Exception):
 class Zygote:
     def __init__(self, layers: Layers) -> None:
         self.layers = layers
+        self.cgroup = cgroups.Leaf.make()
+        try:
+            procs = self.cgroup.open_procs() if self.cgroup is not None else []
+        except OSError as exc:
+            log.warning("no cgroup for this zygote (%s)", exc)
+            self._drop_cgroup()
+            procs = []
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         namespace = "pidns" if layers.bubblewrap else "shared"
-        command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace]
+        command = [sys.executable, "-I", "-c", bootstrap(), str(theirs.fileno()), namespace, ",".join(map(str, procs))]
         confinement = layers.confinement()
         if confinement is not None:  # the Landlock path: each child confines itself
             command.append(json.dumps(confinement))
@@ -91,7 +101,7 @@ class Zygote:
         try:
             self.process = subprocess.Popen(
                 command,
-                pass_fds=(theirs.fileno(),),
+                pass_fds=(theirs.fileno(), *procs),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr_write,
@@ -101,10 +111,13 @@ class Zygote:
         except BaseException:
             os.close(stderr)
             ours.close()
+            self._drop_cgroup()
             raise
         finally:
             theirs.close()
             os.close(stderr_write)
+            for fd in procs:
+                os.close(fd)
         self.stderr = StderrTail(stderr, self.process.pid)
         self._unanswered = 0
         self.scratch: str | None = None
@@ -121,7 +134,7 @@ class Zygote:
         scratch = ready.get("scratch")  # the Landlock path: its children's scratch directories
         self.scratch = scratch if type(scratch) is str and os.path.basename(scratch).startswith(SCRATCH_PREFIX) else None
         self.control.settimeout(CONTROL_TIMEOUT)
-        log.info("zygote started: pid %d, isolation %s", self.process.pid, self.level)
+        log.info("zygote started: pid %d, isolation %s, %s", self.process.pid, self.level, self.cgroup.memory if self.cgroup else "no cgroup")
 
     @property
     def level(self) -> str:
@@ -129,12 +142,21 @@ class Zygote:
 
     def fork(self, limits: dict[str, int], fds: list[int]) -> int:
         """A new child serving the given (requests, replies, output) fds; its pid."""
+        self._answered()  # the last child's end is done: its cgroup is empty
+        if self.cgroup is not None:
+            try:
+                self.cgroup.prepare(limits["memory_mb"] << 20, limits["processes"] + limits["threads"])
+            except OSError as exc:  # no child goes without its caps
+                raise ZygoteDied(f"the submission's cgroup could not be prepared ({exc})") from None
         message = {"op": "fork", "limits": limits, "env": environment()}
         try:
             socket.send_fds(self.control, [json.dumps(message).encode()], fds)
         except OSError as exc:
             raise self._died(str(exc), ended=True) from None
-        pid = int(self._receive()["pid"])
+        reply = self._receive()
+        if reply.get("pid") is None:
+            raise ZygoteDied(str(reply.get("error", "the zygote started no child")))
+        pid = int(reply["pid"])
         self.children.add(pid)
         return pid
 
@@ -149,6 +171,10 @@ class Zygote:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9:
             return None
         return float(seconds)
+
+    def oom_kills(self) -> int:
+        """How many children the kernel has killed so far for their memory cap (0 without a cgroup)."""
+        return self.cgroup.oom_kills() if self.cgroup is not None else 0
 
     def end(self, pid: int, *, wait: bool) -> int | None:
         """Kill the child and everything it started; with ``wait``, its wait status if it had
@@ -205,11 +231,21 @@ class Zygote:
         if self.scratch is not None:  # left behind (and mounted) when the zygote was killed
             release(self.scratch)
             _remove_tree(self.scratch)
+        self._drop_cgroup()
 
-    def _receive(self) -> dict[str, Any]:
-        while self._unanswered:  # the replies to ends that were not waited for come first
+    def _drop_cgroup(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+
+    def _answered(self) -> None:
+        """Read the replies to the ends that were not waited for."""
+        while self._unanswered:
             self._unanswered -= 1
             self._receive()
+
+    def _receive(self) -> dict[str, Any]:
+        self._answered()  # the replies to ends that were not waited for come first
         try:
             data = self.control.recv(1 << 16)
         except TimeoutError:  # alive but not answering: stopped or wedged

@@ -9,7 +9,8 @@ serves the grader.
 Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv[0]:
   first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
   {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
-       -> {"pid": pid}
+       -> {"pid": pid}, once the child is in the submission's cgroup (argv[2]), or
+       {"pid": null, "error": why} when the kernel refused to move it there (it is ended)
   {"op": "cpu", "pid": pid}  -> {"seconds": CPU time the child has used, or null}
   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
        kills the child's process group (after up to 1 s for it to exit, with "wait"),
@@ -19,16 +20,19 @@ Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv
 Under bubblewrap the zygote is the PID namespace's init: a submission's signals to it are
 dropped by the kernel (it leaves SIGINT at its default for that), and it reaps what the
 submission orphaned. What it writes to stderr (a traceback if it fails) reaches the grader's
-log.
+log. Without a cgroup for its children (argv[2] empty), it counts a live submission's tasks
+while it waits for messages, and kills one over its budget (see ``watch``).
 """
 
 import ctypes
 import json
 import os
 import resource
-import shutil
+import select
 import signal
 import socket
+import stat
+import sys
 import tempfile
 import time
 
@@ -53,15 +57,24 @@ DENIED = (
     # zygote's lifetime, in its IPC namespace): memory no limit covers, and a channel to the
     # next submission.
     "shmget", "msgget", "semget", "mq_open",
+    # Memory in a file of no file system, which RLIMIT_AS does not see once unmapped (written with
+    # write(), or its fd parked in a UNIX socket); the submission's cgroup counts it, where there is one.
+    "memfd_create", "memfd_secret",
 )
 #: the one socket family allowed: no network, no kernel interface (netlink, packet, vsock, ...);
 #: UNIX sockets stay for Python's own use
 ALLOWED_FAMILY = socket.AF_UNIX
 
+#: socket options refused: a UNIX socket's buffers (up to twice net.core.wmem_max, megabytes,
+#: for each socket it holds or has in flight) are memory RLIMIT_AS does not see
+SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE = 7, 8, 32, 33
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 
 CLONE_THREAD = 0x10000
+#: without a cgroup, how often the zygote counts a live submission's tasks (see watch)
+WATCH_SECONDS = 0.01
 
 
 def seccomp_filter(fork):
@@ -75,6 +88,10 @@ def seccomp_filter(fork):
         for name in ("fork", "vfork"):
             rules.add_rule(pyseccomp.ERRNO(11), name)  # EAGAIN, as when a process limit is reached
         rules.add_rule(pyseccomp.ERRNO(11), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_THREAD, 0))
+    for option in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+        rules.add_rule(
+            pyseccomp.ERRNO(1), "setsockopt", pyseccomp.Arg(1, pyseccomp.EQ, socket.SOL_SOCKET), pyseccomp.Arg(2, pyseccomp.EQ, option)
+        )
     for name in DENIED:
         try:
             rules.add_rule(pyseccomp.ERRNO(1), name)
@@ -95,9 +112,10 @@ def set_limits(limits):
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Binds only a uid that is not root outside every user namespace; where it does not, the
-    # seccomp filter refuses new processes (see seccomp_filter). Threads count too, and under
-    # bubblewrap the zygote does.
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"] + 64, limits["processes"] + 64))
+    # seccomp filter refuses new processes (see seccomp_filter) and the submission's cgroup, where
+    # there is one, caps processes and threads. Threads count too, and under bubblewrap the zygote does.
+    tasks = limits["processes"] + limits["threads"]
+    resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
 
 
 def become_child(control, fds, message, scratch, rules, confinement=None):
@@ -196,31 +214,110 @@ def end(children, pid, wait, own_namespace, uid=None):
 
 
 def remove(path):
-    """Delete a file or a tree, even one whose directories the submission made unreadable."""
-    if not os.path.isdir(path) or os.path.islink(path):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    """Delete a file or a tree, even one whose directories the submission made unreadable, but
+    nothing on another file system than the folder ``path`` is in: what the submission could not
+    have written (a read-only bind mount, such as a Python installation under /tmp, which
+    bubblewrap mounts inside the private /tmp) is neither read nor walked. Iterative, so no depth
+    of folders makes it fail; at most one open fd per level."""
+    parent, name = os.path.split(path)
+    try:
+        top = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY)
+        device = os.fstat(top).st_dev
+    except OSError:
         return
-    unlock(path)
-    for folder, subfolders, _ in os.walk(path):  # top-down: each folder is unlocked before it is read
-        for name in subfolders:
-            unlock(os.path.join(folder, name))
-    shutil.rmtree(path, ignore_errors=True)
+    frames = [(top, [name], "")]  # (fd of a folder being emptied, names left in it, its own name)
+    while frames:
+        fd, names, own = frames[-1]
+        if names:
+            entry = names.pop()
+            inner = _enter(fd, entry, device)
+            if inner is not None:
+                frames.append((inner[0], inner[1], entry))
+            continue
+        frames.pop()
+        os.close(fd)
+        if frames:
+            try:
+                os.rmdir(own, dir_fd=frames[-1][0])
+            except OSError:
+                pass
 
 
-def unlock(folder):
-    if not os.path.islink(folder):  # chmod would follow it
+def _enter(folder, name, device):
+    """Unlink the entry ``name`` of ``folder`` (an fd) if it is not a directory; if it is one on
+    ``device``, unlock it and return (its fd, its entries) to empty it. Leave anything else."""
+    try:
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return None
+    if info.st_dev != device:  # a mount point: another file system
+        return None
+    if not stat.S_ISDIR(info.st_mode):
         try:
-            os.chmod(folder, 0o700)
+            os.unlink(name, dir_fd=folder)
         except OSError:
             pass
+        return None
+    try:
+        os.chmod(name, 0o700, dir_fd=folder)  # a directory (not a symlink, just seen): the submission's
+    except OSError:
+        pass
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+    except OSError:
+        return None
+    try:
+        return fd, os.listdir(fd)
+    except OSError:
+        os.close(fd)
+        return None
 
 
-def run(control_fd, own_namespace, confinement=None):
+def enter_cgroup(pid, cgroups):
+    """Move a new child into the submission's cgroup, before it has its program: ``cgroups`` are
+    write-only fds of the cgroup.procs files the grader opened (the kernel checks the opener's
+    rights, and reads the pid in this process's PID namespace). Why not, if it failed."""
+    for fd in cgroups:
+        try:
+            os.write(fd, str(pid).encode())
+        except OSError as exc:
+            return f"the child could not be moved into its cgroup ({exc.strerror})"
+    return None
+
+
+def tasks_of(pid, own_namespace):
+    """The tasks (threads) a submission runs: in a PID namespace of our own, those of every
+    process in it but us (and a bwrap init); else those of the child alone."""
+    pids = [pid]
+    if own_namespace and os.getpid() <= 2:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    count = 0
+    for p in pids:
+        try:
+            count += len(os.listdir(f"/proc/{p}/task"))
+        except OSError:  # it ended meanwhile
+            pass
+    return count
+
+
+def watch(children, budgets, own_namespace):
+    """Without a cgroup nothing counts a sandbox's threads when its uid is root outside (RLIMIT_NPROC
+    does not bind it): kill a child whose submission runs more tasks than its budget. Polled every
+    WATCH_SECONDS, so a submission may exceed the budget for that long."""
+    for pid in list(children):
+        count = tasks_of(pid, own_namespace)
+        if count > budgets[pid]:
+            print(f"child {pid}: {count} tasks, over its budget of {budgets[pid]}: killed", file=sys.stderr)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def run(control_fd, own_namespace, cgroups=(), confinement=None):
     """Answer the grader's control messages until it closes the channel, then end every child.
-    ``confinement``: what each child applies to itself on the Landlock path (see ``confine``)."""
+    ``cgroups``: fds of the submissions' cgroup.procs files (none: the zygote counts threads
+    itself); ``confinement``: what each child applies to itself on the Landlock path."""
     control = socket.socket(fileno=control_fd)
     libc.prctl(PR_SET_DUMPABLE, 0)  # no process of the same uid may read this one's memory
     if own_namespace and os.getpid() == 1:
@@ -237,8 +334,12 @@ def run(control_fd, own_namespace, confinement=None):
     # zygote's own, which the grader removes if this process is killed.
     base = confine.scratch_base() if confinement is not None else tempfile.gettempdir()
     children: dict = {}
+    budgets: dict = {}
     control.send(json.dumps({"ready": True, "seccomp": rules is not None, "scratch": base if confinement is not None else None}).encode())
     while True:
+        if children and not cgroups and not select.select([control], [], [], WATCH_SECONDS)[0]:
+            watch(children, budgets, own_namespace)
+            continue
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
         except OSError:
@@ -260,19 +361,28 @@ def run(control_fd, own_namespace, confinement=None):
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch
-            control.send(json.dumps({"pid": pid}).encode())
+            budgets[pid] = message["limits"]["processes"] + message["limits"]["threads"]
+            refused = enter_cgroup(pid, cgroups)
+            if refused:
+                budgets.pop(pid, None)
+                end(children, pid, False, own_namespace, uid(pid))
+            control.send(json.dumps({"pid": None, "error": refused} if refused else {"pid": pid}).encode())
         elif message["op"] == "cpu":
             seconds = cpu_seconds(message["pid"]) if message["pid"] in children else None
             control.send(json.dumps({"seconds": seconds}).encode())
         elif message["op"] == "end":
             pid = message["pid"]
+            budgets.pop(pid, None)
             status = end(children, pid, message["wait"], own_namespace, uid(pid)) if pid in children else None
             control.send(json.dumps({"status": status}).encode())
 
 
 def main(argv: list[str]) -> None:
-    """``argv``: the control socket's fd, ``pidns`` when this process has a PID namespace
-    of its own (under bubblewrap) or ``shared``, and on the Landlock path the confinement of
-    each child as JSON."""
-    control_fd, namespace, *confinement = argv
-    run(int(control_fd), namespace == "pidns", json.loads(confinement[0]) if confinement else None)
+    """``argv``: the control socket's fd; ``pidns`` when this process has a PID namespace of its
+    own (under bubblewrap) or ``shared``; the fds of the cgroup.procs files of the submissions'
+    cgroup, comma-separated (empty without one); and on the Landlock path the confinement of each
+    child as JSON."""
+    control_fd, namespace, *more = argv
+    cgroups = [int(fd) for fd in more[0].split(",") if fd] if more else []
+    confinement = json.loads(more[1]) if len(more) > 1 else None
+    run(int(control_fd), namespace == "pidns", cgroups, confinement)
