@@ -27,8 +27,8 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
 from grader.sandbox import cgroups
+from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
 log = logging.getLogger(__name__)
