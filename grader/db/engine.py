@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -98,13 +100,33 @@ def _require_directory(url: URL) -> None:
         )
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for other graders as long as the busy timeout.
+
+    The switch needs the database to itself, and when several graders open a new gradebook at
+    once SQLite answers "database is locked" at once, without calling its busy handler. So it
+    is tried again, with a growing pause, until the busy timeout has passed.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # busy_timeout first: switching to WAL itself may wait for another grader's lock.
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         # WAL lets reports read while a grader writes.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         # In WAL mode NORMAL never corrupts the gradebook and keeps every commit through a crash
         # or kill of the grader; only a power cut may lose the last commits. It saves an fsync
         # per commit, two per graded submission.
