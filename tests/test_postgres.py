@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 pytestmark = pytest.mark.postgres
 
 
+@pytest.mark.slow
 def test_every_command_works_on_postgresql(course: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRADE_DB_URL", postgres_url)
     upgraded = run(course, "db", "upgrade")

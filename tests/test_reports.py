@@ -92,6 +92,7 @@ def test_cli_formats_are_the_reports_formats() -> None:
 # --- one student ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_transposed_gradient_gets_a_picture_of_both_shapes(course: Path, db_url: str, tmp_path: Path) -> None:
     submitted(course, "seed_dW2_transposed.py", "ada")
     page = Page(report(course, "ada", "html", tmp_path))
@@ -112,6 +113,7 @@ def test_correct_submission_has_no_picture_and_no_diagnosis(course: Path, db_url
     assert "Diagnosis" not in report(course, "ada", "md", tmp_path)
 
 
+@pytest.mark.slow
 def test_html_report_explains_each_mistake(course: Path, db_url: str, tmp_path: Path) -> None:
     submitted(course, "seed_answer.py", "ada")
     text = report(course, "ada", "html", tmp_path)
@@ -300,6 +302,7 @@ def test_every_stored_answer_renders_and_the_index_is_written_every_time(course:
 HOSTILE = ["../../etc/passwd", "Zoë O'Brien/2", "ada", ".", "<b>x</b>\"'"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["html", "md"])
 def test_all_writes_one_file_per_student_and_an_index(course: Path, db_url: str, tmp_path: Path, fmt: str) -> None:
     for student in HOSTILE:
@@ -500,6 +503,7 @@ def test_every_field_of_the_summary_is_escaped() -> None:
     assert Page(text).images == [("", "data:image/png;base64,AAAA", "histogram of the scores")]
 
 
+@pytest.mark.slow
 def test_pages_are_self_contained(course: Path, db_url: str, tmp_path: Path) -> None:
     submitted(course, "seed_answer.py", "ada")  # pictures on three parts
     out = tmp_path / "all"

@@ -66,6 +66,7 @@ def test_future_imports_apply_to_the_whole_file() -> None:
     assert report.warnings == () and report.functions == {"f": "ok"}
 
 
+@pytest.mark.slow
 def test_a_statement_that_hangs_is_skipped_and_the_rest_loads() -> None:
     source = "def f():\n    return 1.0\n\nwhile True:\n    pass\n\ndef g():\n    return 2.0\n"
     with sandbox(source, ["f", "g"]) as box:
@@ -77,6 +78,7 @@ def test_a_statement_that_hangs_is_skipped_and_the_rest_loads() -> None:
     assert float(g.value["array"]) == 2.0  # a restarted child skips it too
 
 
+@pytest.mark.slow
 def test_a_notebook_cell_that_hangs_is_skipped() -> None:
     cells = (Cell("cell 1", "def f():\n    return 1.0\n"), Cell("cell 2", "import time\ntime.sleep(60)\n"), Cell("cell 3", "def g():\n    return f() + 1\n"))
     program = Program(cells, module="__main__", strict_syntax=False, by_statement=False)
@@ -87,6 +89,7 @@ def test_a_notebook_cell_that_hangs_is_skipped() -> None:
     assert float(g.value["array"]) == 2.0
 
 
+@pytest.mark.slow
 def test_a_hanging_function_costs_only_its_own_calls() -> None:
     source = "def hang(x):\n    while True:\n        pass\n\ndef ok(x):\n    return x + 1\n"
     with sandbox(source, ["hang", "ok"]) as box:
@@ -128,6 +131,7 @@ def test_load_that_keeps_hanging_times_out() -> None:
     assert "s.py line 5 was running" in report.message
 
 
+@pytest.mark.slow
 def test_a_slow_drip_stops_at_the_total_time() -> None:
     # Every call stays under the call limit (1 s); together they would take 3 s.
     source = "import time\n\ndef slow(x):\n    time.sleep(0.3)\n    return x\n\ndef fast(x):\n    return x\n"
