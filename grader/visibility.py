@@ -120,6 +120,11 @@ def partial_credit(check: CheckResult) -> str:
     return ""
 
 
+def explanation(check: CheckResult) -> str:
+    """The named mistakes' explanations, then the partial credit they earn ("" if none)."""
+    return " ".join(e for e in [*(d.explanation for d in check.diagnoses), partial_credit(check)] if e)
+
+
 def sentence(check: CheckResult, rubric: Rubric | None) -> str:
     """Everything about ``check`` in one paragraph: its message, the worst element, the named
     mistakes and their partial credit. What ``--json`` and Gradescope show; call it on a
@@ -128,8 +133,7 @@ def sentence(check: CheckResult, rubric: Rubric | None) -> str:
     element = worst_element(check.errors)
     if element:
         text = f"{text[:-1] if text.endswith('.') else text}; {element}."
-    extra = [d.explanation for d in check.diagnoses if d.explanation] + [partial_credit(check)]
-    return " ".join([text, *(e for e in extra if e)])
+    return " ".join(e for e in (text, explanation(check)) if e)
 
 
 def _number(value: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 
 #: This run's private temporary directory, under the one the run was started with: the
@@ -48,27 +47,9 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from grader.sandbox.zygote_control import remove_tree  # the grader's own, for what a submission locked
+
     remove_tree(RUN_TMP)
-
-
-def remove_tree(path: str) -> None:
-    """Delete ``path``, even the folders a submission made unreadable."""
-
-    def unlock(function: object, name: str, _: object) -> None:
-        try:
-            os.chmod(os.path.dirname(name), stat.S_IRWXU)
-            os.chmod(name, stat.S_IRWXU)
-        except OSError:
-            return
-        if os.path.isdir(name) and not os.path.islink(name):
-            shutil.rmtree(name, ignore_errors=True)
-        else:
-            try:
-                os.unlink(name)
-            except OSError:
-                pass
-
-    shutil.rmtree(path, onerror=unlock)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def run_batch(
     if backend == "celery":
         from grader.batch.celery_backend import run_celery_batch
 
-        return run_celery_batch(directory, assignment=assignment, course=course, db_url=url, isolation=isolation, progress=progress)
+        return run_celery_batch(directory, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress)
     from grader.batch.local import run_local_batch
 
     return run_local_batch(directory, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)

@@ -138,15 +138,13 @@ def run_celery_batch(
     directory: Path | str,
     *,
     assignment: str,
-    course: Path | str = ".",
-    db_url: str | None = None,
+    workspace: Workspace,
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
     settings: Settings | None = None,
 ) -> Summary:
-    """Enqueue every submission in ``directory`` and wait until the gradebook has them all.
-    The broker is the one ``settings`` name (default: ``grader.settings.current()``)."""
-    workspace = Workspace(course, db_url)
+    """Enqueue every submission in ``directory`` and wait until ``workspace``'s gradebook has
+    them all. The broker is the one ``settings`` name (default: ``grader.settings.current()``)."""
     loaded = workspace.assignment(assignment)
     jobs, skipped = discover(Path(directory))
     summary = Summary(assignment, len(jobs), skipped)

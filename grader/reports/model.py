@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from grader.results import CheckResult
 from grader.rubric import Check, Rubric
-from grader.visibility import Segment, partial_credit, redact_all, segments, worst_element
+from grader.visibility import Segment, explanation, redact_all, segments, worst_element
 
 #: the message of a submission whose grading never completed
 PENDING_MESSAGE = "Grading did not finish: the submission is still pending; if no grader is working on it, submit again."
@@ -107,7 +107,6 @@ def _view(result: CheckResult, spec: Check | None, rubric: Rubric | None) -> Che
     pieces = tuple(segments(result, rubric))
     text = "".join(t for _, t in pieces)
     errors = result.errors if result.status != "passed" else {}
-    explanation = " ".join(e for e in [*(d.explanation for d in result.diagnoses if d.explanation), partial_credit(result)] if e)
     return CheckView(
         id=result.id,
         name=name,
@@ -115,7 +114,7 @@ def _view(result: CheckResult, spec: Check | None, rubric: Rubric | None) -> Che
         score=result.score,
         max_score=result.max_score,
         message=text,
-        diagnosis=explanation,
+        diagnosis=explanation(result),
         codes=result.codes,
         # The checks' messages state some figures already; they are added only when missing.
         facts=tuple(f for f in _facts(errors) if f not in text),

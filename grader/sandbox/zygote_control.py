@@ -230,7 +230,7 @@ class Zygote:
         self.stderr.wait(STDERR_GRACE)
         if self.scratch is not None:  # left behind (and mounted) when the zygote was killed
             release(self.scratch)
-            _remove_tree(self.scratch)
+            remove_tree(self.scratch)
         self._drop_cgroup()
 
     def _drop_cgroup(self) -> None:
@@ -324,7 +324,7 @@ class StderrTail:
             log.debug("zygote %d stderr: further lines are not logged", self._pid)
 
 
-def _remove_tree(path: str) -> None:
+def remove_tree(path: str) -> None:
     """Delete ``path``, even the folders a submission made unreadable."""
 
     def unlock(function: object, name: str, _: object) -> None:
