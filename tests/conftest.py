@@ -47,9 +47,9 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from grader.sandbox.zygote_control import remove_tree  # the grader's own, for what a submission locked
+    from grader.sandbox.inside.zygote import remove  # the zygote's own: locked folders, any depth
 
-    remove_tree(RUN_TMP)
+    remove(RUN_TMP)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 
 from grader.sandbox import cgroups
 from grader.sandbox.inside.confine import SCRATCH_PREFIX, child_uid, kill_uid, release
+from grader.sandbox.inside.zygote import remove
 from grader.sandbox.isolation import Layers, bubblewrap_command, detect
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class Zygote:
         self.stderr.wait(STDERR_GRACE)
         if self.scratch is not None:  # left behind (and mounted) when the zygote was killed
             release(self.scratch)
-            remove_tree(self.scratch)
+            remove(self.scratch)
         self._drop_cgroup()
 
     def _drop_cgroup(self) -> None:
@@ -322,26 +322,6 @@ class StderrTail:
             log.debug("zygote %d stderr: %s", self._pid, _printable(line.decode("utf-8", "replace")))
         elif self._logged == LOGGED_LINES + 1:
             log.debug("zygote %d stderr: further lines are not logged", self._pid)
-
-
-def remove_tree(path: str) -> None:
-    """Delete ``path``, even the folders a submission made unreadable."""
-
-    def unlock(function: object, name: str, _: object) -> None:
-        try:
-            os.chmod(os.path.dirname(name), 0o700)
-            os.chmod(name, 0o700)
-        except OSError:
-            return
-        if os.path.isdir(name) and not os.path.islink(name):
-            shutil.rmtree(name, ignore_errors=True)
-        else:
-            try:
-                os.unlink(name)
-            except OSError:
-                pass
-
-    shutil.rmtree(path, onerror=unlock)
 
 
 def _printable(text: str) -> str:
