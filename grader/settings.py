@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.db.engine import default_url
 from grader.errors import SettingsError
 
 ISOLATION_MODES = ("strict", "none")
@@ -128,6 +127,10 @@ class Settings:
 
     def database_url(self, course: Path | str | None = None) -> str:
         """``GRADE_DB_URL``, else the SQLite gradebook inside ``course`` (default: the setting's)."""
+        # Imported here: the database layer (SQLAlchemy, Alembic) costs half a second, and every
+        # command reads the settings at start, `grade --help` and `grade doctor` included.
+        from grader.db.engine import default_url
+
         return self.db_url or default_url(Path(course if course is not None else self.course))
 
     def log_level_number(self) -> int:
