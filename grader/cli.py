@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from grader.errors import GraderError
 from grader.settings import ISOLATION_MODES, RENAMED_MODES, Settings, install, reset
 from grader.terminal import printable
+
+if TYPE_CHECKING:
+    from grader.batch import Summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: grader.reports.FORMATS, spelled out so that the CLI starts without importing the reports
@@ -207,14 +210,19 @@ def summary(cli: Cli, assignment: str, output: Path | None) -> None:
 @click.option("--workers", "-w", type=click.IntRange(1, 256), help="Parallel sandboxes (default: the number of cores).")
 @click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
               help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="celery: stop waiting after this many seconds and name the unfinished submissions (default: no bound).")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
 @isolation_option()
 @click.pass_obj
 @_one_line_errors
-def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, as_json: bool, isolation: str | None) -> None:
+def batch(
+    cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, timeout: float | None, as_json: bool, isolation: str | None
+) -> None:
     """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one.
 
     Resumable: a rerun skips what is already graded and finishes what an interrupted run left.
+    Exit code 1 when some submissions were left unfinished (each is named).
     """
     from grader.batch import run_batch
     from grader.progress import Progress
@@ -224,17 +232,27 @@ def batch(cli: Cli, directory: Path, assignment: str, workers: int | None, backe
     with Progress(enabled=not as_json) as progress:
         summary = run_batch(
             directory, assignment=assignment, course=cli.course, db_url=cli.db_url, workers=workers, backend=backend,
-            isolation=isolation, progress=progress.update,
+            isolation=isolation, progress=progress.update, timeout=timeout,
         )
     if as_json:
         click.echo(json.dumps(summary.to_json()))
-        return
+    else:
+        _print_batch(summary)
+    if summary.unfinished:
+        sys.exit(1)
+
+
+def _print_batch(summary: Summary) -> None:
     facts = summary.to_json()
     for skipped in summary.skipped:
         click.echo(printable(f"skipped {skipped.path}: {skipped.reason}"))
     for done in summary.done:
         if done.note:
             click.echo(printable(f"not recorded {done.student}: {done.note}"))
+    for unfinished in summary.unfinished:
+        click.echo(printable(f"unfinished {unfinished.student}: {unfinished.reason}"))
+    if summary.unfinished:
+        click.echo(f"{len(summary.unfinished)} unfinished: a rerun grades them (or the next command closes them as interrupted).")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(facts["counts"].items()))
     mean = f"{facts['mean_score']:.1f}" if facts["mean_score"] is not None else "-"
     click.echo(

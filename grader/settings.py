@@ -88,6 +88,7 @@ TABLE = (
     Setting("GRADE_ISOLATION", "isolation", "", _isolation, "strict (namespaces or Landlock, else refuse) or none (grade even unisolated); default strict"),
     Setting("GRADE_BROKER_URL", "broker_url", "redis://127.0.0.1:6379/0", _text, "Celery broker of grade worker and grade batch --backend celery"),
     Setting("GRADE_VISIBILITY_TIMEOUT", "visibility_timeout", "3600", _seconds, "seconds before Redis gives a dead worker's unfinished task to another worker"),
+    Setting("GRADE_LEASE_SECONDS", "lease_seconds", "60", _seconds, "seconds a silent grader keeps its pending submission; after them another grader takes it over or closes it as interrupted"),
     Setting("GRADE_NO_BWRAP", "no_bwrap", "", _flag, "1: do not use bubblewrap even where it works (as on a machine without it)"),
     Setting("GRADE_LOG_LEVEL", "log_level", "WARNING", _choice(*LOG_LEVELS, upper=True), "what the grader logs to stderr: DEBUG, INFO, WARNING or ERROR"),
     Setting("GRADE_NO_LANDLOCK", "no_landlock", "", _flag, "1: do not use the Landlock path even where it works (as on a machine without it)"),
@@ -101,6 +102,7 @@ class Settings:
     isolation: str | None = None
     broker_url: str = "redis://127.0.0.1:6379/0"
     visibility_timeout: float = 3600.0
+    lease_seconds: float = 60.0
     no_bwrap: bool = False
     log_level: str = "WARNING"
     no_landlock: bool = False

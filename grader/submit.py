@@ -12,10 +12,12 @@ from typing import Any
 
 from grader.errors import GraderError
 from grader.grading import grade
+from grader.leases import Heartbeat, Lease
 from grader.loading import read_submission
 from grader.results import GradingResult
 from grader.rubric import Rubric
 from grader.sandbox.isolation import require
+from grader.settings import current
 from grader.visibility import redact_all, sentence
 from grader.workspace import Workspace
 
@@ -69,7 +71,9 @@ def submit(
 
     Operator mistakes (a missing file, an unknown assignment, a broken rubric, an unusable
     database) raise GraderError before anything is recorded. Once recorded, the submission
-    always ends with a stored result, even if grading is interrupted.
+    always ends with a stored result: its own, or, if grading is interrupted, an ``error``
+    saying so (stored here, or by the next command if this process is killed or the database
+    cannot be written).
     """
     if not student.strip():
         raise GraderError("the student id is empty; pass --student ID.")
@@ -78,6 +82,7 @@ def submit(
     submission = read_submission(Path(path))
     require(isolation)  # refuse before anything is recorded
     seed = secrets.randbits(63) if seed is None else seed
+    lease = Lease.mine("grade submit", current().lease_seconds)
     with workspace.gradebook() as gradebook:
         submission_id = gradebook.begin_submission(
             student=student,
@@ -86,9 +91,12 @@ def submit(
             content=submission.content,
             seed=seed,
             rubric_version=loaded.version,
+            lease=lease,
         )
         try:
-            with _terminate_as_interrupt():
+            # The heartbeat keeps the submission ours while it is graded; if this process is
+            # killed, the next command closes it as interrupted (Workspace.tidy).
+            with _terminate_as_interrupt(), Heartbeat(gradebook, lease):
                 result = grade(loaded, submission, seed=seed, isolation=isolation)
         except BaseException as exc:
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by {type(exc).__name__}: {exc}"

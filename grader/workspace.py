@@ -7,12 +7,19 @@ gradebook its own way. An assignment is loaded once per workspace.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.db.engine import default_url
 from grader.errors import GraderError
+from grader.leases import readable, sweep_scratch
+
+log = logging.getLogger(__name__)
+
+#: the message of a submission whose grading stopped before it stored a result
+INTERRUPTED = "grading was interrupted before it stored a result; submit again."
 
 
 class Workspace:
@@ -38,5 +45,30 @@ class Workspace:
 
     def gradebook(self, *, upgrade: bool = True) -> Gradebook:
         """A connection to the gradebook (use it as a context manager); with ``upgrade``, the
-        schema is created or migrated first."""
-        return Gradebook(self.db_url, upgrade=upgrade)
+        schema is created or migrated first, and what stopped graders left behind is tidied
+        (``tidy``)."""
+        gradebook = Gradebook(self.db_url, upgrade=upgrade)
+        if upgrade:
+            try:
+                self.tidy(gradebook)
+            except BaseException:
+                gradebook.close()
+                raise
+        return gradebook
+
+    def tidy(self, gradebook: Gradebook) -> list[int]:
+        """Close every orphan, a pending submission whose grader stopped (see ``grader.leases``),
+        as an ``error`` "grading was interrupted", and remove the scratch folders of graders that
+        no longer run on this machine. Returns the ids of the submissions closed.
+
+        A batch rerun would regrade an orphan of its own; closing it frees its batch key, so
+        the rerun records the file anew and grades it, and nothing stays pending forever."""
+        closed = []
+        for orphan in gradebook.pending(lapsed_only=True):
+            loaded, _ = self.find(orphan.assignment)
+            max_score = loaded.rubric.max_score if loaded is not None else None
+            if gradebook.close_orphan(orphan, INTERRUPTED, max_score):
+                log.warning("closed submission %d as interrupted: %s stopped grading it", orphan.id, readable(orphan.owner or "its grader"))
+                closed.append(orphan.id)
+        sweep_scratch()
+        return closed

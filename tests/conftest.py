@@ -150,3 +150,32 @@ class _redis:
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
+
+
+#: RabbitMQ on this machine; each test gets a virtual host of its own on it
+RABBITMQ_URL = os.environ.get("GRADER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[str]:
+    """A virtual host of this test's own on the real RabbitMQ server, as a Celery broker URL:
+    made with ``rabbitmqctl`` (the server runs on this machine), deleted afterwards."""
+    import subprocess
+
+    vhost = f"grader-test-{uuid.uuid4().hex}"
+    user = make_url(RABBITMQ_URL.replace("amqp://", "postgresql://", 1)).username or "guest"
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.fail(f"cannot make a RabbitMQ virtual host with rabbitmqctl ({exc}); start RabbitMQ (CI does).", pytrace=False)
+    try:
+        yield f"{RABBITMQ_URL}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def any_broker(request: pytest.FixtureRequest) -> str:
+    """Each broker a department may run: a Redis database, then a RabbitMQ virtual host."""
+    return str(request.getfixturevalue("broker" if request.param == "redis" else "rabbitmq"))

@@ -23,6 +23,7 @@ from grader.db import Gradebook
 from grader.errors import DatabaseError
 from grader.loading import Submission
 from grader.results import GradingResult
+from grader.settings import Settings
 from grader.workspace import Workspace
 
 #: a correct submission whose top level ends in a statement that waits until it is killed: the
@@ -189,10 +190,10 @@ def test_an_exception_while_grading_one_file_is_recorded_and_the_batch_goes_on(
             raise RuntimeError("the grader tripped")
         return real_grade(assignment, submission, **options)
 
-    def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, isolation: str) -> Done:
+    def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, *args: Any, **kwargs: Any) -> Done:
         if student == "unstorable":
             raise DatabaseError("the gradebook is gone")
-        return real_claim(gradebook, assignment, student, submission, isolation)
+        return real_claim(gradebook, assignment, student, submission, *args, **kwargs)
 
     monkeypatch.setattr(claims, "grade", grade)
     monkeypatch.setattr(local, "claim_and_grade", claim_and_grade)
@@ -220,7 +221,7 @@ def celery_worker_state(course: Path, db_url: str, monkeypatch: pytest.MonkeyPat
     workspace = Workspace(course, db_url)
     with workspace.gradebook():  # the schema, as `grade batch` creates it
         pass
-    monkeypatch.setattr(celery_backend, "_state", {"workspace": workspace})
+    monkeypatch.setattr(celery_backend, "_state", {"workspace": workspace, "settings": Settings()})
     yield workspace
     if "gradebook" in celery_backend._state:
         celery_backend._state["gradebook"].close()
@@ -251,7 +252,7 @@ def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
 
     # the batch has another version of the rubric than this worker: recorded under the batch's key
     status, message = task("other-version", CORRECT.encode(), rubric_version="0" * 64)
-    assert status == "error" and "another version of the rubric" in message
+    assert status == "error" and f"could not grade it: this worker has backprop at rubric version {version}, the batch {'0' * 64}" in message
 
     def trips(*args: Any, **kwargs: Any) -> GradingResult:
         raise RuntimeError("the grader tripped")
@@ -265,4 +266,4 @@ def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
 
     monkeypatch.setattr(celery_backend, "claim_and_grade", claim_fails)
     status, message = task("claim-fails", CORRECT.encode())
-    assert status == "error" and "the grader failed on this submission (RuntimeError: claiming tripped)" in message
+    assert status == "error" and "grade worker on " in message and "could not grade it: RuntimeError: claiming tripped;" in message

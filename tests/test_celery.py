@@ -1,23 +1,25 @@
-"""The Celery backend with real workers on the real Redis and PostgreSQL, one killed while it
-holds a task."""
+"""The Celery backend with real workers on the real Redis and RabbitMQ and PostgreSQL: a worker
+killed while it grades, a worker that refuses every task, a broker that loses its queue, and a
+batch with no worker at all. Every batch ends, with every claim finished or named."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import pytest
-import redis
 from helpers import CORRECT, ROOT, rows
+from sqlalchemy import create_engine, text
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-VISIBILITY_TIMEOUT = 5
 #: a correct submission whose top level ends in a statement that waits until it is killed: the
 #: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100
 HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
@@ -37,27 +39,52 @@ def stop(worker: subprocess.Popen[bytes]) -> None:
             worker.wait()
 
 
-def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
-    # Worker 0 alone takes the tasks one at a time, in order (prefetch 1, acks late). When
-    # student06, which hangs until the load timeout, is claimed, worker 0 holds its task: it is
-    # killed then. Worker 1 grades the rest, and student06 once Redis hands its task back. A
-    # worker looks for such tasks when it starts, then only every 100 s (kombu's default sweep),
-    # so worker 1 starts once the task is due.
-    directory = tmp_path / "class"
+def lease_owner(url: str, student: str) -> str | None:
+    """Who holds the lease of ``student``'s row, straight from the database."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return db.execute(text(
+                "SELECT submissions.lease_owner FROM submissions JOIN students ON students.id = submissions.student_id "
+                "WHERE students.external_id = :student"
+            ), {"student": student}).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_for(condition: Callable[[], bool], what: str, *alive: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    """Poll ``condition`` (a fact in the database) until it holds, while ``alive`` all run."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        assert all(p.poll() is None for p in alive), f"a process ended before {what}"
+        time.sleep(0.02)
+
+
+def class_of(directory: Path, students: list[str], special: dict[str, str] | None = None) -> None:
     directory.mkdir()
-    students = [f"student{i:02d}" for i in range(12)]
-    held = "student06"
     for student in students:
-        (directory / f"{student}.py").write_text(HANGS_THEN_CORRECT if student == held else CORRECT)
-    env = {
-        **os.environ,
-        "GRADE_DB_URL": postgres_url,
-        "GRADE_BROKER_URL": broker,
-        "GRADE_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),  # a killed worker's task comes back after 5 s
-        "PYTHONPATH": str(ROOT),
-    }
+        (directory / f"{student}.py").write_text((special or {}).get(student, CORRECT))
+
+
+def setup(course: Path, postgres_url: str, broker: str, **extra: str) -> tuple[list[str], dict[str, str]]:
+    env = {**os.environ, "GRADE_DB_URL": postgres_url, "GRADE_BROKER_URL": broker, "PYTHONPATH": str(ROOT), **extra}
     grade = [sys.executable, "-m", "grader.cli", "--course", str(course)]
     subprocess.run([*grade, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return grade, env
+
+
+def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, postgres_url: str, any_broker: str, tmp_path: Path) -> None:
+    # Worker 0 alone takes the tasks one at a time, in order (prefetch 1, acks late). It is
+    # killed outright while it grades student06 (whose load hangs until the load timeout). The
+    # batch sees at once that the lease holder is gone (a process of this machine) and queues
+    # the claim again; worker 1 grades the rest. No visibility timeout, no broker sweep: on
+    # Redis the killed worker's task would come back only after an hour.
+    directory = tmp_path / "class"
+    students = [f"student{i:02d}" for i in range(12)]
+    held = "student06"
+    class_of(directory, students, {held: HANGS_THEN_CORRECT})
+    grade, env = setup(course, postgres_url, any_broker)
     logs = [open(tmp_path / f"worker{i}.log", "wb") for i in range(2)]
     workers = [start_worker(grade, env, logs[0])]
     batch = None
@@ -66,20 +93,12 @@ def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, pos
             [*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery", "--json"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 120
-        while held not in {student for student, _, _ in rows(postgres_url)} and time.monotonic() < deadline and batch.poll() is None:
-            time.sleep(0.02)
+        wait_for(lambda: (lease_owner(postgres_url, held) or "").startswith("grade worker"), f"a worker grades {held}", batch, workers[0])
         os.killpg(workers[0].pid, signal.SIGKILL)
         workers[0].wait()
         before = {student: status for student, status, _ in rows(postgres_url)}
-        assert before.get(held) == "pending", f"worker 0 was not killed while grading {held}: {before}"
+        assert before[held] == "pending", f"worker 0 was not killed while grading {held}: {before}"
         assert sum(status == "graded" for status in before.values()) == 6
-        with redis.Redis.from_url(broker) as client:
-            delivered = client.zrange("unacked_index", 0, -1, withscores=True)  # kombu's (task, delivery time)
-            assert len(delivered) == 1, f"worker 0 held {len(delivered)} tasks"
-            due = delivered[0][1] + VISIBILITY_TIMEOUT
-            while time.time() <= due:  # kombu records when it delivered the task: due then
-                time.sleep(due - time.time() + 0.01)
         workers.append(start_worker(grade, env, logs[1]))
         out, err = batch.communicate(timeout=180)
         assert batch.returncode == 0, err.decode()[-2000:]
@@ -92,11 +111,58 @@ def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, pos
         for log in logs:
             log.close()
     summary = json.loads(out)
-    assert summary["submissions"] == len(students) and summary["counts"] == {"graded": len(students)}
+    assert summary["submissions"] == len(students) and summary["counts"] == {"graded": len(students)} and summary["unfinished"] == []
     recorded = rows(postgres_url)
     assert sorted(student for student, _, _ in recorded) == students  # exactly one row each
     assert all(status == "graded" and score == 100 for _, status, score in recorded)
     assert "succeeded" in (tmp_path / "worker0.log").read_text()  # the killed worker had really been grading
+    assert "queueing student06.py of student06 again" in err.decode()
+
+
+def test_a_worker_that_refuses_every_task_ends_the_batch_with_recorded_errors(
+    course: Path, postgres_url: str, broker: str, tmp_path: Path
+) -> None:
+    # The worker's copy of the course has another reference: another rubric version.
+    directory = tmp_path / "class"
+    class_of(directory, ["ada", "bea", "cy"])
+    grade, env = setup(course, postgres_url, broker)
+    other = tmp_path / "other-course"
+    shutil.copytree(course, other)
+    with open(other / "reference" / "backprop.py", "a") as reference:
+        reference.write("\n# edited after the batch started\n")
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = start_worker([sys.executable, "-m", "grader.cli", "--course", str(other)], env, log)
+        try:
+            done = subprocess.run([*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery", "--json"], env=env, capture_output=True, timeout=120)
+        finally:
+            stop(worker)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert json.loads(done.stdout)["counts"] == {"error": 3}
+    assert sorted(rows(postgres_url)) == [("ada", "error", 0), ("bea", "error", 0), ("cy", "error", 0)]
+    engine = create_engine(postgres_url)
+    with engine.connect() as db:
+        messages = {m for (m,) in db.execute(text("SELECT message FROM submissions"))}
+    engine.dispose()
+    assert len(messages) == 1
+    [message] = messages
+    assert message.startswith("grade worker on ") and "could not grade it: this worker has backprop at rubric version" in message
+
+
+def test_a_batch_without_workers_ends_at_its_timeout_naming_every_claim(course: Path, postgres_url: str, any_broker: str, tmp_path: Path) -> None:
+    directory = tmp_path / "class"
+    class_of(directory, ["ada", "bea"])
+    grade, env = setup(course, postgres_url, any_broker)
+    done = subprocess.run(
+        [*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery", "--timeout", "2"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    for student in ("ada", "bea"):
+        assert f"unfinished {student}: still queued when the batch's --timeout ran out" in lines
+    assert rows(postgres_url) == [("ada", "pending", None), ("bea", "pending", None)]
+    # released: the next command closes them as interrupted; the next batch grades them anew
+    subprocess.run([*grade, "summary", "-a", "backprop"], env=env, check=True, capture_output=True)
+    assert rows(postgres_url) == [("ada", "error", 0), ("bea", "error", 0)]
 
 
 def test_files_that_are_no_program_do_not_keep_a_celery_batch_waiting(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from jinja2 import UndefinedError
 from grader.cli import REPORT_FORMATS
 from grader.course import Course
 from grader.db import Gradebook, default_url
+from grader.leases import Lease
 from grader.reports import FORMATS, Header, build, file_name
 from grader.reports.html import html
 from grader.reports.pictures import gradient_png, histogram_png
@@ -30,6 +31,8 @@ from grader.reports.templates import environment
 from grader.results import CheckResult, Diagnosis, GradingResult
 
 ATTACKS = Path(__file__).parent / "hostile"
+#: a lease of this test's process: a submission it holds is being graded, not an orphan
+HELD = Lease.mine("test", 3600)
 
 
 def report(course: Path, student: str, fmt: str, tmp_path: Path) -> str:
@@ -160,7 +163,8 @@ def test_student_text_is_escaped(course: Path, db_url: str, tmp_path: Path, corr
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_pending_submission_says_grading_did_not_finish(course: Path, db_url: str, tmp_path: Path, fmt: str) -> None:
     with Gradebook(db_url) as gradebook:
-        gradebook.begin_submission(student="ada", assignment="backprop", filename="a.py", content=b"", seed=1, rubric_version="v")
+        # held by this test's process, which is alive: still being graded, as far as anyone knows
+        gradebook.begin_submission(student="ada", assignment="backprop", filename="a.py", content=b"", seed=1, rubric_version="v", lease=HELD)
     text = report(course, "ada", fmt, tmp_path)
     assert "Grading did not finish" in text and "pending" in text
 
@@ -346,7 +350,7 @@ def test_summary_numbers_for_a_known_class(course: Path, db_url: str, tmp_path: 
     broken.write_text("def loss(:\n")
     submitted(course, broken, "broken")  # recorded as an error, score 0
     with Gradebook(db_url) as gradebook:  # never finished
-        gradebook.begin_submission(student="pending", assignment="backprop", filename="p.py", content=b"", seed=1, rubric_version="v")
+        gradebook.begin_submission(student="pending", assignment="backprop", filename="p.py", content=b"", seed=1, rubric_version="v", lease=HELD)
 
     rubric = Course(course).assignment("backprop").rubric
     parts = {p.id: p for p in rubric.parts}

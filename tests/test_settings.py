@@ -38,7 +38,10 @@ def test_values_are_read_and_normalized() -> None:
         "GRADE_VISIBILITY_TIMEOUT": "15", "GRADE_NO_BWRAP": "1", "GRADE_LOG_LEVEL": "info",
         "GRADE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
     })
-    assert settings == Settings("/srv/course", "postgresql://u@h/d", "strict", "amqp://guest:guest@127.0.0.1:5672//", 15.0, True, "INFO")
+    assert settings == Settings(
+        course="/srv/course", db_url="postgresql://u@h/d", isolation="strict", broker_url="amqp://guest:guest@127.0.0.1:5672//",
+        visibility_timeout=15.0, no_bwrap=True, log_level="INFO",
+    )
 
 
 @pytest.mark.parametrize(

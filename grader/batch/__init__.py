@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.batch.claims import Done, Summary
+from grader.batch.claims import Done, Summary, Unfinished
 from grader.batch.directory import Job, Skipped, discover
 from grader.errors import GraderError
 from grader.sandbox.isolation import require
@@ -27,7 +27,7 @@ from grader.workspace import Workspace
 
 BACKENDS = ("local", "celery")
 
-__all__ = ["BACKENDS", "Done", "Job", "Skipped", "Summary", "discover", "run_batch"]
+__all__ = ["BACKENDS", "Done", "Job", "Skipped", "Summary", "Unfinished", "discover", "run_batch"]
 
 
 def run_batch(
@@ -40,11 +40,16 @@ def run_batch(
     db_url: str | None = None,
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
+    timeout: float | None = None,
 ) -> Summary:
     """Grade every submission in ``directory``: with ``workers`` parallel sandboxes here
-    (``local``), or by the Celery workers listening on ``GRADE_BROKER_URL`` (``celery``)."""
+    (``local``), or by the Celery workers listening on ``GRADE_BROKER_URL`` (``celery``), which
+    the batch follows for at most ``timeout`` seconds (None: until every submission is
+    finished or no worker is left to finish them; ``Summary.unfinished`` names the rest)."""
     if backend not in BACKENDS:
         raise GraderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    if timeout is not None and backend != "celery":
+        raise GraderError("--timeout bounds a batch of the celery backend; the local backend ends when its workers do.")
     workspace = Workspace(course, db_url)
     workspace.assignment(assignment)  # usage errors before anything starts
     require(isolation)
@@ -54,7 +59,9 @@ def run_batch(
     if backend == "celery":
         from grader.batch.celery_backend import run_celery_batch
 
-        return run_celery_batch(directory, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress)
+        return run_celery_batch(
+            directory, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress, timeout=timeout
+        )
     from grader.batch.local import run_local_batch
 
     return run_local_batch(directory, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)

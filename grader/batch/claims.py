@@ -12,16 +12,19 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from grader.batch.directory import Skipped
 from grader.course import Assignment
 from grader.db import Gradebook
-from grader.db.gradebook import Claim
+from grader.db.gradebook import Claim, Holder
 from grader.errors import AlreadyFinished, UnstorableResult
 from grader.grading import grade, grader_failed, not_graded
+from grader.leases import Heartbeat, Lease, readable
 from grader.loading import Submission
 from grader.results import GradingResult, SubmissionStatus
 
@@ -31,6 +34,10 @@ log = logging.getLogger(__name__)
 ALREADY_GRADED = "already graded"
 #: ``Done.status`` of a submission that could not even be read (``Done.note`` says why)
 NOT_RECORDED = "not recorded"
+#: ``Done.status`` of a submission another live grader holds (a task delivered twice)
+HELD_ELSEWHERE = "held elsewhere"
+#: gradings of one submission that may be interrupted before it is closed as an ``error``
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,15 @@ class Done:
     seconds: float = 0.0  # wall time of claiming, grading and storing it
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """A claimed submission the batch stopped waiting for, and why."""
+
+    student: str
+    submission_id: int | None
+    reason: str
+
+
 @dataclass
 class Summary:
     assignment: str
@@ -51,6 +67,7 @@ class Summary:
     skipped: list[Skipped]
     done: list[Done] = field(default_factory=list)
     wall_seconds: float = 0.0
+    unfinished: list[Unfinished] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         scores = [d.score for d in self.done]
@@ -63,6 +80,7 @@ class Summary:
             "counts": dict(Counter(d.status for d in self.done)),
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "not_recorded": [{"student": d.student, "reason": d.note} for d in self.done if d.note],
+            "unfinished": [{"student": u.student, "submission_id": u.submission_id, "reason": u.reason} for u in self.unfinished],
             "mean_score": sum(scores) / len(scores) if scores else None,
             "wall_seconds": round(self.wall_seconds, 3),
             "seconds_per_submission": percentiles([d.seconds for d in graded_now if d.seconds]),
@@ -84,39 +102,90 @@ def batch_key(assignment: str, student: str, sha256: str, rubric_version: str) -
     return hashlib.sha256(json.dumps([assignment, student, sha256, rubric_version]).encode()).hexdigest()
 
 
-def claim_and_grade(gradebook: Gradebook, assignment: Assignment, student: str, submission: Submission, isolation: str) -> Done:
+def claim_and_grade(
+    gradebook: Gradebook,
+    assignment: Assignment,
+    student: str,
+    submission: Submission,
+    isolation: str,
+    lease: Lease,
+    *,
+    queued_by: str | None = None,
+    wait: bool = True,
+) -> Done:
     """Claim ``submission`` under its batch key and grade it unless it was graded before.
 
-    Safe to run twice for the same submission at once (a queue redelivering a task): the
-    claim finds one row, and only one grading can finish it. Once claimed, the row is finished
-    whatever happens: an exception while grading it is recorded as its ``error`` result (and
-    only an unusable gradebook leaves it pending, for a rerun to grade).
+    The grading holds the submission's lease (``lease``, renewed by a heartbeat while it
+    grades), so that two graders never grade it at once and one that is killed leaves it for
+    another to take over. When another live grader holds it, this one waits until that one
+    finishes or stops (``wait``), or leaves it to that one (``ALREADY_GRADED`` is then not yet
+    true: the Celery batch follows the gradebook, not this answer). A submission whose gradings
+    were interrupted ``MAX_ATTEMPTS`` times is closed as an ``error`` instead of taken again.
+    Once taken, the row is finished whatever happens: an exception while grading it is
+    recorded as its ``error`` result (only an unusable gradebook leaves it pending, and its
+    lease then runs out).
     """
-    claim = _claim(gradebook, assignment.name, assignment.version, student, submission)
-    if claim.status != SubmissionStatus.PENDING:
-        log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claim.id, claim.status)
-        return _already(gradebook, claim.id, student, assignment.rubric.max_score)
-    log.debug("grading %s of %s (submission %d)", submission.filename, student, claim.id)
+    claimed = claim(gradebook, assignment.name, assignment.version, student, submission, lease)
+    max_score = assignment.rubric.max_score
+    while True:
+        if claimed.status != SubmissionStatus.PENDING:
+            log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claimed.id, claimed.status)
+            return _already(gradebook, claimed.id, student, max_score)
+        holder = gradebook.take(claimed.id, lease, queued_by=queued_by)
+        if holder.taken:
+            break
+        if holder.status == SubmissionStatus.PENDING and not wait:
+            log.info("%s of %s is being graded by %s", submission.filename, student, readable(holder.owner or ""))
+            return Done(student, HELD_ELSEWHERE, 0.0, max_score, claimed.id)
+        if holder.status == SubmissionStatus.PENDING:
+            _pause_for(holder)
+        claimed = Claim(claimed.id, holder.status, claimed.seed)
+    if holder.attempts > MAX_ATTEMPTS:
+        log.error("submission %d of %s was interrupted %d times; closing it", claimed.id, student, holder.attempts - 1)
+        message = f"grading was interrupted {holder.attempts - 1} times (the graders stopped); ask your instructor to grade it again."
+        return _finish(gradebook, claimed.id, student, submission.filename, GradingResult("error", message, claimed.seed, (), max_score))
+    log.debug("grading %s of %s (submission %d)", submission.filename, student, claimed.id)
     try:
-        result = grade(assignment, submission, seed=claim.seed, isolation=isolation)
+        with Heartbeat(gradebook, lease):
+            result = grade(assignment, submission, seed=claimed.seed, isolation=isolation)
     except Exception as exc:  # one submission must never stop the others
-        log.exception("grading %s of %s failed (submission %d)", submission.filename, student, claim.id)
-        result = not_graded(assignment, "error", grader_failed(exc), claim.seed)
-    return _finish(gradebook, claim.id, student, submission.filename, result)
+        log.exception("grading %s of %s failed (submission %d)", submission.filename, student, claimed.id)
+        result = not_graded(assignment, "error", grader_failed(exc), claimed.seed)
+    return _finish(gradebook, claimed.id, student, submission.filename, result)
+
+
+def _pause_for(holder: Holder) -> None:
+    """Wait a little for a live holder: until its lease would run out, at most a second."""
+    left = (holder.expires - datetime.now(UTC)).total_seconds() if holder.expires else 0.0
+    time.sleep(min(1.0, max(0.05, left)))
 
 
 def record_failure(
-    gradebook: Gradebook, *, assignment: str, rubric_version: str, max_score: float, student: str, submission: Submission, message: str
+    gradebook: Gradebook,
+    *,
+    assignment: str,
+    rubric_version: str,
+    max_score: float,
+    student: str,
+    submission: Submission,
+    message: str,
+    lease: Lease,
+    queued_by: str | None = None,
 ) -> Done:
     """Record ``submission`` under its batch key as an ``error`` saying ``message`` (for the
-    student), unless it was finished before: for a task that cannot grade it at all."""
-    claim = _claim(gradebook, assignment, rubric_version, student, submission)
-    if claim.status != SubmissionStatus.PENDING:
-        return _already(gradebook, claim.id, student, max_score)
-    return _finish(gradebook, claim.id, student, submission.filename, GradingResult("error", message, claim.seed, (), max_score))
+    student), unless it was finished before or another live grader holds it: for a task that
+    cannot grade it at all."""
+    claimed = claim(gradebook, assignment, rubric_version, student, submission, lease)
+    if claimed.status != SubmissionStatus.PENDING:
+        return _already(gradebook, claimed.id, student, max_score)
+    holder = gradebook.take(claimed.id, lease, queued_by=queued_by)
+    if not holder.taken:
+        return Done(student, HELD_ELSEWHERE if holder.status == SubmissionStatus.PENDING else ALREADY_GRADED, 0.0, max_score, claimed.id)
+    return _finish(gradebook, claimed.id, student, submission.filename, GradingResult("error", message, claimed.seed, (), max_score))
 
 
-def _claim(gradebook: Gradebook, assignment: str, rubric_version: str, student: str, submission: Submission) -> Claim:
+def claim(gradebook: Gradebook, assignment: str, rubric_version: str, student: str, submission: Submission, lease: Lease | None) -> Claim:
+    """The row of ``submission`` under its batch key, recorded (leased to ``lease``) if new."""
     return gradebook.claim_submission(
         batch_key=batch_key(assignment, student, submission.sha256, rubric_version),
         student=student,
@@ -125,6 +194,7 @@ def _claim(gradebook: Gradebook, assignment: str, rubric_version: str, student: 
         content=submission.content,
         seed=int.from_bytes(os.urandom(8), "big") >> 1,
         rubric_version=rubric_version,
+        lease=lease,
     )
 
 

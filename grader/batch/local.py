@@ -17,7 +17,9 @@ from grader.batch.directory import discover
 from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.errors import GraderError
+from grader.leases import Lease
 from grader.loading import read_submission
+from grader.settings import current
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ def run_local_batch(
     start = time.monotonic()
     # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
     # pending in the gradebook and the rerun grades it; nothing that finished is lost.
-    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, db_url, isolation)) as pool:
+    lease_seconds = current().lease_seconds
+    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, db_url, isolation, lease_seconds)) as pool:
         try:
             for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
                 summary.done.append(done)
@@ -58,10 +61,15 @@ def run_local_batch(
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(course: str, assignment: str, url: str, isolation: str) -> None:
+def _start_worker(course: str, assignment: str, url: str, isolation: str, lease_seconds: float) -> None:
     # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.update(assignment=Course(course).assignment(assignment), gradebook=Gradebook(url, upgrade=False), isolation=isolation)
+    _worker.update(
+        assignment=Course(course).assignment(assignment),
+        gradebook=Gradebook(url, upgrade=False),
+        isolation=isolation,
+        lease=Lease.mine("grade batch", lease_seconds),
+    )
 
 
 def _grade(job: tuple[str, str]) -> Done:
@@ -74,7 +82,7 @@ def _grade(job: tuple[str, str]) -> Done:
         log.warning("not recorded: %s", exc)
         return Done(student, NOT_RECORDED, 0.0, assignment.rubric.max_score, None, str(exc))
     try:
-        done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"])
+        done = claim_and_grade(_worker["gradebook"], assignment, student, submission, _worker["isolation"], _worker["lease"])
     except Exception as exc:  # e.g. the gradebook failed: the batch goes on with the others
         log.exception("%s of %s not recorded", path, student)
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]

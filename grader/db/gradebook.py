@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
@@ -25,6 +25,7 @@ from grader.errors import (
     NotFound,
     UnstorableResult,
 )
+from grader.leases import Lease, holder_gone, machine
 from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
 
 
@@ -35,6 +36,34 @@ class Claim:
     id: int
     status: str
     seed: int
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a submission's lease, as ``Gradebook.take`` found it."""
+
+    taken: bool  # the caller holds it now
+    status: str  # the submission's status ('pending' unless someone finished it)
+    owner: str | None
+    expires: datetime | None
+    attempts: int  # gradings that took it, the caller's included when ``taken``
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A pending submission and its lease."""
+
+    id: int
+    assignment: str
+    owner: str | None
+    expires: datetime | None
+    attempts: int
+    batch_key: str | None
+
+    def lapsed(self, now: datetime) -> bool:
+        """Whether its holder is known to have stopped: no lease, one run out, or a holder on
+        this machine that no longer runs."""
+        return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
 
 
 class Gradebook:
@@ -97,13 +126,16 @@ class Gradebook:
         content: bytes,
         seed: int,
         rubric_version: str,
+        lease: Lease | None = None,
     ) -> int:
-        """Record a submission as 'pending' before grading starts; returns its id."""
+        """Record a submission as 'pending' before grading starts; returns its id. With a
+        ``lease``, the caller holds it (one attempt) and must renew it while it grades."""
         _require_name("student", student)
         _require_name("assignment", assignment)
         with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
             # Writes come first so SQLite takes its write lock (and waits) at the start.
-            row = Submission(**_new_submission(s, student, assignment, filename, content, seed, rubric_version))
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            row = Submission(**values, **_leased(lease), attempts=1 if lease else 0)
             s.add(row)
             s.flush()
             return row.id
@@ -118,12 +150,14 @@ class Gradebook:
         content: bytes,
         seed: int,
         rubric_version: str,
+        lease: Lease | None = None,
     ) -> Claim:
         """The submission recorded under ``batch_key``, recorded as 'pending' first if new.
 
         Batch grading calls this for every file: a rerun, or a queue delivering a task twice,
         finds the row it recorded before (finished: skip it; pending: grade it again, with
-        its stored seed) instead of recording a duplicate.
+        its stored seed) instead of recording a duplicate. A new row is leased to ``lease``'s
+        holder (no attempt yet: ``take`` counts those).
         """
         _require_name("student", student)
         _require_name("assignment", assignment)
@@ -131,7 +165,8 @@ class Gradebook:
         with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
             values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
             insert_ = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
-            s.execute(insert_(Submission).values(batch_key=batch_key, **values).on_conflict_do_nothing(index_elements=["batch_key"]))
+            new = insert_(Submission).values(batch_key=batch_key, **values, **_leased(lease))
+            s.execute(new.on_conflict_do_nothing(index_elements=["batch_key"]))
             row = s.execute(find).one()
             return Claim(row.id, row.status, row.seed)
 
@@ -148,6 +183,8 @@ class Gradebook:
             "output": result.output,
             "isolation": result.isolation,
             "graded_at": datetime.now(UTC),
+            "lease_owner": None,
+            "lease_expires": None,
         }
         with translated("store results in", self._url, _RETRY), self._sessions.begin() as s:
             # Only a pending row is updated, so two workers cannot both finish it.
@@ -156,12 +193,101 @@ class Gradebook:
                 .where(Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
                 .values(values)
             )
-            if cast("CursorResult[Any]", done).rowcount != 1:
+            if _count(done) != 1:
                 status = s.scalar(select(Submission.status).where(Submission.id == submission_id))
                 if status is None:
                     raise NotFound(f"Submission {submission_id} is not in the gradebook.")
                 raise AlreadyFinished(f"Submission {submission_id} is already finished ({status}).")
             s.add_all(check_row(submission_id, check) for check in result.checks)
+
+    def take(self, submission_id: int, lease: Lease, *, queued_by: str | None = None, attempt: bool = True) -> Holder:
+        """Take the lease of a pending submission to grade it, counting one ``attempt``.
+
+        It is taken when nobody holds it, its lease has run out, its holder on this machine no
+        longer runs, or its holder is the caller or ``queued_by`` (the batch that queued it for
+        the caller). Otherwise ``Holder`` says who holds it, or that it is finished.
+        """
+        now = datetime.now(UTC)
+        free = or_(
+            Submission.lease_owner.is_(None),
+            Submission.lease_expires.is_(None),
+            Submission.lease_expires < now,
+            Submission.lease_owner.in_([lease.owner] + ([queued_by] if queued_by else [])),
+        )
+        with translated("lease a submission in", self._url, _RETRY), self._sessions.begin() as s:
+            pending = (Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
+            taking = update(Submission).values(
+                lease_owner=lease.owner, lease_expires=now + timedelta(seconds=lease.seconds), attempts=Submission.attempts + int(attempt)
+            )
+            if _count(s.execute(taking.where(*pending, free))) != 1:
+                row = s.execute(
+                    select(Submission.status, Submission.lease_owner, Submission.lease_expires, Submission.attempts)
+                    .where(Submission.id == submission_id)
+                ).one_or_none()
+                if row is None:
+                    raise NotFound(f"Submission {submission_id} is not in the gradebook.")
+                if row.status != SubmissionStatus.PENDING or not holder_gone(row.lease_owner or ""):
+                    return Holder(False, row.status, row.lease_owner, row.lease_expires, row.attempts)
+                # Its holder ran on this machine and is gone: take over from exactly that holder.
+                if _count(s.execute(taking.where(*pending, Submission.lease_owner == row.lease_owner))) != 1:
+                    return Holder(False, row.status, row.lease_owner, row.lease_expires, row.attempts)
+            attempts = s.scalar(select(Submission.attempts).where(Submission.id == submission_id)) or 0
+            return Holder(True, SubmissionStatus.PENDING, lease.owner, now + timedelta(seconds=lease.seconds), attempts)
+
+    def renew_leases(self, owner: str, seconds: float) -> int:
+        """Push forward every lease ``owner`` holds on a pending submission (its heartbeat);
+        returns how many it holds."""
+        expires = datetime.now(UTC) + timedelta(seconds=seconds)
+        with translated("renew leases in", self._url, _RETRY), self._sessions.begin() as s:
+            renewing = update(Submission).where(Submission.lease_owner == owner, Submission.status == SubmissionStatus.PENDING)
+            return _count(s.execute(renewing.values(lease_expires=expires)))
+
+    def release(self, submission_ids: list[int], owner: str) -> None:
+        """Give up ``owner``'s leases on these pending submissions: they become orphans, for
+        the next batch to regrade or the next command to close."""
+        with translated("release leases in", self._url, _RETRY), self._sessions.begin() as s:
+            for start in range(0, len(submission_ids), 500):
+                s.execute(
+                    update(Submission)
+                    .where(Submission.id.in_(submission_ids[start : start + 500]), Submission.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires=None)
+                )
+
+    def pending(self, *, keys: list[str] | None = None, lapsed_only: bool = False) -> list[Pending]:
+        """The pending submissions (those under ``keys`` only, if given) and their leases; with
+        ``lapsed_only``, only those whose holder is known to have stopped (``Pending.lapsed``)."""
+        now = datetime.now(UTC)
+        query = select(
+            Submission.id, Assignment.name, Submission.lease_owner, Submission.lease_expires, Submission.attempts, Submission.batch_key
+        ).join(Assignment, Submission.assignment_id == Assignment.id).where(Submission.status == SubmissionStatus.PENDING)
+        if lapsed_only:
+            # Held by a process of this machine: only the kernel can say whether it still runs.
+            here = Submission.lease_owner.like(f"%[{machine()}:%")
+            query = query.where(or_(Submission.lease_owner.is_(None), Submission.lease_expires.is_(None), Submission.lease_expires < now, here))
+        found: list[Pending] = []
+        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
+            chunks = [query] if keys is None else [query.where(Submission.batch_key.in_(keys[i : i + 500])) for i in range(0, len(keys), 500)]
+            for chunk in chunks:
+                found += [Pending(*row) for row in s.execute(chunk)]
+        return [p for p in found if p.lapsed(now)] if lapsed_only else found
+
+    def close_orphan(self, orphan: Pending, message: str, max_score: float | None) -> bool:
+        """Finish ``orphan`` as an ``error`` saying ``message`` (it was interrupted), unless
+        someone took or finished it since it was read; its batch key is freed, so that the next
+        batch grades the same file anew. Returns whether it was closed."""
+        unchanged = (
+            Submission.id == orphan.id,
+            Submission.status == SubmissionStatus.PENDING,
+            Submission.attempts == orphan.attempts,
+            Submission.lease_owner.is_(None) if orphan.owner is None else Submission.lease_owner == orphan.owner,
+            Submission.lease_expires.is_(None) if orphan.expires is None else Submission.lease_expires == orphan.expires,
+        )
+        values = {
+            "status": SubmissionStatus.ERROR, "message": message, "score": 0.0, "max_score": max_score,
+            "graded_at": datetime.now(UTC), "lease_owner": None, "lease_expires": None, "batch_key": None,
+        }
+        with translated("store results in", self._url, _RETRY), self._sessions.begin() as s:
+            return _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1
 
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
         """The newest submission of ``student`` for ``assignment``, graded or not."""
@@ -223,6 +349,17 @@ class Gradebook:
 
 
 _RETRY = "try again, and check the database is reachable"
+
+
+def _count(result: Any) -> int:
+    """Rows an UPDATE matched."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _leased(lease: Lease | None) -> dict[str, Any]:
+    if lease is None:
+        return {}
+    return {"lease_owner": lease.owner, "lease_expires": datetime.now(UTC) + timedelta(seconds=lease.seconds)}
 
 
 def _require_name(kind: str, value: str) -> None:

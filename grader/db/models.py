@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -100,6 +101,7 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submissions_assignment_id_student_id", "assignment_id", "student_id"),
         Index("ux_submissions_batch_key", "batch_key", unique=True),
+        Index("ix_submissions_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +124,11 @@ class Submission(Base):
     isolation: Mapped[str] = mapped_column(Text)
     # Batch grading's idempotency key (see migration 0002); None for `grade submit`.
     batch_key: Mapped[str | None] = mapped_column(String(64))
+    # Who grades it while it is pending, and until when without a heartbeat (revision 0004).
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many gradings took it (revision 0004).
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
 
     checks: Mapped[list[CheckRow]] = relationship(
         order_by="CheckRow.id", cascade="all, delete-orphan", passive_deletes=True

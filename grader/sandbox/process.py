@@ -18,13 +18,12 @@ import os
 import select
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TypeGuard
 
+from grader.leases import output_folder
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
 from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus, Timed
@@ -49,7 +48,7 @@ class Sandbox:
         self.program = program
         self.functions = list(functions)
         self.limits = limits
-        self._outdir = Path(tempfile.mkdtemp(prefix="grader-output-"))
+        self._outdir = output_folder()  # named after this process: a killed grader's are swept
         self._output = self._outdir / "output"
         self._zygote: zygote_control.Zygote | None = None
         self._pid: int | None = None
