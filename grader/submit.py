@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.errors import GraderError
+from grader.errors import DatabaseError, GraderError
 from grader.grading import grade
 from grader.leases import Heartbeat, Lease
 from grader.loading import read_submission
@@ -105,7 +105,13 @@ def submit(
                 GradingResult("error", f"grading was {reason}; submit again.", seed, (), loaded.rubric.max_score),
             )
             raise
-        gradebook.finish_submission(submission_id, result)
+        try:
+            gradebook.finish_submission(submission_id, result)
+        except DatabaseError as exc:
+            raise DatabaseError(
+                f"{str(exc).rstrip('.')}. Submission {submission_id} was graded ({result.status}, {result.score:g} of "
+                f"{result.max_score:g}) but not stored; the next command closes it as interrupted: submit again."
+            ) from exc
     return Submitted(submission_id, student, assignment, result, loaded.rubric)
 
 
