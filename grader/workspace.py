@@ -8,6 +8,7 @@ gradebook its own way. An assignment is loaded once per workspace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from grader.course import Assignment, Course
@@ -43,12 +44,12 @@ class Workspace:
         except GraderError as exc:
             return None, exc
 
-    def gradebook(self, *, upgrade: bool = True) -> Gradebook:
+    def gradebook(self, *, upgrade: bool = True, tidy: bool = True) -> Gradebook:
         """A connection to the gradebook (use it as a context manager); with ``upgrade``, the
-        schema is created or migrated first, and what stopped graders left behind is tidied
-        (``tidy``)."""
+        schema is created or migrated first, and with ``tidy`` too, what stopped graders left
+        behind is tidied (``tidy``)."""
         gradebook = Gradebook(self.db_url, upgrade=upgrade)
-        if upgrade:
+        if upgrade and tidy:
             try:
                 self.tidy(gradebook)
             except BaseException:
@@ -56,15 +57,19 @@ class Workspace:
                 raise
         return gradebook
 
-    def tidy(self, gradebook: Gradebook) -> list[int]:
+    def tidy(self, gradebook: Gradebook, spare: Collection[str] = ()) -> list[int]:
         """Close every orphan, a pending submission whose grader stopped (see ``grader.leases``),
         as an ``error`` "grading was interrupted", and remove the scratch folders of graders that
         no longer run on this machine. Returns the ids of the submissions closed.
 
-        A batch rerun would regrade an orphan of its own; closing it frees its batch key, so
-        the rerun records the file anew and grades it, and nothing stays pending forever."""
+        A batch spares the orphans under its own batch keys (``spare``): it takes them over and
+        grades them. Closing any other frees its batch key, so that a later batch records the
+        file anew and grades it; either way nothing stays pending forever."""
         closed = []
+        spared = set(spare)
         for orphan in gradebook.pending(lapsed_only=True):
+            if orphan.batch_key in spared:
+                continue
             loaded, _ = self.find(orphan.assignment)
             max_score = loaded.rubric.max_score if loaded is not None else None
             if gradebook.close_orphan(orphan, INTERRUPTED, max_score):

@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.batch.claims import Done, Summary, Unfinished
+from grader.batch.claims import Done, Summary, Unfinished, batch_key
 from grader.batch.directory import Job, Skipped, discover
+from grader.course import Assignment
 from grader.errors import GraderError
+from grader.loading import read_submission
 from grader.sandbox.isolation import require
 from grader.workspace import Workspace
 
@@ -51,11 +53,9 @@ def run_batch(
     if timeout is not None and backend != "celery":
         raise GraderError("--timeout bounds a batch of the celery backend; the local backend ends when its workers do.")
     workspace = Workspace(course, db_url)
-    workspace.assignment(assignment)  # usage errors before anything starts
+    loaded = workspace.assignment(assignment)  # usage errors before anything starts
     require(isolation)
     url = workspace.db_url
-    with workspace.gradebook():  # create or upgrade the schema once, before any worker writes
-        pass
     if backend == "celery":
         from grader.batch.celery_backend import run_celery_batch
 
@@ -64,4 +64,21 @@ def run_batch(
         )
     from grader.batch.local import run_local_batch
 
+    # The schema, created or upgraded once before any worker writes; what stopped graders left
+    # is tidied, except this batch's own orphans, which its workers take over.
+    with workspace.gradebook(tidy=False) as gradebook:
+        workspace.tidy(gradebook, spare=claim_keys(directory, loaded))
     return run_local_batch(directory, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)
+
+
+def claim_keys(directory: Path | str, assignment: Assignment) -> list[str]:
+    """The batch keys the submissions in ``directory`` are claimed under (files that cannot be
+    read have none: the batch reports them)."""
+    keys = []
+    for job in discover(Path(directory))[0]:
+        try:
+            submission = read_submission(job.path)
+        except GraderError:
+            continue
+        keys.append(batch_key(assignment.name, job.student, submission.sha256, assignment.version))
+    return keys

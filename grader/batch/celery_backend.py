@@ -48,7 +48,7 @@ from grader.batch.claims import (
 from grader.batch.directory import discover
 from grader.course import Assignment
 from grader.db import Gradebook
-from grader.db.gradebook import Pending
+from grader.db.gradebook import Claim, Pending
 from grader.errors import GraderError
 from grader.leases import Heartbeat, Lease, readable
 from grader.loading import KINDS, Submission, read_submission
@@ -191,7 +191,8 @@ def run_celery_batch(
     _require_broker(celery)
     lease = Lease.mine("grade batch", settings.lease_seconds)
     start = time.monotonic()
-    with workspace.gradebook() as gradebook, Heartbeat(gradebook, lease):
+    # Tidied once this batch's claims are leased to it: its own orphans it takes over.
+    with workspace.gradebook(tidy=False) as gradebook, Heartbeat(gradebook, lease):
         queue = _Queue(celery, assignment, loaded.version, isolation, lease)
         for job in jobs:
             try:
@@ -200,12 +201,15 @@ def run_celery_batch(
                 summary.done.append(Done(job.student, NOT_RECORDED, 0.0, loaded.rubric.max_score, None, str(exc)))
                 continue
             claimed = claim(gradebook, loaded.name, loaded.version, job.student, submission, lease)
+            if claimed.status == SubmissionStatus.PENDING:  # left by a stopped grader: ours now
+                claimed = Claim(claimed.id, gradebook.take(claimed.id, lease, attempt=False).status, claimed.seed)
             if claimed.status != SubmissionStatus.PENDING:
                 stored = gradebook.get(claimed.id)
                 score = stored.score if stored and stored.score is not None else 0.0
                 summary.done.append(Done(job.student, ALREADY_GRADED, score, loaded.rubric.max_score, claimed.id))
                 continue
             queue.put(batch_key(assignment, job.student, submission.sha256, loaded.version), job.student, submission)
+        workspace.tidy(gradebook, spare=list(queue.waiting))
         log.info("queued %d submissions of %s (%d already graded)", len(queue.waiting), assignment, len(summary.done))
         follow(gradebook, queue, summary, loaded, progress=progress, deadline=None if timeout is None else start + timeout)
         if summary.unfinished:
