@@ -23,6 +23,7 @@ from grader.db import Gradebook
 from grader.errors import DatabaseError
 from grader.loading import Submission
 from grader.results import GradingResult
+from grader.sandbox.isolation import IsolationError
 from grader.settings import Settings
 from grader.workspace import Workspace
 
@@ -260,6 +261,15 @@ def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
     monkeypatch.setattr(claims, "grade", trips)
     status, message = task("grading-fails", CORRECT.encode())
     assert status == "error" and "the grader failed on this submission (RuntimeError: the grader tripped)" in message
+
+    def cannot_isolate(mode: str) -> None:
+        raise IsolationError("strict isolation needs namespaces or Landlock, but neither works here; install bubblewrap.")
+
+    real_require = celery_backend.require
+    monkeypatch.setattr(celery_backend, "require", cannot_isolate)
+    status, message = task("no-isolation", CORRECT.encode())
+    assert status == "error" and "could not grade it: strict isolation needs namespaces or Landlock" in message
+    monkeypatch.setattr(celery_backend, "require", real_require)
 
     def claim_fails(*args: Any, **kwargs: Any) -> Done:
         raise RuntimeError("claiming tripped")

@@ -183,3 +183,65 @@ def test_files_that_are_no_program_do_not_keep_a_celery_batch_waiting(course: Pa
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert json.loads(done.stdout)["counts"] == {"graded": 1, "error": 2}
     assert sorted(rows(postgres_url)) == [("ada", "graded", 100), ("huge_int", "error", 0), ("undefined", "error", 0)]
+
+
+def test_a_broker_that_loses_its_queue_mid_batch_does_not_lose_a_student(
+    course: Path, postgres_url: str, tmp_path: Path
+) -> None:
+    # A Redis of the test's own, without persistence, killed once three students are graded and
+    # started again empty: the queued tasks are gone. The batch finds its claims still leased
+    # to it while the queue is empty, and queues them again.
+    from servers import private_redis
+
+    directory = tmp_path / "class"
+    students = [f"student{i:02d}" for i in range(16)]
+    class_of(directory, students)
+    with private_redis(tmp_path) as server:
+        grade, env = setup(course, postgres_url, server.url)
+        with open(tmp_path / "worker.log", "wb") as log:
+            worker = start_worker(grade, env, log)
+            batch = None
+            try:
+                batch = subprocess.Popen(
+                    [*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery", "--json"],
+                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                )
+                graded = lambda: sum(status == "graded" for _, status, _ in rows(postgres_url))  # noqa: E731
+                wait_for(lambda: graded() >= 3, "three students are graded", batch, worker)
+                server.kill()
+                lost = len(students) - graded()
+                server.start()
+                out, err = batch.communicate(timeout=240)
+            finally:
+                if batch is not None and batch.poll() is None:
+                    batch.kill()
+                    batch.communicate()
+                stop(worker)
+    assert batch.returncode == 0, err.decode()[-3000:]
+    assert lost > 3, "the queue was nearly empty when the broker was killed"
+    summary = json.loads(out)
+    assert summary["counts"] == {"graded": len(students)} and summary["unfinished"] == []
+    recorded = rows(postgres_url)
+    assert sorted(student for student, _, _ in recorded) == students  # exactly one row each
+    assert all(status == "graded" and score == 100 for _, status, score in recorded)
+    assert "it is no longer in the queue" in err.decode()
+
+
+def test_claims_no_worker_can_record_are_named_unfinished(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    # The worker's database does not exist: every task fails before it can record anything.
+    # The batch queues each claim again a bounded number of times, then names it.
+    from grader.batch.celery_backend import MAX_REQUEUES
+
+    directory = tmp_path / "class"
+    class_of(directory, ["ada"])
+    grade, env = setup(course, postgres_url, broker)
+    elsewhere = postgres_url.rsplit("/", 1)[0] + "/grader_no_such_database"
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = start_worker(grade, {**env, "GRADE_DB_URL": elsewhere}, log)
+        try:
+            done = subprocess.run([*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery"], env=env, capture_output=True, text=True, timeout=300)
+        finally:
+            stop(worker)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert f"unfinished ada: queued {MAX_REQUEUES + 1} times and never recorded; see the workers' logs" in done.stdout.splitlines()
+    assert (tmp_path / "worker.log").read_text().count("grader_no_such_database") >= MAX_REQUEUES + 1
