@@ -245,3 +245,21 @@ def test_claims_no_worker_can_record_are_named_unfinished(course: Path, postgres
     assert done.returncode == 1, done.stderr[-3000:]
     assert f"unfinished ada: queued {MAX_REQUEUES + 1} times and never recorded; see the workers' logs" in done.stdout.splitlines()
     assert (tmp_path / "worker.log").read_text().count("grader_no_such_database") >= MAX_REQUEUES + 1
+
+
+def test_a_celery_batch_killed_outright_leaves_nothing_pending(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    # No worker runs: the batch claims and queues the class, then is killed. Its claims were
+    # leased to it; the next command finds their holder gone and closes them as interrupted.
+    directory = tmp_path / "class"
+    students = ["ada", "bea", "cy"]
+    class_of(directory, students)
+    grade, env = setup(course, postgres_url, broker)
+    batch = subprocess.Popen([*grade, "batch", str(directory), "-a", "backprop", "--backend", "celery"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(rows(postgres_url)) == len(students), "every student is claimed", batch)
+    finally:
+        batch.kill()
+        batch.communicate()
+    assert {status for _, status, _ in rows(postgres_url)} == {"pending"}
+    subprocess.run([*grade, "export", "-a", "backprop"], env=env, check=True, capture_output=True)
+    assert sorted(rows(postgres_url)) == [(student, "error", 0) for student in students]
