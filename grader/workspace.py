@@ -13,6 +13,7 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.db.engine import default_url
 from grader.errors import GraderError
+from grader.settings import current
 
 
 class Workspace:
@@ -38,5 +39,7 @@ class Workspace:
 
     def gradebook(self, *, upgrade: bool = True) -> Gradebook:
         """A connection to the gradebook (use it as a context manager); with ``upgrade``, the
-        schema is created or migrated first."""
-        return Gradebook(self.db_url, upgrade=upgrade)
+        schema is created or migrated first. It rides out database restarts for as long as
+        ``GRADE_DB_RETRY_SECONDS`` says, in every process that opens it: the command's, and a
+        Celery worker's (its settings are those ``grade worker`` installed)."""
+        return Gradebook(self.db_url, upgrade=upgrade, retry_seconds=current().db_retry_seconds)

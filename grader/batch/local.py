@@ -18,6 +18,7 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.errors import GraderError
 from grader.loading import read_submission
+from grader.settings import current
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def run_local_batch(
     start = time.monotonic()
     # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
     # pending in the gradebook and the rerun grades it; nothing that finished is lost.
-    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, db_url, isolation)) as pool:
+    initargs = (str(course), assignment, db_url, current().db_retry_seconds, isolation)
+    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
         try:
             for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
                 summary.done.append(done)
@@ -58,10 +60,11 @@ def run_local_batch(
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(course: str, assignment: str, url: str, isolation: str) -> None:
+def _start_worker(course: str, assignment: str, url: str, retry_seconds: float, isolation: str) -> None:
     # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.update(assignment=Course(course).assignment(assignment), gradebook=Gradebook(url, upgrade=False), isolation=isolation)
+    gradebook = Gradebook(url, upgrade=False, retry_seconds=retry_seconds)
+    _worker.update(assignment=Course(course).assignment(assignment), gradebook=gradebook, isolation=isolation)
 
 
 def _grade(job: tuple[str, str]) -> Done:
