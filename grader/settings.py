@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,14 @@ def _optional(value: str) -> str | None:
     return value.strip() or None
 
 
-def _seconds(value: str) -> float:
+def _seconds(value: str, *, zero: bool = False) -> float:
+    """A finite number of seconds above 0 (with ``zero``: 0 or above)."""
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError("must be a positive number of seconds")
+    if not (math.isfinite(seconds) and (seconds > 0 or (zero and seconds == 0))):
+        raise ValueError("must be a number of seconds, 0 or more" if zero else "must be a positive number of seconds")
     return seconds
 
 
@@ -92,6 +94,7 @@ TABLE = (
     Setting("GRADE_NO_BWRAP", "no_bwrap", "", _flag, "1: do not use bubblewrap even where it works (as on a machine without it)"),
     Setting("GRADE_LOG_LEVEL", "log_level", "WARNING", _choice(*LOG_LEVELS, upper=True), "what the grader logs to stderr: DEBUG, INFO, WARNING or ERROR"),
     Setting("GRADE_NO_LANDLOCK", "no_landlock", "", _flag, "1: do not use the Landlock path even where it works (as on a machine without it)"),
+    Setting("GRADE_DB_RETRY_SECONDS", "db_retry_seconds", "30", partial(_seconds, zero=True), "seconds a gradebook operation keeps trying again when the database connection fails (a restart); 0: never"),
 )
 
 
@@ -106,6 +109,7 @@ class Settings:
     no_bwrap: bool = False
     log_level: str = "WARNING"
     no_landlock: bool = False
+    db_retry_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

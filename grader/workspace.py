@@ -16,6 +16,7 @@ from grader.db import Gradebook
 from grader.db.engine import default_url
 from grader.errors import GraderError
 from grader.leases import readable, sweep_scratch
+from grader.settings import current
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,10 @@ class Workspace:
     def gradebook(self, *, upgrade: bool = True, tidy: bool = True) -> Gradebook:
         """A connection to the gradebook (use it as a context manager); with ``upgrade``, the
         schema is created or migrated first, and with ``tidy`` too, what stopped graders left
-        behind is tidied (``tidy``)."""
-        gradebook = Gradebook(self.db_url, upgrade=upgrade)
+        behind is tidied (``tidy``). It rides out database restarts for as long as
+        ``GRADE_DB_RETRY_SECONDS`` says, in every process that opens it: the command's, and a
+        Celery worker's (its settings are those ``grade worker`` installed)."""
+        gradebook = Gradebook(self.db_url, upgrade=upgrade, retry_seconds=current().db_retry_seconds)
         if upgrade and tidy:
             try:
                 self.tidy(gradebook)

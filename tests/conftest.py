@@ -1,5 +1,6 @@
-"""Shared fixtures: a private copy of the course and a fresh SQLite gradebook per test, and
-everything of a run's own on the machine's shared services.
+"""Shared fixtures: a private copy of the course and a fresh SQLite gradebook per test,
+everything of a run's own on the machine's shared services, and servers of a test's own for
+the tests that stop one (``tests/servers.py``).
 
 Two runs of the suite on one machine at the same time must not see each other: each run has
 its own TMPDIR (set here, at import, before anything asks tempfile for it), its own PostgreSQL
@@ -25,6 +26,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import redis  # noqa: E402
+import servers  # noqa: E402
 from helpers import CORRECT, ROOT  # noqa: E402
 from sqlalchemy import create_engine, make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
@@ -150,6 +152,22 @@ class _redis:
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[servers.PrivatePostgres]:
+    """A PostgreSQL server of this test's own, which it may stop, restart or kill
+    (``tests/servers.py``); its URL is ``private_postgres.url``."""
+    with servers.private_postgres(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[servers.PrivateRedis]:
+    """A Redis server of this test's own, which it may stop, restart or kill
+    (``tests/servers.py``); its URL is ``private_redis.url``."""
+    with servers.private_redis(tmp_path) as server:
+        yield server
 
 
 #: RabbitMQ on this machine; each test gets a virtual host of its own on it

@@ -213,7 +213,7 @@ def test_missing_sqlite_directory_is_a_database_error(tmp_path: Path) -> None:
 )
 def test_bad_url_is_a_one_line_database_error(bad: str) -> None:
     with pytest.raises(DatabaseError) as caught:
-        Gradebook(bad)
+        Gradebook(bad, retry_seconds=0)  # a refused connection is otherwise tried again for 30 s
     message = str(caught.value)
     assert "\n" not in message and "s3cret" not in message
     assert message.startswith("Cannot open gradebook")

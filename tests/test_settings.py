@@ -56,6 +56,8 @@ def test_values_are_read_and_normalized() -> None:
         ("GRADE_NO_LANDLOCK", "maybe", "must be 1 or 0"),
         ("GRADE_NO_BWRAP", "maybe", "must be 1 or 0"),
         ("GRADE_LOG_LEVEL", "LOUD", "must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("GRADE_DB_RETRY_SECONDS", "-1", "must be a number of seconds, 0 or more"),
+        ("GRADE_DB_RETRY_SECONDS", "soon", "must be a number of seconds, 0 or more"),
     ],
 )
 def test_a_bad_value_is_one_line_and_exit_2_for_every_command(variable: str, value: str, problem: str, tmp_path: Path) -> None:

@@ -43,8 +43,9 @@ def run_local_batch(
     start = time.monotonic()
     # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
     # pending in the gradebook and the rerun grades it; nothing that finished is lost.
-    lease_seconds = current().lease_seconds
-    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=(str(course), assignment, db_url, isolation, lease_seconds)) as pool:
+    settings = current()
+    initargs = (str(course), assignment, db_url, settings.db_retry_seconds, isolation, settings.lease_seconds)
+    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
         try:
             for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
                 summary.done.append(done)
@@ -61,12 +62,12 @@ def run_local_batch(
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(course: str, assignment: str, url: str, isolation: str, lease_seconds: float) -> None:
+def _start_worker(course: str, assignment: str, url: str, retry_seconds: float, isolation: str, lease_seconds: float) -> None:
     # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker.update(
         assignment=Course(course).assignment(assignment),
-        gradebook=Gradebook(url, upgrade=False),
+        gradebook=Gradebook(url, upgrade=False, retry_seconds=retry_seconds),
         isolation=isolation,
         lease=Lease.mine("grade batch", lease_seconds),
     )

@@ -54,13 +54,23 @@ def reason(exc: BaseException) -> str:
 CHECK_URL = f"check the URL ({URL_VARIABLE}) and that the database is reachable"
 
 
+#: What ``translated`` turns into a ``DatabaseError``: failures of the database, its driver
+#: (a missing one is an ImportError) and of migrations.
+FAILURES = (SQLAlchemyError, CommandError, ImportError)
+
+
+def failure(action: str, url: str | URL, exc: BaseException, fix: str = CHECK_URL) -> DatabaseError:
+    """The one-line error for ``exc``, raised trying to ``action`` the gradebook at ``url``."""
+    return DatabaseError(f"Cannot {action} {masked(url)}: {reason(exc)}; {fix}.")
+
+
 @contextmanager
 def translated(action: str, url: str | URL, fix: str = CHECK_URL) -> Iterator[None]:
     """Turn database and migration failures inside the block into a ``DatabaseError``."""
     try:
         yield
-    except (SQLAlchemyError, CommandError, ImportError) as exc:
-        raise DatabaseError(f"Cannot {action} {masked(url)}: {reason(exc)}; {fix}.") from exc
+    except FAILURES as exc:
+        raise failure(action, url, exc, fix) from exc
 
 
 def open_engine(url: str) -> Engine:
@@ -82,6 +92,9 @@ def open_engine(url: str) -> Engine:
             parsed,
             # Same answer on both backends: PostgreSQL's json rejects NaN and Infinity.
             json_serializer=partial(json.dumps, allow_nan=False),
+            # A pooled connection a server restart has ended is replaced before it is used,
+            # instead of failing the first operation after the restart.
+            pool_pre_ping=True,
         )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

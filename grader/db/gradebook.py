@@ -1,13 +1,31 @@
-"""The gradebook: submissions are recorded before grading and completed after it."""
+"""The gradebook: submissions are recorded before grading and completed after it.
+
+Every operation reaches the database through ``Gradebook._transaction`` (or, without a
+session, ``Gradebook._retried``), which runs it again when the connection fails for a moment
+(``grader.db.retry``). So each operation is written to be repeatable, even after an attempt
+whose commit reached the server while its acknowledgement was lost:
+
+- ``claim_submission`` finds the row its lost attempt recorded under the batch key;
+- ``finish_submission`` takes its ``graded_at`` once, before the first attempt: a retry that
+  finds the row finished with that very time and status knows its own lost attempt finished
+  it (no other grading has the same microsecond) and returns as if it had;
+- reads (``batch_status``, ``_load``, ``revision``) and ``upgrade`` (one transaction behind a
+  lock, at head afterwards) repeat harmlessly;
+- ``begin_submission`` does not: after a lost acknowledgement its retry records a second row,
+  and the first stays 'pending' forever. The window is the instant between the server's
+  commit and its reply; the stray row is older than the one returned, so reports, summaries
+  and exports, which take the latest or the finished submissions, never show it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,9 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
 
 from grader.db import schema
-from grader.db.engine import masked, open_engine, translated
+from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
 from grader.db.records import StoredSubmission, check_row, stored
+from grader.db.retry import DEFAULT_SECONDS, retried
 from grader.errors import (
     AlreadyFinished,
     DatabaseError,
@@ -27,6 +46,10 @@ from grader.errors import (
 )
 from grader.leases import Lease, holder_gone, machine
 from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
+
+T = TypeVar("T")
+#: the fix a failed operation on the rows suggests
+TRY_AGAIN = "try again, and check the database is reachable"
 
 
 @dataclass(frozen=True)
@@ -70,17 +93,19 @@ class Gradebook:
     """Submissions and their results in SQLite or PostgreSQL.
 
     Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and
-    waits up to 30 s for a write lock, and first-use upgrades are serialized.
+    waits up to 30 s for a write lock, and first-use upgrades are serialized. An operation that
+    loses its connection, or finds the server restarting, is tried again for ``retry_seconds``
+    (``GRADE_DB_RETRY_SECONDS``; 0: never) before it fails.
     """
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, retry_seconds: float = DEFAULT_SECONDS) -> None:
         self._engine: Engine = open_engine(url)
         self._url = self._engine.url
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._retry_seconds = retry_seconds
         try:
             # Connect first, so an unreachable server is reported as such, not as an upgrade.
-            with translated("open gradebook", self._url), self._engine.connect():
-                pass
+            self._retried("open gradebook", self._connect, CHECK_URL)
             if upgrade:
                 self.upgrade()
         except BaseException:
@@ -104,18 +129,54 @@ class Gradebook:
     def close(self) -> None:
         self._engine.dispose()
 
+    def _retried(self, action: str, attempt: Callable[[], T], fix: str) -> T:
+        """``attempt()``, tried again while the connection fails, as ``grader.db.retry.retried``
+        does; every database failure becomes "Cannot ACTION URL: why; FIX.". ``attempt`` must
+        open its own connection, and be safe to repeat (see the module's docstring)."""
+        return retried(attempt, action=action, url=self._url, seconds=self._retry_seconds, fix=fix)
+
+    def _transaction(self, action: str, work: Callable[[Session], T], fix: str = TRY_AGAIN) -> T:
+        """``work(session)`` in a transaction of its own, committed when it returns; on a lost
+        connection the whole transaction is tried again, in a new session, until the gradebook's
+        retry bound. Every method that reads or writes rows goes through here, thus:
+
+            def finish(s: Session) -> None:
+                s.execute(update(Submission).where(...).values(values))
+
+            self._transaction("store results in", finish)
+
+        ``work`` may run more than once, so it must be safe to repeat, even after an attempt
+        that committed (see the module's docstring): it reads what it needs in ``s``, and a
+        value that must be the same in every attempt (a timestamp) comes from outside it.
+        Exceptions that are not the database's (``NotFound``) pass through at once; the
+        database's become the one-line ``DatabaseError`` "Cannot ACTION URL: why; FIX."
+        """
+
+        def attempt() -> T:
+            with self._sessions.begin() as session:
+                return work(session)
+
+        return self._retried(action, attempt, fix)
+
+    def _connect(self) -> None:
+        with self._engine.connect():
+            pass
+
     def upgrade(self) -> tuple[str | None, str]:
         """Bring the schema to the newest revision; returns (revision before, revision after)."""
-        with translated("upgrade gradebook", self._url):
-            before, after = schema.upgrade(self._engine)
+        before, after = self._retried("upgrade gradebook", lambda: schema.upgrade(self._engine), CHECK_URL)
         if after is None:
             raise DatabaseError(f"Upgrading gradebook {masked(self._url)} left no revision.")
         return before, after
 
     def revision(self) -> str | None:
         """The schema revision the gradebook is at, or None if it has no schema yet."""
-        with translated("read gradebook", self._url), self._engine.connect() as connection:
-            return schema.current_revision(connection)
+
+        def read() -> str | None:
+            with self._engine.connect() as connection:
+                return schema.current_revision(connection)
+
+        return self._retried("read gradebook", read, CHECK_URL)
 
     def begin_submission(
         self,
@@ -132,13 +193,16 @@ class Gradebook:
         ``lease``, the caller holds it (one attempt) and must renew it while it grades."""
         _require_name("student", student)
         _require_name("assignment", assignment)
-        with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
+
+        def record(s: Session) -> int:
             # Writes come first so SQLite takes its write lock (and waits) at the start.
             values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
             row = Submission(**values, **_leased(lease), attempts=1 if lease else 0)
             s.add(row)
             s.flush()
             return row.id
+
+        return self._transaction("record a submission in", record)
 
     def claim_submission(
         self,
@@ -162,13 +226,16 @@ class Gradebook:
         _require_name("student", student)
         _require_name("assignment", assignment)
         find = select(Submission.id, Submission.status, Submission.seed).where(Submission.batch_key == batch_key)
-        with translated("record a submission in", self._url, _RETRY), self._sessions.begin() as s:
+
+        def claim(s: Session) -> Claim:
             values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
             insert_ = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
             new = insert_(Submission).values(batch_key=batch_key, **values, **_leased(lease))
             s.execute(new.on_conflict_do_nothing(index_elements=["batch_key"]))
             row = s.execute(find).one()
             return Claim(row.id, row.status, row.seed)
+
+        return self._transaction("record a submission in", claim)
 
     def finish_submission(self, submission_id: int, result: GradingResult) -> None:
         """Store the outcome and every check of a pending submission, all or nothing."""
@@ -182,11 +249,12 @@ class Gradebook:
             "warnings": list(result.warnings),
             "output": result.output,
             "isolation": result.isolation,
-            "graded_at": datetime.now(UTC),
+            "graded_at": datetime.now(UTC),  # once for every attempt: it tells this call's own row
             "lease_owner": None,
             "lease_expires": None,
         }
-        with translated("store results in", self._url, _RETRY), self._sessions.begin() as s:
+
+        def store(s: Session) -> None:
             # Only a pending row is updated, so two workers cannot both finish it.
             done = s.execute(
                 update(Submission)
@@ -194,11 +262,15 @@ class Gradebook:
                 .values(values)
             )
             if _count(done) != 1:
-                status = s.scalar(select(Submission.status).where(Submission.id == submission_id))
-                if status is None:
+                found = s.execute(select(Submission.status, Submission.graded_at).where(Submission.id == submission_id)).one_or_none()
+                if found is None:
                     raise NotFound(f"Submission {submission_id} is not in the gradebook.")
-                raise AlreadyFinished(f"Submission {submission_id} is already finished ({status}).")
+                if tuple(found) == (values["status"], values["graded_at"]):
+                    return  # an earlier attempt of this call committed; its acknowledgement was lost
+                raise AlreadyFinished(f"Submission {submission_id} is already finished ({found.status}).")
             s.add_all(check_row(submission_id, check) for check in result.checks)
+
+        self._transaction("store results in", store)
 
     def take(self, submission_id: int, lease: Lease, *, queued_by: str | None = None, attempt: bool = True) -> Holder:
         """Take the lease of a pending submission to grade it, counting one ``attempt``.
@@ -214,7 +286,8 @@ class Gradebook:
             Submission.lease_expires < now,
             Submission.lease_owner.in_([lease.owner] + ([queued_by] if queued_by else [])),
         )
-        with translated("lease a submission in", self._url, _RETRY), self._sessions.begin() as s:
+
+        def take(s: Session) -> Holder:
             pending = (Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
             taking = update(Submission).values(
                 lease_owner=lease.owner, lease_expires=now + timedelta(seconds=lease.seconds), attempts=Submission.attempts + int(attempt)
@@ -234,24 +307,28 @@ class Gradebook:
             attempts = s.scalar(select(Submission.attempts).where(Submission.id == submission_id)) or 0
             return Holder(True, SubmissionStatus.PENDING, lease.owner, now + timedelta(seconds=lease.seconds), attempts)
 
+        return self._transaction("lease a submission in", take)
+
     def renew_leases(self, owner: str, seconds: float) -> int:
         """Push forward every lease ``owner`` holds on a pending submission (its heartbeat);
         returns how many it holds."""
         expires = datetime.now(UTC) + timedelta(seconds=seconds)
-        with translated("renew leases in", self._url, _RETRY), self._sessions.begin() as s:
-            renewing = update(Submission).where(Submission.lease_owner == owner, Submission.status == SubmissionStatus.PENDING)
-            return _count(s.execute(renewing.values(lease_expires=expires)))
+        renewing = update(Submission).where(Submission.lease_owner == owner, Submission.status == SubmissionStatus.PENDING)
+        return self._transaction("renew leases in", lambda s: _count(s.execute(renewing.values(lease_expires=expires))))
 
     def release(self, submission_ids: list[int], owner: str) -> None:
         """Give up ``owner``'s leases on these pending submissions: they become orphans, for
         the next batch to regrade or the next command to close."""
-        with translated("release leases in", self._url, _RETRY), self._sessions.begin() as s:
+
+        def release(s: Session) -> None:
             for start in range(0, len(submission_ids), 500):
                 s.execute(
                     update(Submission)
                     .where(Submission.id.in_(submission_ids[start : start + 500]), Submission.lease_owner == owner)
                     .values(lease_owner=None, lease_expires=None)
                 )
+
+        self._transaction("release leases in", release)
 
     def pending(self, *, keys: list[str] | None = None, lapsed_only: bool = False) -> list[Pending]:
         """The pending submissions (those under ``keys`` only, if given) and their leases; with
@@ -264,11 +341,8 @@ class Gradebook:
             # Held by a process of this machine: only the kernel can say whether it still runs.
             here = Submission.lease_owner.like(f"%[{machine()}:%")
             query = query.where(or_(Submission.lease_owner.is_(None), Submission.lease_expires.is_(None), Submission.lease_expires < now, here))
-        found: list[Pending] = []
-        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
-            chunks = [query] if keys is None else [query.where(Submission.batch_key.in_(keys[i : i + 500])) for i in range(0, len(keys), 500)]
-            for chunk in chunks:
-                found += [Pending(*row) for row in s.execute(chunk)]
+        chunks = [query] if keys is None else [query.where(Submission.batch_key.in_(keys[i : i + 500])) for i in range(0, len(keys), 500)]
+        found = self._transaction("read gradebook", lambda s: [Pending(*row) for chunk in chunks for row in s.execute(chunk)])
         return [p for p in found if p.lapsed(now)] if lapsed_only else found
 
     def close_orphan(self, orphan: Pending, message: str, max_score: float | None) -> bool:
@@ -286,8 +360,7 @@ class Gradebook:
             "status": SubmissionStatus.ERROR, "message": message, "score": 0.0, "max_score": max_score,
             "graded_at": datetime.now(UTC), "lease_owner": None, "lease_expires": None, "batch_key": None,
         }
-        with translated("store results in", self._url, _RETRY), self._sessions.begin() as s:
-            return _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1
+        return self._transaction("store results in", lambda s: _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1)
 
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
         """The newest submission of ``student`` for ``assignment``, graded or not."""
@@ -314,14 +387,17 @@ class Gradebook:
 
     def batch_status(self, keys: list[str]) -> dict[str, tuple[str, float | None, int]]:
         """(status, score, id) of the submissions recorded under these batch keys, by key."""
-        found: dict[str, tuple[str, float | None, int]] = {}
-        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
+
+        def read(s: Session) -> dict[str, tuple[str, float | None, int]]:
+            found: dict[str, tuple[str, float | None, int]] = {}
             for start in range(0, len(keys), 500):  # keep each IN list of parameters short
                 query = select(Submission.batch_key, Submission.status, Submission.score, Submission.id).where(
                     Submission.batch_key.in_(keys[start : start + 500])
                 )
                 found.update({str(row[0]): (row[1], row[2], row[3]) for row in s.execute(query)})
-        return found
+            return found
+
+        return self._transaction("read gradebook", read)
 
     def finished(self, assignment: str) -> list[StoredSubmission]:
         """Every finished (not pending) submission of ``assignment``, oldest first."""
@@ -344,11 +420,7 @@ class Gradebook:
             .limit(limit)
             .options(selectinload(Submission.checks))
         )
-        with translated("read gradebook", self._url, _RETRY), self._sessions() as s:
-            return [stored(*found) for found in s.execute(query).all()]
-
-
-_RETRY = "try again, and check the database is reachable"
+        return self._transaction("read gradebook", lambda s: [stored(*found) for found in s.execute(query).all()])
 
 
 def _count(result: Any) -> int:
