@@ -12,7 +12,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from helpers import CORRECT, ROOT, rows
+from servers import PrivatePostgres
 
 from grader.batch.claims import MAX_ATTEMPTS, claim, claim_and_grade
 from grader.db import Gradebook
@@ -155,3 +157,34 @@ def test_a_pending_row_of_a_grader_elsewhere_is_closed_once_its_lease_runs_out(c
         assert stored is not None and stored.status == "pending"  # its lease runs for an hour
         expires = book.pending()[0].expires
         assert expires is not None and expires - datetime.now(UTC) > timedelta(minutes=59)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_grade_submit_whose_database_stops_mid_grading_exits_2_and_leaves_nothing_pending(
+    course: Path, private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    url = private_postgres.url
+    path = tmp_path / "hangs.py"
+    path.write_text(HANGS_THEN_CORRECT)  # graded to 100 after the 3 s load timeout
+    env = {**os.environ, "GRADE_DB_URL": url, "GRADE_DB_RETRY_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+    grade = [sys.executable, "-m", "grader.cli", "--course", str(course)]
+    process = subprocess.Popen([*grade, "submit", str(path), "-a", "backprop", "-s", "ada"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while rows(url) != [("ada", "pending", None)]:
+            assert process.poll() is None and time.monotonic() < deadline, "grade submit never recorded the submission"
+            time.sleep(0.02)
+        private_postgres.stop()
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 2 and out == ""
+    [line] = [line for line in err.splitlines() if "WARNING" not in line]  # the retries are logged as warnings
+    assert "was graded (graded, 100 of 100) but not stored; the next command closes it as interrupted: submit again." in line
+    private_postgres.start()
+    assert rows(url) == [("ada", "pending", None)]
+    subprocess.run([*grade, "summary", "-a", "backprop"], env=env, check=True, capture_output=True)
+    assert rows(url) == [("ada", "error", 0.0)]
