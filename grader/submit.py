@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.errors import GraderError
+from grader import students
 from grader.grading import grade
 from grader.loading import read_submission
 from grader.results import GradingResult
@@ -71,8 +71,7 @@ def submit(
     database) raise GraderError before anything is recorded. Once recorded, the submission
     always ends with a stored result, even if grading is interrupted.
     """
-    if not student.strip():
-        raise GraderError("the student id is empty; pass --student ID.")
+    students.require(student)
     workspace = Workspace(course, db_url)
     loaded = workspace.assignment(assignment)
     submission = read_submission(Path(path))

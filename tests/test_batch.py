@@ -64,6 +64,25 @@ def test_discover_lists_submissions_and_says_why_the_rest_is_skipped(tmp_path: P
     }
 
 
+def test_files_named_by_no_valid_student_id_are_skipped_saying_why(course: Path, db_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "class"
+    write_class(directory, 1)
+    for name in (" .py", "\t.py", "a\x1bb.py", "x" * 201 + ".ipynb"):
+        (directory / name).write_text(CORRECT)
+    (directory / "\u00a0\u3000").mkdir()  # a folder named by whitespace only
+    (directory / "\u00a0\u3000" / "hw.py").write_text(CORRECT)
+    summary = batch(course, directory)
+    assert (summary["submissions"], summary["graded"]) == (1, 1)
+    assert summary["skipped"] == [
+        {"path": "\t.py", "reason": "the student id '\\t' is empty or only whitespace"},
+        {"path": " .py", "reason": "the student id ' ' is empty or only whitespace"},
+        {"path": "a\x1bb.py", "reason": "the student id 'a\\x1bb' holds the control character \\x1b"},
+        {"path": "x" * 201 + ".ipynb", "reason": f"the student id '{'x' * 39}…' is 201 characters long, more than the 200 a student id may have"},
+        {"path": "\u00a0\u3000/hw.py", "reason": "the student id '\\xa0\\u3000' is empty or only whitespace"},
+    ]
+    assert [student for student, _, _ in rows(db_url)] == ["student000"]
+
+
 @pytest.mark.slow
 def test_the_class_is_graded_once_and_a_rerun_grades_nothing(course: Path, db_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "class"
