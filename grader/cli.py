@@ -255,8 +255,9 @@ def _print_batch(summary: Summary) -> None:
         click.echo(f"{len(summary.unfinished)} unfinished: a rerun grades them (or the next command closes them as interrupted).")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(facts["counts"].items()))
     mean = f"{facts['mean_score']:.1f}" if facts["mean_score"] is not None else "-"
+    lost = f", {facts['not_recorded']} not recorded" if facts["not_recorded"] else ""
     click.echo(
-        f"{facts['submissions']} submissions ({counts or 'none'}), {len(summary.skipped)} skipped; "
+        f"{facts['submissions']} submissions ({counts or 'none'}{lost}), {len(summary.skipped)} skipped; "
         f"mean score {mean} of {summary.done[0].max_score if summary.done else 0:g}; "
         f"{facts['wall_seconds']:.1f} s, {facts['submissions_per_second'] or 0:.1f} submissions/s"
     )

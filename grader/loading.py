@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import SubmissionFileError
+from grader.sandbox.inside.child import MAX_PROGRAM_BYTES
 from grader.sandbox.interface import Cell, Program
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 64 << 20
+#: a submission file; a .py file in UTF-8 of this size is a program the sandbox reads
+#: (MAX_PROGRAM_BYTES), one in another encoding may be more once decoded (refused by ``to_program``)
+MAX_BYTES = MAX_PROGRAM_BYTES
 KINDS = {".py": "python", ".ipynb": "notebook"}
 #: Cell magics whose body is still Python; any other %% magic (bash, html, writefile, ...) is not.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -77,13 +80,26 @@ def to_program(submission: Submission) -> Program:
     """
     try:
         if submission.kind == "python":
-            return Program((Cell(submission.filename, _decode_python(submission.content)),))
-        return Program(_notebook_cells(submission.content), module="__main__", strict_syntax=False, by_statement=False)
+            program = Program((Cell(submission.filename, _decode_python(submission.content)),))
+        else:
+            program = Program(_notebook_cells(submission.content), module="__main__", strict_syntax=False, by_statement=False)
+        return _fits(program)
     except Unloadable:
         raise
     except Exception as exc:  # see the docstring
         log.warning("reading %s failed unexpectedly", submission.filename, exc_info=True)
         raise Unloadable(f"the file cannot be read ({_reason(exc)}).") from None
+
+
+def _fits(program: Program) -> Program:
+    """``program``, if its text is no more than the sandbox reads (MAX_PROGRAM_BYTES of UTF-8);
+    a .py file in another encoding may grow when decoded (a byte of cp1252 is up to 3 in UTF-8)."""
+    size = sum(len(c.source) if c.source.isascii() else len(c.source.encode("utf-8", "surrogatepass")) for c in program.cells)
+    if size > MAX_PROGRAM_BYTES:
+        raise Unloadable(
+            f"the code is {size / 2**20:.1f} MiB once decoded (in UTF-8), over the {MAX_PROGRAM_BYTES >> 20} MiB limit for a program."
+        )
+    return program
 
 
 def _reason(exc: BaseException) -> str:

@@ -182,9 +182,24 @@ def _number(wording: str, accept: Callable[[float], bool], integer: bool = False
     return PlainValidator(validate)
 
 
+#: Upper bounds of the limits and counts a rubric sets, where a larger value would break the
+#: machine rather than grade: a time limit past an hour holds a worker (and outlasts Redis's
+#: visibility timeout) and past ~292 years overflows select(); a memory cap past 256 GiB caps
+#: nothing on any machine a course runs on (a fixed bound, not this machine's memory, so that a
+#: rubric valid on the instructor's laptop is valid on every worker); a process budget is the submission's cgroup's pids.max (a fork bomb's
+#: room); each direction costs the grader two evaluations of the reference loss per case.
+MAX_SECONDS = 3600
+MAX_MEMORY_MB = 256 << 10
+MAX_PROCESSES = 64
+MAX_DIRECTIONS = 1000
+
 PositiveNumber = Annotated[float, _number("must be a positive number", lambda v: v > 0)]
-PositiveInteger = Annotated[int, _number("must be a positive integer", lambda v: v > 0, integer=True)]
-Count = Annotated[int, _number("must be an integer, 0 or more", lambda v: v >= 0, integer=True)]
+Seconds = Annotated[float, _number(f"must be a positive number of seconds, at most {MAX_SECONDS}", lambda v: 0 < v <= MAX_SECONDS)]
+MemoryMb = Annotated[
+    int, _number(f"must be a positive integer, at most {MAX_MEMORY_MB} (256 GiB)", lambda v: 0 < v <= MAX_MEMORY_MB, integer=True)
+]
+Processes = Annotated[int, _number(f"must be a positive integer, at most {MAX_PROCESSES}", lambda v: 0 < v <= MAX_PROCESSES, integer=True)]
+DirectionCount = Annotated[int, _number(f"must be an integer from 0 to {MAX_DIRECTIONS}", lambda v: 0 <= v <= MAX_DIRECTIONS, integer=True)]
 Share = Annotated[float, _number("must be a number from 0 to 1", lambda v: 0 <= v <= 1)]
 #: required: the default 0 is refused, so a missing value reads as a wrong one
 Points = Annotated[float, _number("needs points, a positive number", lambda v: v > 0, kind="rubric_field")]
@@ -217,11 +232,11 @@ class ToleranceSpec(_Table):
 
 
 class LimitsSpec(_Table):
-    load_timeout: PositiveNumber = Limits.load_timeout
-    call_timeout: PositiveNumber = Limits.call_timeout
-    total_timeout: PositiveNumber = Limits.total_timeout
-    memory_mb: PositiveInteger = Limits.memory_mb
-    processes: PositiveInteger = Limits.processes
+    load_timeout: Seconds = Limits.load_timeout
+    call_timeout: Seconds = Limits.call_timeout
+    total_timeout: Seconds = Limits.total_timeout
+    memory_mb: MemoryMb = Limits.memory_mb
+    processes: Processes = Limits.processes
 
     def limits(self) -> Limits:
         return Limits(
@@ -284,8 +299,8 @@ class GradcheckCheckSpec(_CheckSpec):
     key: str
     loss: str
     wrt: str
-    samples: Count = 6
-    directions: Count = 2
+    samples: DirectionCount = 6  # coordinates: directions along one parameter each
+    directions: DirectionCount = 2
     probe: str | None = None
 
     @model_validator(mode="after")

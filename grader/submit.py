@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.errors import DatabaseError, GraderError
+from grader import students
+from grader.errors import DatabaseError
 from grader.grading import grade
 from grader.leases import Heartbeat, Lease
 from grader.loading import read_submission
@@ -75,8 +76,7 @@ def submit(
     saying so (stored here, or by the next command if this process is killed or the database
     cannot be written).
     """
-    if not student.strip():
-        raise GraderError("the student id is empty; pass --student ID.")
+    students.require(student)
     workspace = Workspace(course, db_url)
     loaded = workspace.assignment(assignment)
     submission = read_submission(Path(path))

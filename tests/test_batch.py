@@ -66,6 +66,40 @@ def test_discover_lists_submissions_and_says_why_the_rest_is_skipped(tmp_path: P
     }
 
 
+def test_files_named_by_no_valid_student_id_are_skipped_saying_why(course: Path, db_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "class"
+    write_class(directory, 1)
+    for name in (" .py", "\t.py", "a\x1bb.py", "x" * 201 + ".ipynb"):
+        (directory / name).write_text(CORRECT)
+    (directory / "\u00a0\u3000").mkdir()  # a folder named by whitespace only
+    (directory / "\u00a0\u3000" / "hw.py").write_text(CORRECT)
+    summary = batch(course, directory)
+    assert (summary["submissions"], summary["graded"]) == (1, 1)
+    assert summary["skipped"] == [
+        {"path": "\t.py", "reason": "the student id '\\t' is empty or only whitespace"},
+        {"path": " .py", "reason": "the student id ' ' is empty or only whitespace"},
+        {"path": "a\x1bb.py", "reason": "the student id 'a\\x1bb' holds the control character \\x1b"},
+        {"path": "x" * 201 + ".ipynb", "reason": f"the student id '{'x' * 39}…' is 201 characters long, more than the 200 a student id may have"},
+        {"path": "\u00a0\u3000/hw.py", "reason": "the student id '\\xa0\\u3000' is empty or only whitespace"},
+    ]
+    assert [student for student, _, _ in rows(db_url)] == ["student000"]
+
+
+def test_the_summary_counts_what_was_not_recorded_apart() -> None:
+    done = [
+        Done("ada", "graded", 100.0, 100.0, 1, seconds=2.0),
+        Done("bob", "error", 0.0, 100.0, 2, seconds=1.0),
+        Done("cy", claims.ALREADY_GRADED, 50.0, 100.0, 3),
+        Done("dee", claims.NOT_RECORDED, 0.0, 100.0, None, "dee.py: the gradebook is gone"),
+    ]
+    facts = claims.Summary("backprop", 4, [], done, wall_seconds=4.0).to_json()
+    assert (facts["graded"], facts["already_graded"], facts["not_recorded"]) == (2, 1, 1)
+    assert facts["counts"] == {"graded": 1, "error": 1, claims.ALREADY_GRADED: 1}
+    assert facts["not_recorded_reasons"] == [{"student": "dee", "reason": "dee.py: the gradebook is gone"}]
+    assert facts["mean_score"] == 50.0  # (100 + 0 + 50) / 3: dee has no score
+    assert facts["submissions_per_second"] == 0.5  # 2 recorded in 4 s
+
+
 @pytest.mark.slow
 def test_the_class_is_graded_once_and_a_rerun_grades_nothing(course: Path, db_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "class"
@@ -169,7 +203,7 @@ def test_files_that_are_no_program_are_errors_and_the_rest_of_the_class_is_grade
         (directory / name).write_bytes(content)
     summary = batch(course, directory, "--workers", "2")
     assert summary["submissions"] == 3 + len(UNREADABLE)
-    assert summary["counts"] == {"graded": 3, "error": len(UNREADABLE)} and summary["not_recorded"] == []
+    assert summary["counts"] == {"graded": 3, "error": len(UNREADABLE)} and summary["not_recorded"] == 0
     statuses = {student: (status, score) for student, status, score in rows(db_url)}
     assert statuses == {**{s: ("graded", 100) for s in students}, **{Path(n).stem: ("error", 0) for n in UNREADABLE}}
     with Gradebook(db_url) as gradebook:
@@ -203,8 +237,9 @@ def test_an_exception_while_grading_one_file_is_recorded_and_the_batch_goes_on(
     (directory / "trips.py").write_text(CORRECT)
     (directory / "unstorable.py").write_text(CORRECT)
     summary = batch(course, directory, "--workers", "2")
-    assert summary["counts"] == {"graded": 3, "error": 1, "not recorded": 1}
-    [lost] = summary["not_recorded"]
+    assert summary["counts"] == {"graded": 3, "error": 1}
+    assert (summary["graded"], summary["not_recorded"]) == (4, 1)
+    [lost] = summary["not_recorded_reasons"]
     assert lost["student"] == "unstorable" and "DatabaseError: the gradebook is gone" in lost["reason"]
     statuses = {student: (status, score) for student, status, score in rows(db_url)}
     assert statuses == {**{s: ("graded", 100) for s in students}, "trips": ("error", 0)}

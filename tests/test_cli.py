@@ -142,7 +142,10 @@ def test_unloadable_files_are_recorded_as_errors(
         (["submit", "missing.py", "-a", "backprop", "-s", "ada"], "does not exist"),
         (["submit", "{sample}", "-a", "nosuch", "-s", "ada"], "no assignment 'nosuch'"),
         (["submit", "{sample}", "-a", "../rubrics/backprop", "-s", "ada"], "no assignment"),
-        (["submit", "{sample}", "-a", "backprop", "-s", "  "], "student id is empty"),
+        (["submit", "{sample}", "-a", "backprop", "-s", "  "], "the student id '  ' is empty or only whitespace."),
+        (["submit", "{sample}", "-a", "backprop", "-s", "ada\tlovelace"], "the student id 'ada\\tlovelace' holds the control character \\t."),
+        (["submit", "{sample}", "-a", "backprop", "-s", "ada\u202e"], "the student id 'ada\\u202e' holds the control character \\u202e."),
+        (["submit", "{sample}", "-a", "backprop", "-s", "a" * 201], "is 201 characters long, more than the 200 a student id may have."),
         (["submit", "{notes}", "-a", "backprop", "-s", "ada"], "neither a .py file nor a .ipynb"),
     ],
 )

@@ -21,7 +21,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from helpers import ROOT
+from helpers import ROOT, SAMPLES, run
 from sqlalchemy import create_engine, func, inspect, select, text
 
 import grader.db
@@ -217,6 +217,60 @@ def test_bad_url_is_a_one_line_database_error(bad: str) -> None:
     message = str(caught.value)
     assert "\n" not in message and "s3cret" not in message
     assert message.startswith("Cannot open gradebook")
+
+
+#: every command that opens the gradebook says what is wrong with its URL in one line
+COMMANDS = {
+    "db upgrade": ["db", "upgrade"],
+    "summary": ["summary", "-a", "backprop"],
+    "submit": ["submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada"],
+}
+
+
+def one_line_refusal(course: Path, url: str, command: list[str]) -> str:
+    """The one line on stderr of a command refused (exit 2) for the gradebook at ``url``."""
+    result = run(course, *command, env={"GRADE_DB_URL": url})
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    return result.stderr.removeprefix("Error: ").strip()
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_a_url_whose_port_is_not_a_number_is_one_line(course: Path, command: list[str]) -> None:
+    message = one_line_refusal(course, "postgresql://u:s3cret@h:abc/db", command)
+    assert message == (
+        "Cannot open gradebook postgresql://u:***@h:abc/db: it is not a database URL (its port is not a number); "
+        "use e.g. sqlite:////abs/path/grade.db or postgresql+psycopg://user@host/db."
+    )
+
+
+IN_MEMORY = ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:", "sqlite:///file::memory:?uri=true", "sqlite:///file:gb?mode=memory&uri=true"]
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+@pytest.mark.parametrize("url", IN_MEMORY)
+def test_an_in_memory_sqlite_gradebook_is_refused_saying_why(course: Path, url: str, command: list[str]) -> None:
+    message = one_line_refusal(course, url, command)
+    assert message == (
+        f"Cannot open gradebook {url}: an in-memory SQLite database is discarded when the command ends, and every "
+        "result with it; set GRADE_DB_URL to a file (sqlite:////abs/path/grade.db) or unset it."
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_a_gradebook_of_a_newer_grader_says_to_upgrade_the_grader(course: Path, tmp_path: Path, command: list[str]) -> None:
+    url = default_url(tmp_path)
+    with Gradebook(url):
+        pass
+    engine = create_engine(url)
+    with engine.begin() as connection:  # as a grader with one more migration leaves it
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    engine.dispose()
+    message = one_line_refusal(course, url, command)
+    assert message == (
+        f"Cannot open gradebook {url}: it is at revision '0999', which this grader does not know (its newest is "
+        f"{HEAD!r}); a newer grader wrote it: upgrade the grader to use it."
+    )
 
 
 def test_upgrading_twice_is_a_no_op(sqlite_url: str) -> None:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import PARTS, run, submitted
+from helpers import PARTS, rename_student, run, submitted
 
 
 @pytest.fixture
@@ -95,7 +95,8 @@ def test_export_errors_are_one_line(graded: Path, args: list[str], text: str) ->
     ],
 )
 def test_csv_cells_never_start_a_formula_nor_carry_control_characters(course: Path, db_url: str, student: str, cell: str) -> None:
-    submitted(course, "correct_loops.py", student)
+    submitted(course, "correct_loops.py", "ada")
+    rename_student(db_url, "ada", student)  # grade submit refuses control characters; a gradebook may hold them
     for fmt in ("csv", "canvas"):
         result = run(course, "export", "-a", "backprop", "--format", fmt)
         assert result.exit_code == 0, result.output

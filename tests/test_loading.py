@@ -100,6 +100,15 @@ def test_python_file_with_utf8_bom_decodes_without_the_bom() -> None:
     assert cell.source == "x = 1\n"
 
 
+def test_code_that_grows_past_the_program_limit_once_decoded_is_unloadable_naming_it() -> None:
+    # a file under the size limit: 22 MiB of cp1252's euro sign, 3 bytes each in UTF-8
+    content = b"# -*- coding: cp1252 -*-\nEUROS = '" + b"\x80" * (22 << 20) + b"'\n"
+    assert len(content) < grader.loading.MAX_BYTES
+    with pytest.raises(Unloadable) as info:
+        to_program(Submission("euros.py", content, "python"))
+    assert str(info.value) == "the code is 66.0 MiB once decoded (in UTF-8), over the 64 MiB limit for a program."
+
+
 @pytest.mark.parametrize(
     "content",
     [

@@ -20,6 +20,10 @@ from grader.sandbox.process import Limits
 
 BACKPROP = REPO / "rubrics" / "backprop.toml"
 
+#: the most memory_mb may be, on every machine
+MAX_MEMORY_MB = 262144  # 256 GiB
+MEMORY_CAP = "at most 262144 (256 GiB)"
+
 #: The smallest valid rubric; each malformed variant below changes one thing in it.
 TOY = """\
 [assignment]
@@ -263,11 +267,11 @@ WRONG_TYPES = {
     "no functions": (variant('functions = ["f", "g"]', "functions = []"), "assignment: lists no functions."),
     "rtol a string": ('[tolerance]\nrtol = "1e-3"\n\n' + TOY, "tolerance.rtol must be a positive number, not '1e-3'."),
     "floor infinite": ("[tolerance]\nfloor = inf\n\n" + TOY, "tolerance.floor must be a positive number, not inf."),
-    "memory not an integer": ("[limits]\nmemory_mb = 10.5\n\n" + TOY, "limits.memory_mb must be a positive integer, not 10.5."),
-    "processes a boolean": ("[limits]\nprocesses = true\n\n" + TOY, "limits.processes must be a positive integer, not true."),
-    "call_timeout 0": ("[limits]\ncall_timeout = 0\n\n" + TOY, "limits.call_timeout must be a positive number, not 0."),
-    "total_timeout negative": ("[limits]\ntotal_timeout = -60\n\n" + TOY, "limits.total_timeout must be a positive number, not -60."),
-    "total_timeout a string": ('[limits]\ntotal_timeout = "60"\n\n' + TOY, "limits.total_timeout must be a positive number, not '60'."),
+    "memory not an integer": ("[limits]\nmemory_mb = 10.5\n\n" + TOY, f"limits.memory_mb must be a positive integer, {MEMORY_CAP}, not 10.5."),
+    "processes a boolean": ("[limits]\nprocesses = true\n\n" + TOY, "limits.processes must be a positive integer, at most 64, not true."),
+    "call_timeout 0": ("[limits]\ncall_timeout = 0\n\n" + TOY, "limits.call_timeout must be a positive number of seconds, at most 3600, not 0."),
+    "total_timeout negative": ("[limits]\ntotal_timeout = -60\n\n" + TOY, "limits.total_timeout must be a positive number of seconds, at most 3600, not -60."),
+    "total_timeout a string": ('[limits]\ntotal_timeout = "60"\n\n' + TOY, "limits.total_timeout must be a positive number of seconds, at most 3600, not '60'."),
     "limits not a table": ("limits = [1]\n" + TOY, "limits must be a table, not [1]."),
     "a notation not a string": ('[notation]\n"g.w" = 3\n\n' + TOY, 'notation."g.w" must be a string, not 3.'),
     "a note not a string": (variant("n = 2", "n = 2\nnote = 3"), "cases.small.note must be a string, not 3."),
@@ -288,7 +292,7 @@ WRONG_TYPES = {
     "cases a string": (variant('cases = ["small"]', 'cases = "small"'), f"{GRADCHECK}: cases must be a list, not 'small'."),
     "a case not a string": (variant('cases = ["small"]', 'cases = ["small", 3]'), f"{GRADCHECK}: cases[1] must be a string, not 3."),
     "key not a string": (variant('key = "w"', "key = 1"), f"{GRADCHECK}: key must be a string, not 1."),
-    "samples negative": (variant("points = 5", "points = 5\nsamples = -1"), f"{GRADCHECK}: samples must be an integer, 0 or more, not -1."),
+    "samples negative": (variant("points = 5", "points = 5\nsamples = -1"), f"{GRADCHECK}: samples must be an integer from 0 to 1000, not -1."),
     "no direction at all": (
         variant("points = 5", "points = 5\nsamples = 0\ndirections = 0"),
         f"{GRADCHECK}: checks no direction: samples and directions are both 0.",
@@ -304,6 +308,34 @@ WRONG_TYPES = {
 @pytest.mark.parametrize(("text", "message"), WRONG_TYPES.values(), ids=WRONG_TYPES.keys())
 def test_wrong_type(tmp_path: Path, text: str, message: str) -> None:
     assert rubric_error(tmp_path, text) == message
+
+
+#: a value past its bound would break the machine rather than grade; at the bound it is accepted
+OUT_OF_BOUNDS = {
+    "memory_mb past 256 GiB": ("[limits]\nmemory_mb = 1000000000000", f"limits.memory_mb must be a positive integer, {MEMORY_CAP}, not 1000000000000."),
+    "memory_mb 0": ("[limits]\nmemory_mb = 0", f"limits.memory_mb must be a positive integer, {MEMORY_CAP}, not 0."),
+    "load_timeout past an hour": ("[limits]\nload_timeout = 3600.5", "limits.load_timeout must be a positive number of seconds, at most 3600, not 3600.5."),
+    "call_timeout 1e300": ("[limits]\ncall_timeout = 1e300", "limits.call_timeout must be a positive number of seconds, at most 3600, not 1e+300."),
+    "total_timeout inf": ("[limits]\ntotal_timeout = inf", "limits.total_timeout must be a positive number of seconds, at most 3600, not inf."),
+    "processes 65": ("[limits]\nprocesses = 65", "limits.processes must be a positive integer, at most 64, not 65."),
+    "processes 0": ("[limits]\nprocesses = 0", "limits.processes must be a positive integer, at most 64, not 0."),
+    "samples -3": (variant("points = 5", "points = 5\nsamples = -3"), f"{GRADCHECK}: samples must be an integer from 0 to 1000, not -3."),
+    "directions 1001": (variant("points = 5", "points = 5\ndirections = 1001"), f"{GRADCHECK}: directions must be an integer from 0 to 1000, not 1001."),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), OUT_OF_BOUNDS.values(), ids=OUT_OF_BOUNDS.keys())
+def test_limits_and_counts_out_of_bounds_are_refused_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
+    assert rubric_error(tmp_path, text if text.startswith("[assignment]") else f"{text}\n\n{TOY}") == message
+
+
+def test_limits_and_counts_at_their_bounds_are_accepted(tmp_path: Path) -> None:
+    limits = f"[limits]\nload_timeout = 3600\ncall_timeout = 3600\ntotal_timeout = 3600\nmemory_mb = {MAX_MEMORY_MB}\nprocesses = 64\n\n"
+    path = tmp_path / "toy.toml"
+    path.write_text(limits + variant("points = 5", "points = 5\nsamples = 1000\ndirections = 1000"))
+    rubric = load_rubric(path)
+    assert rubric.limits == Limits(load_timeout=3600.0, call_timeout=3600.0, total_timeout=3600.0, memory_mb=MAX_MEMORY_MB, processes=64)
+    assert (rubric.checks[1].samples, rubric.checks[1].directions) == (1000, 1000)
 
 
 KIND_ERRORS = {

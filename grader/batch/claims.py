@@ -70,16 +70,23 @@ class Summary:
     unfinished: list[Unfinished] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        scores = [d.score for d in self.done]
-        graded_now = [d for d in self.done if d.status != ALREADY_GRADED]
+        """The summary of ``grade batch --json``: ``graded`` counts what this run recorded (any
+        status), ``already_graded`` what the gradebook held before, ``not_recorded`` what it
+        could not record (with ``not_recorded_reasons``); ``counts`` and the mean score are of the
+        recorded ones."""
+        lost = [d for d in self.done if d.status == NOT_RECORDED]
+        recorded = [d for d in self.done if d.status != NOT_RECORDED]
+        scores = [d.score for d in recorded]
+        graded_now = [d for d in recorded if d.status != ALREADY_GRADED]
         return {
             "assignment": self.assignment,
             "submissions": self.total,
             "graded": len(graded_now),
-            "already_graded": len(self.done) - len(graded_now),
-            "counts": dict(Counter(d.status for d in self.done)),
+            "already_graded": len(recorded) - len(graded_now),
+            "not_recorded": len(lost),
+            "counts": dict(Counter(d.status for d in recorded)),
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
-            "not_recorded": [{"student": d.student, "reason": d.note} for d in self.done if d.note],
+            "not_recorded_reasons": [{"student": d.student, "reason": d.note} for d in lost],
             "unfinished": [{"student": u.student, "submission_id": u.submission_id, "reason": u.reason} for u in self.unfinished],
             "mean_score": sum(scores) / len(scores) if scores else None,
             "wall_seconds": round(self.wall_seconds, 3),

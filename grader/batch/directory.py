@@ -1,7 +1,8 @@
 """What is in a class directory: one submission per student, and everything else, skipped.
 
 A directory holds ``<student>.py``, ``<student>.ipynb``, or a folder ``<student>/`` with one
-such file. Anything else is listed with the reason it is not graded.
+such file, whose ``<student>`` is a valid student id (``grader.students``, the rule of ``grade
+submit``). Anything else is listed with the reason it is not graded.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import students
 from grader.errors import GraderError
 from grader.loading import KINDS
 
@@ -47,6 +49,10 @@ def discover(directory: Path) -> tuple[list[Job], list[Skipped]]:
             student, path = entry.stem, entry
         else:
             skipped.append(Skipped(entry.name, "not a .py file, a .ipynb notebook or a folder"))
+            continue
+        why = students.problem(student)
+        if why is not None:
+            skipped.append(Skipped(str(path.relative_to(directory)), f"the student id {students.shown(student)} {why}"))
             continue
         if student in jobs:
             skipped.append(Skipped(str(path.relative_to(directory)), f"a second submission of student {student!r}"))

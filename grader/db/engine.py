@@ -34,14 +34,16 @@ def default_url(course_root: Path) -> str:
 
 
 def masked(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``, safe for messages and logs."""
+    """The URL with its password replaced by ``***``, safe for messages and logs; a URL given
+    as text without a password is shown as written (SQLAlchemy would escape ``:memory:``)."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
         # Unparseable, so mask anything shaped like user:password@ by hand.
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def reason(exc: BaseException) -> str:
@@ -77,15 +79,18 @@ def open_engine(url: str) -> Engine:
     """An engine for ``url``, configured for concurrent graders; connects lazily."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:
+        # SQLAlchemy's parser raises ValueError for one thing only: a port that is not a number.
+        why = " (its port is not a number)" if isinstance(exc, ValueError) else ""
         raise DatabaseError(
-            f"Cannot open gradebook {masked(url)}: it is not a database URL; "
+            f"Cannot open gradebook {masked(url)}: it is not a database URL{why}; "
             "use e.g. sqlite:////abs/path/grade.db or postgresql+psycopg://user@host/db."
         ) from exc
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; SQLAlchemy 2.0 would otherwise want psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
+        _require_file(parsed, url)
         _require_directory(parsed)
     with translated("open gradebook", parsed):
         engine = create_engine(
@@ -101,9 +106,23 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def _require_file(url: URL, text: str) -> None:
+    """Refuse an SQLite database that lives in memory (or in a temporary file, for an empty
+    name): it is discarded when the command ends, and every result with it. ``text``: the URL
+    as given, for the message."""
+    database = url.database or ""
+    modes = url.query.get("mode", ())  # a tuple when the URL repeats it
+    memory = database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in database
+    if memory or "memory" in ((modes,) if isinstance(modes, str) else modes):
+        raise DatabaseError(
+            f"Cannot open gradebook {masked(text)}: an in-memory SQLite database is discarded when the command ends, "
+            f"and every result with it; set {URL_VARIABLE} to a file (sqlite:////abs/path/grade.db) or unset it."
+        )
+
+
 def _require_directory(url: URL) -> None:
     database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:") or url.query.get("uri"):
+    if database.startswith("file:") or url.query.get("uri"):
         return
     directory = Path(database).absolute().parent
     if not directory.is_dir():

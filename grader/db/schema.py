@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
+from grader.db.engine import masked
 from grader.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -61,6 +62,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
             with connection.begin():
                 _lock(connection)
                 before = current_revision(connection)
+                _require_known(engine, before)
                 command.upgrade(_config(connection), "head")
                 if sqlite:
                     _check_foreign_keys(connection)
@@ -70,6 +72,17 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
                 connection.exec_driver_sql("PRAGMA foreign_keys = ON")
                 connection.commit()
     return before, after
+
+
+def _require_known(engine: Engine, revision: str | None) -> None:
+    """Refuse a gradebook at a revision this grader has no migration for: a newer grader wrote
+    it, and this one can neither upgrade it nor read what that grader stored."""
+    script = ScriptDirectory.from_config(_config())
+    if revision is not None and revision not in {s.revision for s in script.walk_revisions()}:
+        raise DatabaseError(
+            f"Cannot open gradebook {masked(engine.url)}: it is at revision {revision!r}, which this grader does not know "
+            f"(its newest is {script.get_current_head()!r}); a newer grader wrote it: upgrade the grader to use it."
+        )
 
 
 def _lock(connection: Connection) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeGuard
 
+import numpy as np
+
 from grader.leases import output_folder
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
@@ -60,6 +62,7 @@ class Sandbox:
         self._skip: list[int] = []
         self._end: float | None = None  # when the total time runs out (time.monotonic)
         self._oom_kills = 0
+        self._cells: tuple[list[dict[str, Any]], np.ndarray] | None = None  # the program as it crosses
 
     def __enter__(self) -> Sandbox:
         return self
@@ -229,13 +232,17 @@ class Sandbox:
                 os.close(fd)
         deadline = self._deadline(self.limits.load_timeout)
         running = None
+        if self._cells is None:
+            self._cells = _cells(self.program)
+        cells, source = self._cells
         try:
             program = {
                 "module": self.program.module,
                 "strict_syntax": self.program.strict_syntax,
                 "by_statement": self.program.by_statement,
                 "skip": self._skip,
-                "cells": [{"filename": c.filename, "source": c.source} for c in self.program.cells],
+                "cells": cells,
+                "source": source,
                 "functions": self.functions,
             }
             self._send(program, deadline)
@@ -332,6 +339,15 @@ class Sandbox:
                 return f"killed by signal {name} for holding more than its {self.limits.memory_mb} MiB of memory"
             return f"killed by signal {name}"
         return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def _cells(program: Program) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """How ``program``'s cells cross to the child (``child.read_program``): each one's name and
+    size in the frame's header, and all their text, in UTF-8, in one raw buffer beside it. A
+    header is at most ``wire.MAX_HEADER`` bytes: text inside it would cap a program at ~1 MiB."""
+    texts = [cell.source.encode("utf-8", "surrogatepass") for cell in program.cells]
+    cells = [{"filename": cell.filename, "size": len(text)} for cell, text in zip(program.cells, texts, strict=True)]
+    return cells, np.frombuffer(b"".join(texts), dtype=np.uint8)
 
 
 # -- the forms of the child's frames, checked before their arrays are read ------------------

@@ -4,8 +4,10 @@ Runs inside the sandbox only (see ``grader.sandbox.inside``): the zygote forks o
 submission, which calls ``serve`` with its two pipes.
 
 Protocol, over two pipes (requests in, replies out), in frames of ``wire``:
-  1. the grader sends the program: {"module", "cells": [{"filename", "source"}], "functions",
-     "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}
+  1. the grader sends the program: {"module", "cells": [{"filename", "size"}], "source",
+     "functions", "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}, where
+     "source" is one raw buffer of bytes (a ``|u1`` array) holding every cell's text in UTF-8,
+     one after the other, each ``size`` bytes long (see ``read_program``)
   2. the child runs the cells, sending {"running": index, "label"} before each piece of
      top-level code, and answers {"warnings", "functions": {name: state}, "error"}
   3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
@@ -29,6 +31,11 @@ from .wire import MAX_HEADER, WIRE_DTYPES, Closed, read_frame, write_frame
 
 OUTPUT_CAP = 64 * 1024
 MAX_ELEMENTS = 10_000_000
+#: bytes of program text (every cell's, in UTF-8) a child reads. The text crosses as a raw buffer
+#: beside the frame's header, which holds only the cells' names and sizes, so a program is not
+#: bounded by MAX_HEADER. The grader refuses a larger submission when it reads it
+#: (``grader.loading``): every program it accepts crosses.
+MAX_PROGRAM_BYTES = 64 << 20
 
 
 class CappedOutput:
@@ -254,6 +261,20 @@ def call(function, tally, names, args, filenames):
     return reply
 
 
+def read_program(requests):
+    """The program the grader sends, with each cell's source decoded from the one buffer that
+    holds them all (lone surrogates, which a notebook's JSON may hold, pass through)."""
+    program = read_frame(requests, max_bytes=MAX_PROGRAM_BYTES)
+    text = memoryview(program.pop("source"))
+    cells, start = [], 0
+    for cell in program["cells"]:
+        stop = start + cell["size"]
+        cells.append({"filename": cell["filename"], "source": str(text[start:stop], "utf-8", "surrogatepass")})
+        start = stop
+    program["cells"] = cells
+    return program
+
+
 def serve(requests, replies):
     """Load the submission sent on ``requests`` and answer calls until the grader hangs up."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -263,7 +284,7 @@ def serve(requests, replies):
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
     sys.meta_path.insert(0, NoGraderImports())
-    program = read_frame(requests, max_items=MAX_HEADER)  # the grader's: a source may hold any number of commas
+    program = read_program(requests)
     module = types.ModuleType(program["module"])
     module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
     sys.modules[program["module"]] = module
@@ -280,7 +301,7 @@ def serve(requests, replies):
     write_frame(replies, {"warnings": warnings, "functions": states, "error": error})
     while True:
         try:
-            request = read_frame(requests, max_items=MAX_HEADER)
+            request = read_frame(requests, max_items=MAX_HEADER)  # the grader's, trusted: its calls may hold many values
         except Closed:
             return
         function = counters[request["function"]].function

@@ -60,12 +60,12 @@ class Closed(Exception):
 
 def encode(body: Any) -> bytes:
     """One frame holding ``body``: JSON values, dicts with str keys, and numpy arrays."""
-    buffers: list[bytes] = []
+    buffers: list[memoryview] = []
 
     def pack(value: Any) -> Any:
         if isinstance(value, np.ndarray):
             array = value if value.flags.c_contiguous else value.copy(order="C")
-            buffers.append(array.tobytes())
+            buffers.append(array.reshape(-1).view(np.uint8).data)  # its bytes, not a copy
             return {"__nd__": len(buffers) - 1, "dtype": array.dtype.str, "shape": list(array.shape)}
         if isinstance(value, dict):
             return {str(k): pack(v) for k, v in value.items()}
