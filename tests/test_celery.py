@@ -116,7 +116,9 @@ def test_killing_a_worker_loses_nothing_and_duplicates_nothing(course: Path, pos
     assert sorted(student for student, _, _ in recorded) == students  # exactly one row each
     assert all(status == "graded" and score == 100 for _, status, score in recorded)
     assert "succeeded" in (tmp_path / "worker0.log").read_text()  # the killed worker had really been grading
-    assert "queueing student06.py of student06 again" in err.decode()
+    if any_broker.startswith("redis"):  # Redis gives the task back after an hour: the batch queued it again
+        assert "queueing student06.py of student06 again" in err.decode()
+    # (RabbitMQ gives it back at once: the worker that takes it may take the lease before the batch looks)
 
 
 def test_a_worker_that_refuses_every_task_ends_the_batch_with_recorded_errors(
