@@ -23,6 +23,7 @@ from grader.terminal import printable
 
 if TYPE_CHECKING:
     from grader.batch import Summary
+    from grader.login import Login
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: grader.reports.FORMATS, spelled out so that the CLI starts without importing the reports
@@ -35,13 +36,20 @@ class UsageProblem(click.ClickException):
     exit_code = 2
 
 
+class Unavailable(click.ClickException):
+    """Something outside the operator's hands (a server that cannot be reached): one line, exit 1."""
+
+    exit_code = 1
+
+
 def _one_line_errors(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except GraderError as exc:
-            raise UsageProblem(printable(str(exc))) from None
+            kind = Unavailable if exc.exit_code == 1 else UsageProblem
+            raise kind(printable(str(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -60,6 +68,12 @@ class Cli:
     def isolation(self, given: str | None) -> str:
         """``--isolation``, else ``GRADE_ISOLATION``, else strict."""
         return given or self.settings.isolation or "strict"
+
+    def login(self) -> Login | None:
+        """The server and token the student's commands use, or None: grade locally."""
+        from grader.login import configured
+
+        return configured(self.settings.server, self.settings.token)
 
 
 #: what --isolation none gives up, said wherever it can be chosen
@@ -139,14 +153,28 @@ def _configure_logging(settings: Settings) -> None:
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--assignment", "-a", required=True, help="Assignment name (rubrics/NAME.toml).")
-@click.option("--student", "-s", required=True, help="Student id, stored exactly as given.")
+@click.option("--student", "-s", help="Student id, stored exactly as given (local grading; with a server, your token names you).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the random cases (default: fresh; local grading only).")
+@click.option("--no-wait", is_flag=True, help="With a server: print the receipt and return at once; `grade report` shows the result later.")
 @isolation_option()
 @click.pass_obj
 @_one_line_errors
-def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, seed: int | None, isolation: str | None) -> None:
-    """Grade the .py file or .ipynb notebook at PATH and store the result."""
+def submit(
+    cli: Cli, path: Path, assignment: str, student: str | None, as_json: bool, seed: int | None, no_wait: bool, isolation: str | None
+) -> None:
+    """Grade the .py file or .ipynb notebook at PATH and store the result; with a server
+    configured (`grade login`), upload it to the server and show its result."""
+    login = cli.login()
+    if login is not None:
+        if student is not None or seed is not None:
+            raise UsageProblem("with a server configured your token names you and the server draws the cases: drop --student and --seed.")
+        _submit_remotely(login, path, assignment, as_json=as_json, wait=not no_wait)
+        return
+    if student is None:
+        raise UsageProblem("pass --student ID to grade locally, or run grade login --server URL --token TOKEN to submit to your course's server.")
+    if no_wait:
+        raise UsageProblem("--no-wait is for submitting to a server (grade login); local grading always waits.")
     from grader.reports import Header, render_text
     from grader.submit import submit as submit_file
 
@@ -161,6 +189,75 @@ def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, s
     click.echo(render_text(header, result.checks, result.warnings, done.rubric))
 
 
+def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool, wait: bool) -> None:
+    from grader.client import Client
+
+    with Client(login) as client:
+        receipt = client.upload(path, assignment)
+        submission_id = int(receipt["submission_id"])
+        late = f", {receipt.get('late_days')} days late" if receipt.get("late_days") else ""
+        if not wait:
+            click.echo(json.dumps(receipt) if as_json else printable(
+                f"submission {submission_id} received at {receipt.get('submitted_at')}{late}; "
+                f"grade report --assignment {assignment} shows its result once graded."
+            ))
+            return
+        if not as_json:
+            click.echo(printable(f"submission {submission_id} received{late}; grading...", ), err=True)
+        found = client.wait(submission_id)
+        if found.get("status") == "pending":  # recorded all the same: the server grades it
+            click.echo(json.dumps(found) if as_json else printable(
+                f"submission {submission_id} is still being graded; grade report --assignment {assignment} shows it once graded."
+            ))
+            return
+        click.echo(json.dumps(found) if as_json else printable(client.report(submission_id, "text")), nl=as_json)
+
+
+@main.command()
+@click.option("--server", required=True, help="Your course's grader, e.g. https://grader.example.edu.")
+@click.option("--token", required=True, help="The token your instructor gave you.")
+@_one_line_errors
+def login(server: str, token: str) -> None:
+    """Remember your course's server and your token (in $XDG_CONFIG_HOME/grade/config.toml, mode
+    0600): then grade submit, report and history go to the server."""
+    from grader.client import Client
+    from grader.login import configured, save_login
+
+    path = save_login(server, token)
+    login = configured(None, None, path)
+    assert login is not None
+    with Client(login) as client:
+        assignments = client.assignments()
+    names = ", ".join(str(a.get("name")) for a in assignments) or "none yet"
+    click.echo(printable(f"saved to {path}; {login.server} accepts your token. Assignments: {names}."))
+
+
+@main.command()
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON array.")
+@click.pass_obj
+@_one_line_errors
+def history(cli: Cli, assignment: str, as_json: bool) -> None:
+    """Your submissions of an assignment on the server: time, status, score, late penalty."""
+    from grader.client import Client
+
+    login = cli.login()
+    if login is None:
+        raise UsageProblem("grade history asks your course's server: run grade login --server URL --token TOKEN first.")
+    with Client(login) as client:
+        items = client.history(assignment)
+    if as_json:
+        click.echo(json.dumps(items))
+        return
+    if not items:
+        click.echo(printable(f"no submissions of {assignment} yet."))
+        return
+    click.echo(f"{'id':>6}  {'submitted at':<25}  {'status':<8}  {'score':>13}  late")
+    for item in items:
+        score = item.get("score")
+        shown = "-" if score is None else f"{score:g} of {item.get('max_score', 0):g}"
+        late = f"{item.get('late_days')} d, -{item.get('penalty', 0):g}" if item.get("late_days") else ""
+        click.echo(printable(f"{item.get('submission_id', ''):>6}  {str(item.get('submitted_at', '')):<25}  {str(item.get('status', '')):<8}  {shown:>13}  {late}"))
 @main.command()
 @click.option("--assignment", "-a", required=True, help="Assignment name.")
 @click.option("--student", "-s", help="Student id: report this student's latest submission.")
@@ -171,7 +268,22 @@ def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, s
 @click.pass_obj
 @_one_line_errors
 def report(cli: Cli, assignment: str, student: str | None, everyone: bool, format_: str, output: Path | None) -> None:
-    """Show a student's latest result for an assignment, or write every student's."""
+    """Show a student's latest result for an assignment, or write every student's; with a server
+    configured (grade login), your own latest result from the server."""
+    login = cli.login()
+    if login is not None:
+        if student is not None or everyone:
+            raise UsageProblem("with a server configured you see your own results: drop --student and --all.")
+        from grader.client import Client
+
+        with Client(login) as client:
+            text = client.report(int(client.latest(assignment)["submission_id"]), format_)
+        if output is None:
+            click.echo(printable(text), nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output}", err=True)
+        return
     from grader.reports import report as student_report
     from grader.reports import report_all
 

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 
 class GraderError(Exception):
-    """Base class: the message is one sentence saying what, why and the fix."""
+    """Base class: the message is one sentence saying what, why and the fix. The command line
+    prints it as one line and exits with ``exit_code``."""
+
+    exit_code = 2
 
 
 class SettingsError(GraderError):

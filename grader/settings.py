@@ -91,6 +91,8 @@ TABLE = (
     Setting("GRADE_BROKER_URL", "broker_url", "redis://127.0.0.1:6379/0", _text, "Celery broker of grade worker and grade batch --backend celery"),
     Setting("GRADE_VISIBILITY_TIMEOUT", "visibility_timeout", "3600", _seconds, "seconds before Redis gives a dead worker's unfinished task to another worker"),
     Setting("GRADE_LEASE_SECONDS", "lease_seconds", "60", _seconds, "seconds a silent grader keeps its pending submission; after them another grader takes it over or closes it as interrupted"),
+    Setting("GRADE_SERVER", "server", "", _optional, "a grade serve URL: grade submit, report and history ask it (overrides grade login's)"),
+    Setting("GRADE_TOKEN", "token", "", _optional, "the token that names you to GRADE_SERVER (overrides grade login's)"),
     Setting("GRADE_NO_BWRAP", "no_bwrap", "", _flag, "1: do not use bubblewrap even where it works (as on a machine without it)"),
     Setting("GRADE_LOG_LEVEL", "log_level", "WARNING", _choice(*LOG_LEVELS, upper=True), "what the grader logs to stderr: DEBUG, INFO, WARNING or ERROR"),
     Setting("GRADE_NO_LANDLOCK", "no_landlock", "", _flag, "1: do not use the Landlock path even where it works (as on a machine without it)"),
@@ -106,6 +108,8 @@ class Settings:
     broker_url: str = "redis://127.0.0.1:6379/0"
     visibility_timeout: float = 3600.0
     lease_seconds: float = 60.0
+    server: str | None = None
+    token: str | None = None
     no_bwrap: bool = False
     log_level: str = "WARNING"
     no_landlock: bool = False

@@ -19,6 +19,10 @@ import tempfile
 RUN_TMP = tempfile.mkdtemp(prefix="grader-tests-")
 os.environ["TMPDIR"] = RUN_TMP
 tempfile.tempdir = None  # pytest already asked (for its capture files): ask again
+# A developer's own `grade login` must not turn the tests' local commands into uploads.
+os.environ["XDG_CONFIG_HOME"] = os.path.join(RUN_TMP, "config")
+for _variable in ("GRADE_SERVER", "GRADE_TOKEN"):
+    os.environ.pop(_variable, None)
 
 import uuid  # noqa: E402 - after TMPDIR is set: nothing below may cache the old one
 from collections.abc import Iterator  # noqa: E402

@@ -1,0 +1,85 @@
+"""The student's client without a server of its own to talk to: where the login is kept, what
+overrides it, and one-line failures when the server cannot be reached. (Against a real
+`grade serve`: tests/test_service.py.)"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import CORRECT, run
+
+from grader.login import Login, ServiceRefusal, config_path, configured, save_login
+
+
+def test_the_login_is_kept_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "config" / "grade" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text("old")
+    path.chmod(0o644)
+    assert save_login("https://grader.example.edu/", "tok-123_ABC", path) == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert configured(None, None, path) == Login("https://grader.example.edu", "tok-123_ABC")
+    # the environment overrides the file, each value on its own
+    assert configured("http://127.0.0.1:9", None, path) == Login("http://127.0.0.1:9", "tok-123_ABC")
+    assert configured(None, "other", path) == Login("https://grader.example.edu", "other")
+
+
+def test_no_server_configured_means_local(tmp_path: Path) -> None:
+    assert configured(None, None, tmp_path / "none.toml") is None
+    assert config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/grade/config.toml")
+    assert config_path({"HOME": "/home/ada"}) == Path("/home/ada/.config/grade/config.toml")
+
+
+@pytest.mark.parametrize(
+    ("server", "token", "problem"),
+    [
+        ("grader.example.edu", "t", "is not an http:// or https:// URL"),
+        ("https://a b", "t", "is not an http:// or https:// URL"),
+        ("https://grader.example.edu", "two words", "not a token"),
+        ("https://grader.example.edu", "", "not a token"),
+        ("https://grader.example.edu", "t\x1b[2J", "not a token"),
+    ],
+)
+def test_a_bad_login_is_refused_saying_why(tmp_path: Path, server: str, token: str, problem: str) -> None:
+    with pytest.raises(ServiceRefusal, match=problem.replace("/", "/")):
+        save_login(server, token, tmp_path / "config.toml")
+    assert not (tmp_path / "config.toml").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_server_that_cannot_be_reached_is_one_line_exit_1(course: Path, tmp_path: Path) -> None:
+    path = tmp_path / "hw.py"
+    path.write_text(CORRECT)
+    env = {"GRADE_SERVER": f"http://127.0.0.1:{free_port()}", "GRADE_TOKEN": "tok", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    for args in (["submit", str(path), "-a", "backprop"], ["report", "-a", "backprop"], ["history", "-a", "backprop"]):
+        result = run(course, *args, env=env)
+        assert result.exit_code == 1, result.output
+        [line] = result.output.strip().splitlines()
+        assert line.startswith("Error: cannot reach http://127.0.0.1:") and "check the address and your network" in line
+
+
+def test_student_commands_say_what_is_missing(course: Path, tmp_path: Path) -> None:
+    path = tmp_path / "hw.py"
+    path.write_text(CORRECT)
+    home = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    result = run(course, "submit", str(path), "-a", "backprop", env=home)
+    assert result.exit_code == 2 and "pass --student ID to grade locally, or run grade login" in result.output
+    result = run(course, "history", "-a", "backprop", env=home)
+    assert result.exit_code == 2 and "run grade login --server URL --token TOKEN first" in result.output
+    served = {**home, "GRADE_SERVER": "http://127.0.0.1:9", "GRADE_TOKEN": "tok"}
+    result = run(course, "submit", str(path), "-a", "backprop", "-s", "ada", env=served)
+    assert result.exit_code == 2 and "your token names you" in result.output
+    result = run(course, "report", "-a", "backprop", "--student", "ada", env=served)
+    assert result.exit_code == 2 and "drop --student and --all" in result.output
+    result = run(course, "submit", str(path), "-a", "backprop", env={**home, "GRADE_SERVER": "http://127.0.0.1:9"})
+    assert result.exit_code == 2 and "no token" in result.output
+    assert not os.path.exists(tmp_path / "cfg")  # nothing was written by commands that only read the login
