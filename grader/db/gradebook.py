@@ -35,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, session
 from grader.db import schema
 from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
-from grader.db.records import StoredSubmission, check_row, stored
+from grader.db.records import Recorded, StoredSubmission, check_row, stored
 from grader.db.retry import DEFAULT_SECONDS, retried
 from grader.errors import (
     AlreadyFinished,
@@ -362,10 +362,31 @@ class Gradebook:
         }
         return self._transaction("store results in", lambda s: _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1)
 
+    def recorded(self, submission_id: int) -> Recorded | None:
+        """The submission ``submission_id`` as a grader needs it (its file included), or None."""
+        query = (
+            select(Submission.id, Student.external_id, Assignment.name, Submission.filename, Submission.content, Submission.seed,
+                   Submission.status, Submission.rubric_version)
+            .join(Student, Submission.student_id == Student.id)
+            .join(Assignment, Submission.assignment_id == Assignment.id)
+            .where(Submission.id == submission_id)
+        )
+
+        def read(s: Session) -> Recorded | None:
+            row = s.execute(query).one_or_none()
+            return None if row is None else Recorded(*row[:4], bytes(row[4]), *row[5:])
+
+        return self._transaction("read gradebook", read)
+
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
         """The newest submission of ``student`` for ``assignment``, graded or not."""
         found = self._load(Student.external_id == student, Assignment.name == assignment, limit=1)
         return found[0] if found else None
+
+    def history(self, assignment: str, student: str | None = None) -> list[StoredSubmission]:
+        """Every submission of ``assignment`` (only ``student``'s, if given), newest first."""
+        mine = () if student is None else (Student.external_id == student,)
+        return self._load(Assignment.name == assignment, *mine)
 
     def get(self, submission_id: int) -> StoredSubmission | None:
         found = self._load(Submission.id == submission_id, limit=1)

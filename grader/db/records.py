@@ -32,6 +32,21 @@ class StoredSubmission:
     checks: tuple[CheckResult, ...]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What grading a recorded submission needs: whose, the file, its seed, its status and the
+    rubric version it was recorded under."""
+
+    id: int
+    student: str
+    assignment: str
+    filename: str
+    content: bytes
+    seed: int
+    status: str
+    rubric_version: str
+
+
 def check_row(submission_id: int, check: CheckResult) -> CheckRow:
     return CheckRow(
         submission_id=submission_id,
