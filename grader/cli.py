@@ -348,6 +348,73 @@ def _warn_if_weakly_isolated(mode: str) -> None:
 
 
 @main.group()
+def roster() -> None:
+    """The course's roster: the students who may submit over HTTP."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_obj
+@_one_line_errors
+def roster_import(cli: Cli, file: Path) -> None:
+    """Add the students of FILE (CSV: id,name,email, or Canvas's gradebook export) to the roster,
+    updating the names and emails of those already on it."""
+    from grader.people import import_roster
+
+    added, updated = import_roster(file, course=cli.course, db_url=cli.db_url)
+    click.echo(f"{added} added, {updated} updated")
+
+
+@roster.command("list")
+@click.pass_obj
+@_one_line_errors
+def roster_list(cli: Cli) -> None:
+    """Show the roster: id, name and email of each student, by id."""
+    from grader.people import roster as read
+
+    entries = read(course=cli.course, db_url=cli.db_url)
+    table = [("id", "name", "email"), *((e.id, e.name, e.email) for e in entries)]
+    widths = [max(len(row[i]) for row in table) for i in range(2)]
+    for row in table:
+        click.echo(printable(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip()))
+    if not entries:
+        click.echo("the roster is empty: add students with grade roster import FILE.csv", err=True)
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens of the HTTP API: one per student or instructor, shown once."""
+
+
+@token.command("issue")
+@click.argument("subject", metavar="ID")
+@click.option("--role", type=click.Choice(["student", "instructor"]), default="student", show_default=True,
+              help="student: ID must be on the roster; instructor: ID becomes an instructor of the course.")
+@click.pass_obj
+@_one_line_errors
+def token_issue(cli: Cli, subject: str, role: str) -> None:
+    """Issue a new token for ID and print it, alone on the last line: it is shown only this once
+    (the gradebook keeps its hash)."""
+    from grader.people import issue_token
+
+    new = issue_token(subject, "instructor" if role == "instructor" else "student", course=cli.course, db_url=cli.db_url)
+    click.echo(printable(f"token for the {role} {subject!r} (shown once; only its hash is kept):"))
+    click.echo(new)
+
+
+@token.command("revoke")
+@click.argument("subject", metavar="ID")
+@click.pass_obj
+@_one_line_errors
+def token_revoke(cli: Cli, subject: str) -> None:
+    """Revoke every token of ID: the HTTP API refuses them from now on."""
+    from grader.people import revoke_tokens
+
+    count = revoke_tokens(subject, course=cli.course, db_url=cli.db_url)
+    click.echo(printable(f"revoked {count} token{'s' if count != 1 else ''} of {subject!r}"))
+
+
+@main.group()
 def db() -> None:
     """Manage the gradebook database (GRADE_DB_URL, default sqlite:///COURSE/grade.db)."""
 

@@ -27,14 +27,14 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from grader.db import schema
+from grader.db import names, schema
 from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
+from grader.db.people import People
 from grader.db.records import Recorded, StoredSubmission, check_row, stored
 from grader.db.retry import DEFAULT_SECONDS, retried
 from grader.errors import (
@@ -89,13 +89,15 @@ class Pending:
         return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
 
 
-class Gradebook:
+class Gradebook(People):
     """Submissions and their results in SQLite or PostgreSQL.
 
     Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and
     waits up to 30 s for a write lock, and first-use upgrades are serialized. An operation that
     loses its connection, or finds the server restarting, is tried again for ``retry_seconds``
     (``GRADE_DB_RETRY_SECONDS``; 0: never) before it fails.
+
+    The roster, instructors and tokens are kept by the operations of ``grader.db.people``.
     """
 
     def __init__(self, url: str, *, upgrade: bool = True, retry_seconds: float = DEFAULT_SECONDS) -> None:
@@ -479,8 +481,8 @@ def _new_submission(
 ) -> dict[str, Any]:
     """The column values of a new pending submission."""
     return {
-        "student_id": _get_or_create(session, Student, Student.external_id, student),
-        "assignment_id": _get_or_create(session, Assignment, Assignment.name, assignment),
+        "student_id": names.student_id(session, student),
+        "assignment_id": names.assignment_id(session, assignment),
         "filename": filename,
         "content": content,
         "sha256": hashlib.sha256(content).hexdigest(),
@@ -493,24 +495,3 @@ def _new_submission(
         "output": "",
         "isolation": "",
     }
-
-
-def _get_or_create(
-    session: Session,
-    model: type[Student] | type[Assignment],
-    column: InstrumentedAttribute[str],
-    value: str,
-) -> int:
-    """The id of the row whose ``column`` is ``value``, inserting it if needed, race-free."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        stmt = insert_(model).values({column.key: value})
-        session.execute(stmt.on_conflict_do_nothing(index_elements=[column.key]))
-    else:
-        try:
-            with session.begin_nested():
-                session.execute(insert(model).values({column.key: value}))
-        except IntegrityError:
-            pass  # another grader inserted it first
-    return session.scalars(select(model.id).where(column == value)).one()
