@@ -159,6 +159,9 @@ def submit(cli: Cli, path: Path, assignment: str, student: str, as_json: bool, s
     result = done.result
     header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
     click.echo(render_text(header, result.checks, result.warnings, done.rubric))
+    if done.late_days:
+        days = f"{done.late_days} day{'s' if done.late_days != 1 else ''}"
+        click.echo(f"Late by {days}: {done.penalty:g} points off, {result.score - done.penalty:g} of {result.max_score:g}.")
 
 
 @main.command()
@@ -412,6 +415,22 @@ def token_revoke(cli: Cli, subject: str) -> None:
 
     count = revoke_tokens(subject, course=cli.course, db_url=cli.db_url)
     click.echo(printable(f"revoked {count} token{'s' if count != 1 else ''} of {subject!r}"))
+
+
+@main.command()
+@click.argument("student", metavar="ID")
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--days", type=float, required=True, help="Days more (a fraction is fine); 0 takes an extension away.")
+@click.pass_obj
+@_one_line_errors
+def extend(cli: Cli, student: str, assignment: str, days: float) -> None:
+    """Give the student ID more time on an assignment: its due date and closing move by --days,
+    replacing an earlier extension."""
+    from grader.people import extend as extend_
+
+    due, closes = extend_(student, assignment, days, course=cli.course, db_url=cli.db_url)
+    times = ", ".join(f"{name} {moment.isoformat()}" for name, moment in (("due", due), ("closes", closes)) if moment is not None)
+    click.echo(printable(f"{student!r} has {days:g} more days on {assignment}: " + (times or "it has no due date or closing time")))
 
 
 @main.group()

@@ -4,6 +4,7 @@ token are; ``grader.db.people`` keeps them)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from grader.identity import Role, RosterEntry, read_roster
@@ -31,3 +32,15 @@ def issue_token(subject: str, role: Role = "student", *, course: Path | str = ".
 def revoke_tokens(subject: str, *, course: Path | str = ".", db_url: str | None = None) -> int:
     with Workspace(course, db_url).gradebook() as gradebook:
         return gradebook.revoke_tokens(subject)
+
+
+def extend(
+    student: str, assignment: str, days: float, *, course: Path | str = ".", db_url: str | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Give ``student`` ``days`` more on the course's ``assignment`` (0: take an extension
+    away); returns their due date and closing time now (None where the policy has none)."""
+    workspace = Workspace(course, db_url)
+    policy = workspace.assignment(assignment).rubric.policy
+    with workspace.gradebook() as gradebook:
+        gradebook.extend(student, assignment, days)
+    return policy.due_for(days), policy.closes_for(days)

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from grader.db import names, schema
+from grader.db.deadlines import Deadlines
 from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
 from grader.db.people import People
@@ -45,6 +46,7 @@ from grader.errors import (
     UnstorableResult,
 )
 from grader.leases import Lease, holder_gone, machine
+from grader.policy import late_penalty
 from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
 
 T = TypeVar("T")
@@ -89,7 +91,7 @@ class Pending:
         return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
 
 
-class Gradebook(People):
+class Gradebook(People, Deadlines):
     """Submissions and their results in SQLite or PostgreSQL.
 
     Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and
@@ -97,7 +99,8 @@ class Gradebook(People):
     loses its connection, or finds the server restarting, is tried again for ``retry_seconds``
     (``GRADE_DB_RETRY_SECONDS``; 0: never) before it fails.
 
-    The roster, instructors and tokens are kept by the operations of ``grader.db.people``.
+    The roster, instructors and tokens are kept by the operations of ``grader.db.people``;
+    extensions and the uploads that count against a policy by those of ``grader.db.deadlines``.
     """
 
     def __init__(self, url: str, *, upgrade: bool = True, retry_seconds: float = DEFAULT_SECONDS) -> None:
@@ -190,15 +193,23 @@ class Gradebook(People):
         seed: int,
         rubric_version: str,
         lease: Lease | None = None,
+        submitted_at: datetime | None = None,
+        late_days: int = 0,
+        late_penalty_per_day: float = 0.0,
     ) -> int:
         """Record a submission as 'pending' before grading starts; returns its id. With a
-        ``lease``, the caller holds it (one attempt) and must renew it while it grades."""
+        ``lease``, the caller holds it (one attempt) and must renew it while it grades.
+
+        ``submitted_at`` (default: now) is when it was received; ``late_days`` how late that
+        was (``Policy.late_days`` with the student's extension) and ``late_penalty_per_day``
+        the policy's fraction then: ``finish_submission`` turns them into the penalty."""
         _require_name("student", student)
         _require_name("assignment", assignment)
+        lateness = _lateness(submitted_at, late_days, late_penalty_per_day)
 
         def record(s: Session) -> int:
             # Writes come first so SQLite takes its write lock (and waits) at the start.
-            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version) | lateness
             row = Submission(**values, **_leased(lease), attempts=1 if lease else 0)
             s.add(row)
             s.flush()
@@ -240,7 +251,9 @@ class Gradebook(People):
         return self._transaction("record a submission in", claim)
 
     def finish_submission(self, submission_id: int, result: GradingResult) -> None:
-        """Store the outcome and every check of a pending submission, all or nothing."""
+        """Store the outcome and every check of a pending submission, all or nothing, and the
+        penalty its lateness costs (``grader.policy.late_penalty`` of the score, at the per-day
+        fraction recorded with it); ``score`` stays the raw score."""
         _require_storable(result)
         values: dict[str, Any] = {
             "status": result.status,
@@ -270,6 +283,10 @@ class Gradebook(People):
                 if tuple(found) == (values["status"], values["graded_at"]):
                     return  # an earlier attempt of this call committed; its acknowledgement was lost
                 raise AlreadyFinished(f"Submission {submission_id} is already finished ({found.status}).")
+            late = s.execute(select(Submission.late_days, Submission.late_penalty_per_day).where(Submission.id == submission_id)).one()
+            if late.late_days and late.late_penalty_per_day:
+                penalty = late_penalty(result.score, late.late_penalty_per_day, late.late_days)
+                s.execute(update(Submission).where(Submission.id == submission_id).values(penalty=penalty))
             s.add_all(check_row(submission_id, check) for check in result.checks)
 
         self._transaction("store results in", store)
@@ -461,6 +478,15 @@ def _require_name(kind: str, value: str) -> None:
     # PostgreSQL text cannot hold NUL, and silently replacing it would merge two students.
     if not value or "\x00" in value:
         raise InvalidName(f"The {kind} name {value!r} must be non-empty and free of NUL.")
+
+
+def _lateness(submitted_at: datetime | None, late_days: int, per_day: float) -> dict[str, Any]:
+    """The columns of a new submission's time and lateness; ValueError for values no policy gives."""
+    if submitted_at is not None and submitted_at.utcoffset() is None:
+        raise ValueError(f"submitted_at {submitted_at!r} has no time zone")
+    if late_days < 0 or not 0 <= per_day <= 1:
+        raise ValueError(f"late_days {late_days} and late_penalty_per_day {per_day} must be >= 0, and the latter <= 1")
+    return {"submitted_at": submitted_at or datetime.now(UTC), "late_days": late_days, "late_penalty_per_day": per_day}
 
 
 def _require_storable(result: GradingResult) -> None:
