@@ -302,6 +302,24 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind a TLS proxy: keep 127.0.0.1).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", "-w", type=click.IntRange(1, 256), help="local: grading processes (default: the number of cores).")
+@click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
+@isolation_option()
+@click.pass_obj
+@_one_line_errors
+def serve(cli: Cli, host: str, port: int, workers: int | None, backend: str, isolation: str | None) -> None:
+    """Serve the course over HTTP: students upload with their token and read their results."""
+    from grader.service import serve as serve_course
+
+    isolation = cli.isolation(isolation)
+    _warn_if_weakly_isolated(isolation)
+    serve_course(cli.settings, course=cli.course, host=host, port=port, workers=workers, backend=backend, isolation=isolation)
+
+
+@main.command()
 def doctor() -> None:
     """Show which isolation path and layers this machine gives submissions."""
     from grader.sandbox import cgroups

@@ -77,7 +77,7 @@ def test_an_upload_of_another_rubric_version_is_closed_saying_so(course: Path, d
         stored = book.get(sid)
     assert done.status == "error" and stored is not None and stored.status == "error"
     version = workspace.assignment("backprop").version
-    assert stored.message == f"it was recorded under rubric version 0123456789abcdef, and the grader has version {version}; submit again."
+    assert stored.message == f"the grader failed to grade it: it was recorded under rubric version 0123456789abcdef, and the grader has version {version}; submit again."
 
 
 class Recorder:

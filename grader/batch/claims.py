@@ -156,12 +156,12 @@ def grade_by_id(
         assignment = assignment_of(recorded.assignment)
     except GraderError as exc:
         log.error("%s cannot grade submission %d: %s", readable(lease.owner), submission_id, exc)
-        message = f"the grader cannot load the assignment {recorded.assignment!r}; ask your instructor to grade it again."
+        message = f"the grader failed to load the assignment {recorded.assignment!r}; ask your instructor to grade it again."
         return refuse_recorded(gradebook, recorded, None, message, lease, queued_by=queued_by)
     if assignment.version != recorded.rubric_version:
         log.error("%s has %s at rubric version %s, not %s of submission %d", readable(lease.owner), assignment.name, assignment.version,
                   recorded.rubric_version, submission_id)
-        why = f"it was recorded under rubric version {recorded.rubric_version}, and the grader has version {assignment.version}"
+        why = f"the grader failed to grade it: it was recorded under rubric version {recorded.rubric_version}, and the grader has version {assignment.version}"
         return refuse_recorded(gradebook, recorded, assignment.rubric.max_score, f"{why}; submit again.", lease, queued_by=queued_by)
     return grade_recorded(gradebook, assignment, recorded, isolation, lease, queued_by=queued_by, wait=False)
 

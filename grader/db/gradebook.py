@@ -228,20 +228,25 @@ class Gradebook(People, Deadlines):
         seed: int,
         rubric_version: str,
         lease: Lease | None = None,
+        submitted_at: datetime | None = None,
+        late_days: int = 0,
+        late_penalty_per_day: float = 0.0,
     ) -> Claim:
         """The submission recorded under ``batch_key``, recorded as 'pending' first if new.
 
         Batch grading calls this for every file: a rerun, or a queue delivering a task twice,
         finds the row it recorded before (finished: skip it; pending: grade it again, with
         its stored seed) instead of recording a duplicate. A new row is leased to ``lease``'s
-        holder (no attempt yet: ``take`` counts those).
+        holder (no attempt yet: ``take`` counts those). An upload to ``grade serve`` is claimed
+        under a key of its own, with its receipt time and lateness (as ``begin_submission``).
         """
         _require_name("student", student)
         _require_name("assignment", assignment)
         find = select(Submission.id, Submission.status, Submission.seed).where(Submission.batch_key == batch_key)
+        lateness = _lateness(submitted_at, late_days, late_penalty_per_day)
 
         def claim(s: Session) -> Claim:
-            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version) | lateness
             insert_ = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
             new = insert_(Submission).values(batch_key=batch_key, **values, **_leased(lease))
             s.execute(new.on_conflict_do_nothing(index_elements=["batch_key"]))

@@ -22,9 +22,9 @@ takes it first, however many servers share the gradebook.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -158,7 +158,8 @@ class LocalGraders:
         self._queue.join_thread()
 
 
-PR_SET_PDEATHSIG = 1
+#: how often a grading process asks whether its server still runs
+WATCH_SECONDS = 0.25
 
 
 def _work(queue: Any, settings: Settings, course: str, db_url: str, isolation: str, queued_by: str) -> None:
@@ -166,10 +167,9 @@ def _work(queue: Any, settings: Settings, course: str, db_url: str, isolation: s
     from grader.batch.claims import grade_by_id
     from grader.workspace import Workspace
 
-    # Killed when the forkserver it was forked from ends, which it does when the server does.
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if holder_gone(queued_by):  # the server went before the line above took effect
-        return
+    # Its parent is the forkserver, which lives as long as any process it forked: so it watches
+    # the server itself, and ends (its sandbox with it) as soon as the server is gone.
+    threading.Thread(target=_die_with, args=(queued_by,), name="grader-server-watch", daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     install(settings)
     logging.getLogger("grader").setLevel(settings.log_level_number())
@@ -188,6 +188,14 @@ def _work(queue: Any, settings: Settings, course: str, db_url: str, isolation: s
                 grade_by_id(gradebook, workspace.assignment, submission_id, isolation, lease, queued_by=queued_by)
             except Exception:  # the gradebook failed: the upload stays pending, and is taken over
                 log.exception("grading submission %d failed", submission_id)
+
+
+def _die_with(server: str) -> None:
+    """Kill this process once the lease holder ``server`` (a process of this machine) is gone:
+    what it was grading stays pending, and the next server takes it over."""
+    while not holder_gone(server):
+        time.sleep(WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class CeleryGraders:
