@@ -187,6 +187,9 @@ def submit(
     result = done.result
     header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
     click.echo(render_text(header, result.checks, result.warnings, done.rubric))
+    if done.late_days:
+        days = f"{done.late_days} day{'s' if done.late_days != 1 else ''}"
+        click.echo(f"Late by {days}: {done.penalty:g} points off, {result.score - done.penalty:g} of {result.max_score:g}.")
 
 
 def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool, wait: bool) -> None:
@@ -411,6 +414,24 @@ def worker(cli: Cli, concurrency: int | None) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind a TLS proxy: keep 127.0.0.1).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", "-w", type=click.IntRange(1, 256), help="local: grading processes (default: the number of cores).")
+@click.option("--backend", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="local: sandboxes on this machine; celery: the workers on GRADE_BROKER_URL (see `grade worker`).")
+@isolation_option()
+@click.pass_obj
+@_one_line_errors
+def serve(cli: Cli, host: str, port: int, workers: int | None, backend: str, isolation: str | None) -> None:
+    """Serve the course over HTTP: students upload with their token and read their results."""
+    from grader.service import serve as serve_course
+
+    isolation = cli.isolation(isolation)
+    _warn_if_weakly_isolated(isolation)
+    serve_course(cli.settings, course=cli.course, host=host, port=port, workers=workers, backend=backend, isolation=isolation)
+
+
+@main.command()
 def doctor() -> None:
     """Show which isolation path and layers this machine gives submissions."""
     from grader.sandbox import cgroups
@@ -457,6 +478,89 @@ def _warn_if_weakly_isolated(mode: str) -> None:
             fg="red",
             err=True,
         )
+
+
+@main.group()
+def roster() -> None:
+    """The course's roster: the students who may submit over HTTP."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_obj
+@_one_line_errors
+def roster_import(cli: Cli, file: Path) -> None:
+    """Add the students of FILE (CSV: id,name,email, or Canvas's gradebook export) to the roster,
+    updating the names and emails of those already on it."""
+    from grader.people import import_roster
+
+    added, updated = import_roster(file, course=cli.course, db_url=cli.db_url)
+    click.echo(f"{added} added, {updated} updated")
+
+
+@roster.command("list")
+@click.pass_obj
+@_one_line_errors
+def roster_list(cli: Cli) -> None:
+    """Show the roster: id, name and email of each student, by id."""
+    from grader.people import roster as read
+
+    entries = read(course=cli.course, db_url=cli.db_url)
+    table = [("id", "name", "email"), *((e.id, e.name, e.email) for e in entries)]
+    widths = [max(len(row[i]) for row in table) for i in range(2)]
+    for row in table:
+        click.echo(printable(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip()))
+    if not entries:
+        click.echo("the roster is empty: add students with grade roster import FILE.csv", err=True)
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens of the HTTP API: one per student or instructor, shown once."""
+
+
+@token.command("issue")
+@click.argument("subject", metavar="ID")
+@click.option("--role", type=click.Choice(["student", "instructor"]), default="student", show_default=True,
+              help="student: ID must be on the roster; instructor: ID becomes an instructor of the course.")
+@click.pass_obj
+@_one_line_errors
+def token_issue(cli: Cli, subject: str, role: str) -> None:
+    """Issue a new token for ID and print it, alone on the last line: it is shown only this once
+    (the gradebook keeps its hash)."""
+    from grader.people import issue_token
+
+    new = issue_token(subject, "instructor" if role == "instructor" else "student", course=cli.course, db_url=cli.db_url)
+    click.echo(printable(f"token for the {role} {subject!r} (shown once; only its hash is kept):"))
+    click.echo(new)
+
+
+@token.command("revoke")
+@click.argument("subject", metavar="ID")
+@click.pass_obj
+@_one_line_errors
+def token_revoke(cli: Cli, subject: str) -> None:
+    """Revoke every token of ID: the HTTP API refuses them from now on."""
+    from grader.people import revoke_tokens
+
+    count = revoke_tokens(subject, course=cli.course, db_url=cli.db_url)
+    click.echo(printable(f"revoked {count} token{'s' if count != 1 else ''} of {subject!r}"))
+
+
+@main.command()
+@click.argument("student", metavar="ID")
+@click.option("--assignment", "-a", required=True, help="Assignment name.")
+@click.option("--days", type=float, required=True, help="Days more (a fraction is fine); 0 takes an extension away.")
+@click.pass_obj
+@_one_line_errors
+def extend(cli: Cli, student: str, assignment: str, days: float) -> None:
+    """Give the student ID more time on an assignment: its due date and closing move by --days,
+    replacing an earlier extension."""
+    from grader.people import extend as extend_
+
+    due, closes = extend_(student, assignment, days, course=cli.course, db_url=cli.db_url)
+    times = ", ".join(f"{name} {moment.isoformat()}" for name, moment in (("due", due), ("closes", closes)) if moment is not None)
+    click.echo(printable(f"{student!r} has {days:g} more days on {assignment}: " + (times or "it has no due date or closing time")))
 
 
 @main.group()

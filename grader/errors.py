@@ -9,6 +9,9 @@ A student's failure is never one of these: it is data, a ``CheckResult``.
      │    └── RubricError
      ├── SubmissionFileError  the submission path cannot be read at all (missing, a directory)
      ├── InvalidName          a student or assignment name the gradebook cannot store (empty, NUL)
+     ├── RosterError          a roster file cannot be read: the line and what is wrong with it
+     ├── NotRostered          a student token or an extension for an id the gradebook does not know
+     ├── InvalidExtension     an extension of a negative, non-finite or too long a time
      ├── DatabaseError        the gradebook cannot be opened, upgraded, read or written
      │    └── AlreadyFinished a submission to finish was finished (graded) before: a second
      │                        grading of it (a redelivered batch task) is not stored
@@ -50,6 +53,18 @@ class SubmissionFileError(GraderError):
 
 
 class InvalidName(GraderError):
+    pass
+
+
+class RosterError(GraderError):
+    pass
+
+
+class NotRostered(GraderError):
+    pass
+
+
+class InvalidExtension(GraderError):
     pass
 
 

@@ -1,7 +1,8 @@
 """Gradebook exports: a CSV for spreadsheets, a CSV Canvas imports, and Gradescope's results.json.
 
 Each student counts once, by ``policy``: ``latest`` (the newest finished submission) or
-``best`` (the highest score; the newest among equals).
+``best`` (the highest final score; the newest among equals). Every score exported is the final
+score, the raw score less its late penalty (``StoredSubmission.final_score``).
 """
 
 from __future__ import annotations
@@ -59,22 +60,27 @@ def choose(submissions: list[StoredSubmission], policy: str) -> dict[str, Stored
     chosen: dict[str, StoredSubmission] = {}
     for submission in submissions:
         current = chosen.get(submission.student)
-        better = policy == "latest" or current is None or (submission.score or 0.0) >= (current.score or 0.0)
+        better = policy == "latest" or current is None or (submission.final_score or 0.0) >= (current.final_score or 0.0)
         if better:
             chosen[submission.student] = submission
     return dict(sorted(chosen.items()))
 
 
 def spreadsheet(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
-    """One row per student: total, one column per part, status, submitted time (UTC, ISO 8601)."""
-    rows = [["student", "total", *[p.id for p in rubric.parts], "max_score", "status", "submitted_at", "submission_id"]]
+    """One row per student: the final total, one column per part (as the checks scored them,
+    before any penalty), late days and the penalty in points, status, submitted time (UTC, ISO
+    8601)."""
+    header = ["student", "total", *[p.id for p in rubric.parts], "max_score", "late_days", "penalty", "status", "submitted_at", "submission_id"]
+    rows = [header]
     for student, submission in chosen.items():
         parts = _part_scores(submission)
         rows.append([
             student,
-            _number(submission.score or 0.0),
+            _number(submission.final_score or 0.0),
             *[_number(parts.get(p.id, 0.0)) for p in rubric.parts],
             _number(submission.max_score or rubric.max_score),
+            str(submission.late_days),
+            _number(submission.penalty),
             submission.status,
             submission.submitted_at.isoformat(),
             str(submission.id),
@@ -92,18 +98,21 @@ def canvas(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
     rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{rubric.name} ({rubric.max_score:g} points)"]]
     rows.append(["Points Possible", "", "", "", "", _number(rubric.max_score)])
     for student, submission in chosen.items():
-        rows.append([student, "", student, student, "", _number(submission.score or 0.0)])
+        rows.append([student, "", student, student, "", _number(submission.final_score or 0.0)])
     return _csv(rows)
 
 
 def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
     """Gradescope's autograder ``results.json``: the score and one test per check.
 
-    Hidden checks are shown after the due date only (``after_due_date``), the rest at once.
+    Hidden checks are shown after the due date only (``after_due_date``), the rest at once. The
+    score is the final score; the tests' scores add up to the raw score, and the output says why
+    they differ.
     """
+    late = f" Late by {submission.late_days} day(s): {submission.penalty:g} points off." if submission.penalty else ""
     return {
-        "score": submission.score or 0.0,
-        "output": submission.message,
+        "score": submission.final_score or 0.0,
+        "output": submission.message + late,
         "tests": [
             {
                 "name": check.id,

@@ -7,6 +7,9 @@ out, and its row becomes an orphan that another grader may take over or close. O
 own machine a dead holder is recognised at once: its name carries its process id and start
 time, and the kernel says whether that process still exists.
 
+An upload to ``grade serve`` is recorded under a claim key of its own (``upload_key``): its
+orphans are taken over and graded by a server, never closed as interrupted (``is_upload``).
+
 The same process tag names the scratch folders the grader makes, so that the ones a killed
 grader left behind can be found and removed (``sweep_scratch``).
 """
@@ -21,6 +24,7 @@ import re
 import socket
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,8 +33,21 @@ log = logging.getLogger(__name__)
 
 #: the prefix of the folders in which a sandbox's outputs (pictures) are written
 OUTPUT_PREFIX = "grader-output-"
+#: the start of the claim key of every upload to ``grade serve``
+UPLOAD_PREFIX = "upload:"
 _OWNER = re.compile(r"\[(?P<machine>[0-9a-f]{12}):(?P<pid>\d+):(?P<start>\d+)\]$")
 _TAGGED = re.compile(re.escape(OUTPUT_PREFIX) + r"(?P<pid>\d+)-(?P<start>\d+)-")
+
+
+def upload_key() -> str:
+    """A new claim key for an upload: unique, and telling an upload apart from a batch's claim
+    (a batch's key is a bare SHA-256), without a column of its own."""
+    return UPLOAD_PREFIX + uuid.uuid4().hex
+
+
+def is_upload(batch_key: str | None) -> bool:
+    """Whether a submission recorded under ``batch_key`` is an upload to ``grade serve``."""
+    return batch_key is not None and batch_key.startswith(UPLOAD_PREFIX)
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -42,6 +42,19 @@ class SubmissionStatus(StrEnum):
     CRASHED = "crashed"
 
 
+#: How the grader's own messages of a submission it failed start: a fault of the grader
+#: (``grading.grader_failed``) or a grading that stopped (interrupted, killed, closed as an orphan).
+GRADER_FAULTS = ("the grader failed", "grading was ")
+
+
+def grader_fault(status: str, message: str, filename: str) -> bool:
+    """Whether a finished submission ended in a failure of the grader's own, not of the student's
+    file: status ``error`` with a message starting as the grader's (``GRADER_FAULTS``), unless
+    it starts with the file's name, as a load failure of the student's does (a file named
+    "the grader failed.py" gains nothing). Such a submission does not count as an upload."""
+    return status == SubmissionStatus.ERROR and message.startswith(GRADER_FAULTS) and not (filename and message.startswith(filename))
+
+
 #: Statuses a single check can end with.
 CHECK_STATUSES = tuple(s.value for s in CheckStatus)
 #: Statuses of a finished submission.

@@ -7,6 +7,8 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [tolerance]   rtol, floor          relative error = ||got - expected|| / max(||expected||, floor)
     [limits]      load_timeout, call_timeout, total_timeout (seconds), memory_mb, processes
     [notation]    how messages name things: "loss" = "J", "gradients.W1" = "dJ/dW1", reg = "lambda"
+    [policy]      opens, due, closes (ISO 8601 with offset), late_penalty_per_day, max_submissions,
+                  rate ("3/10min"), max_upload_kb: every key optional (``grader.policy``)
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
                   and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
@@ -39,6 +41,7 @@ import tomllib
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -54,6 +57,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from grader.errors import RubricError
+from grader.policy import Policy, Rate
+from grader.sandbox.inside.child import MAX_PROGRAM_BYTES
 from grader.sandbox.interface import Limits
 
 #: a place in the file, as pydantic gives it: ("parts", 1, "checks", 0, "gradcheck", "points")
@@ -113,6 +118,8 @@ class Rubric:
     notation: dict[str, str] = field(default_factory=dict)
     digest: str = ""
     mistakes: str | None = None
+    #: when it takes uploads, how many, how fast, how large, what lateness costs
+    policy: Policy = Policy()
 
     @property
     def checks(self) -> tuple[Check, ...]:
@@ -201,6 +208,18 @@ MemoryMb = Annotated[
 Processes = Annotated[int, _number(f"must be a positive integer, at most {MAX_PROCESSES}", lambda v: 0 < v <= MAX_PROCESSES, integer=True)]
 DirectionCount = Annotated[int, _number(f"must be an integer from 0 to {MAX_DIRECTIONS}", lambda v: 0 <= v <= MAX_DIRECTIONS, integer=True)]
 Share = Annotated[float, _number("must be a number from 0 to 1", lambda v: 0 <= v <= 1)]
+#: a policy's bounds: more uploads than this, or a window longer than a year, is a typo
+MAX_SUBMISSIONS = 10_000
+MAX_RATE_SECONDS = 366 * 86400
+#: an upload larger than the loader takes would be refused anyway
+MAX_UPLOAD_KB = MAX_PROGRAM_BYTES >> 10
+Submissions = Annotated[
+    int | None, _number(f"must be a positive integer, at most {MAX_SUBMISSIONS}", lambda v: 0 < v <= MAX_SUBMISSIONS, integer=True)
+]
+UploadKb = Annotated[
+    int | None,
+    _number(f"must be a positive integer of KiB, at most {MAX_UPLOAD_KB} (the largest submission the grader reads)", lambda v: 0 < v <= MAX_UPLOAD_KB, integer=True),
+]
 #: required: the default 0 is refused, so a missing value reads as a wrong one
 Points = Annotated[float, _number("needs points, a positive number", lambda v: v > 0, kind="rubric_field")]
 
@@ -246,6 +265,59 @@ class LimitsSpec(_Table):
             memory_mb=self.memory_mb,
             processes=self.processes,
         )
+
+
+def _moment(value: object) -> datetime:
+    """A time with its UTC offset: a TOML offset date-time, or a string in ISO 8601 with one."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if isinstance(moment, datetime) and moment.utcoffset() is not None:
+        return moment
+    raise _problem('must be a date and time with its UTC offset, like "2026-12-08T23:59:00-05:00"', kind="rubric_value")
+
+
+def _rate(value: object) -> Rate:
+    try:
+        rate = Rate.parse(value) if isinstance(value, str) else None
+    except ValueError:
+        rate = None
+    if rate is None or not (0 < rate.count <= MAX_SUBMISSIONS and 0 < rate.seconds <= MAX_RATE_SECONDS):
+        raise _problem(
+            f'must be COUNT/WINDOW like "3/10min" (units s, min, h, d), at most {MAX_SUBMISSIONS} uploads and a window of at most 366 d',
+            kind="rubric_value",
+        )
+    return rate
+
+
+Moment = Annotated[datetime | None, PlainValidator(_moment)]
+RateText = Annotated[Rate | None, PlainValidator(_rate)]
+
+
+class PolicySpec(_Table):
+    """``[policy]``: every key optional; without it an assignment is always open, unlimited."""
+
+    opens: Moment = None
+    due: Moment = None
+    closes: Moment = None
+    late_penalty_per_day: Share = 0.0
+    max_submissions: Submissions = None
+    rate: RateText = None
+    max_upload_kb: UploadKb = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> PolicySpec:
+        times = [(name, getattr(self, name)) for name in ("opens", "due", "closes") if getattr(self, name) is not None]
+        for (earlier, first), (later, then) in zip(times, times[1:], strict=False):
+            if then < first:
+                raise _problem(f"{later} ({then.isoformat()}) is before {earlier} ({first.isoformat()})", later)
+        return self
+
+    def policy(self) -> Policy:
+        return Policy(**dict(self))
 
 
 class CaseSpec(BaseModel):
@@ -353,6 +425,7 @@ class RubricSpec(_Table):
     tolerance: ToleranceSpec = Field(default_factory=ToleranceSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     notation: dict[str, str] = Field(default_factory=dict)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
     cases: dict[str, CaseSpec]
     parts: list[PartSpec]
 
@@ -406,6 +479,7 @@ class RubricSpec(_Table):
             limits=self.limits.limits(),
             notation=dict(self.notation),
             digest=digest,
+            policy=self.policy.policy(),
         )
 
 
@@ -546,5 +620,7 @@ def _show(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, date):  # a TOML date, or a date-time without offset
+        return value.isoformat()
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"

@@ -24,11 +24,18 @@ def problem(student: str) -> str | None:
         return "is empty or only whitespace"
     if len(student) > MAX_LENGTH:
         return f"is {len(student)} characters long, more than the {MAX_LENGTH} a student id may have"
-    for character in student:
+    control = control_character(student)
+    return None if control is None else f"holds the control character {control}"
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of ``text``, as its escape (``\\t``), or None: the rule of a
+    student id, and of the names and emails of a roster, which are printed too."""
+    for character in text:
         # Cc: C0 and C1 controls, NUL, tab, newline, DEL; Zl, Zp: line and paragraph separators;
         # and what ``printable`` escapes besides (the bidirectional controls)
         if unicodedata.category(character) in ("Cc", "Zl", "Zp") or printable(character) != character:
-            return f"holds the control character {character.encode('unicode_escape').decode('ascii')}"
+            return character.encode("unicode_escape").decode("ascii")
     return None
 
 

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ class Submitted:
     result: GradingResult
     #: the rubric it was graded under: its notation and hidden flags shape every output
     rubric: Rubric | None = None
+    #: started days after the student's due date, and the points that cost (see grader.policy)
+    late_days: int = 0
+    penalty: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of ``grade submit --json``; hidden checks are redacted."""
@@ -83,7 +87,10 @@ def submit(
     require(isolation)  # refuse before anything is recorded
     seed = secrets.randbits(63) if seed is None else seed
     lease = Lease.mine("grade submit", current().lease_seconds)
+    policy = loaded.rubric.policy
     with workspace.gradebook() as gradebook:
+        submitted_at = datetime.now(UTC)
+        late_days = policy.late_days(submitted_at, gradebook.extension_days(student, assignment)) if policy.due else 0
         submission_id = gradebook.begin_submission(
             student=student,
             assignment=assignment,
@@ -92,6 +99,9 @@ def submit(
             seed=seed,
             rubric_version=loaded.version,
             lease=lease,
+            submitted_at=submitted_at,
+            late_days=late_days,
+            late_penalty_per_day=policy.late_penalty_per_day,
         )
         try:
             # The heartbeat keeps the submission ours while it is graded; if this process is
@@ -112,7 +122,7 @@ def submit(
                 f"{str(exc).rstrip('.')}. Submission {submission_id} was graded ({result.status}, {result.score:g} of "
                 f"{result.max_score:g}) but not stored; the next command closes it as interrupted: submit again."
             ) from exc
-    return Submitted(submission_id, student, assignment, result, loaded.rubric)
+    return Submitted(submission_id, student, assignment, result, loaded.rubric, late_days, policy.penalty(result.score, late_days))
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.db.engine import default_url
 from grader.errors import GraderError
-from grader.leases import readable, sweep_scratch
+from grader.leases import is_upload, readable, sweep_scratch
 from grader.settings import current
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,13 @@ class Workspace:
 
         A batch spares the orphans under its own batch keys (``spare``): it takes them over and
         grades them. Closing any other frees its batch key, so that a later batch records the
-        file anew and grades it; either way nothing stays pending forever."""
+        file anew and grades it; either way nothing stays pending forever. Uploads to ``grade
+        serve`` are spared too: a student was told they were accepted, and a server (this one
+        restarted, or another on the same gradebook) takes them over and grades them."""
         closed = []
         spared = set(spare)
         for orphan in gradebook.pending(lapsed_only=True):
-            if orphan.batch_key in spared:
+            if orphan.batch_key in spared or is_upload(orphan.batch_key):
                 continue
             loaded, _ = self.find(orphan.assignment)
             max_score = loaded.rubric.max_score if loaded is not None else None

@@ -79,6 +79,20 @@ def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A new SQLite gradebook's URL (the file is made on first use), not in the environment."""
+    from grader.db import default_url
+
+    return default_url(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest) -> str:
+    """A new gradebook on SQLite, then on the PostgreSQL server."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
 def correct_source() -> str:
     """A correct answer whose three functions do not call each other."""
     return CORRECT

@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
@@ -22,9 +24,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from helpers import ROOT, SAMPLES, run
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import Connection, create_engine, func, inspect, select, text
 
 import grader.db
+import grader.identity
 from grader.db import Gradebook, default_url
 from grader.db.models import Base, Student, Submission
 from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound, UnstorableResult
@@ -70,16 +73,6 @@ RESULT = GradingResult(
     output="loss 0.25\nlambda = 1e-3\n",
     isolation="subprocess",
 )
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return default_url(tmp_path)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 def begin(book: Gradebook, student: str = "s1", assignment: str = "hw1") -> int:
@@ -402,22 +395,39 @@ def test_threads_opening_different_gradebooks_at_once(tmp_path: Path) -> None:
         assert list(pool.map(open_one, urls)) == [HEAD] * len(urls)
 
 
-def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
-    """A gradebook written before checks carried their case and diagnoses as fields keeps its
-    results, with the case moved out of the message so a later hidden flag can redact it."""
+#: the columns of submissions every revision has had
+SUBMISSION_COLUMNS = (
+    "id, student_id, assignment_id, filename, content, sha256, submitted_at, status, message, seed, rubric_version, score, "
+    "max_score, warnings, output, isolation"
+)
+
+
+@contextmanager
+def gradebook_at(url: str, revision: str) -> Iterator[Connection]:
+    """A transaction on a new gradebook at the old ``revision`` holding the student 'ada' (1) and
+    the assignment 'backprop' (1): what a grader of that revision left, to be filled and upgraded."""
     from alembic import command
 
     from grader.db.schema import _config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_engine(url)
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), "0002")
-        connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (1, 'ada')")
-        connection.exec_driver_sql("INSERT INTO assignments (id, name) VALUES (1, 'backprop')")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), revision)
+            connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (1, 'ada')")
+            connection.exec_driver_sql("INSERT INTO assignments (id, name) VALUES (1, 'backprop')")
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
+    """A gradebook written before checks carried their case and diagnoses as fields keeps its
+    results, with the case moved out of the message so a later hidden flag can redact it."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with gradebook_at(url, "0002") as connection:
         connection.exec_driver_sql(
-            "INSERT INTO submissions (id, student_id, assignment_id, filename, content, sha256, submitted_at, status,"
-            " message, seed, rubric_version, score, max_score, warnings, output, isolation)"
+            f"INSERT INTO submissions ({SUBMISSION_COLUMNS})"
             " VALUES (1, 1, 1, 'a.py', x'00', 'x', '2026-11-30 10:00:00', 'graded', '', 1, 'v', 0.0, 10.0, '[]', '', '')"
         )
         old = "dJ/db1 is wrong on case 'basic' (N=8, D=5, lambda=0.1; a note (with parentheses)): relative error 0.76 (tolerance 0.001); worst element [0]: expected 0.289242, got 0.615392. The derivative is wrong."
@@ -427,7 +437,6 @@ def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
                  " VALUES (1, 'q_db1', 'q', 'failed', 0.0, 10.0, :message, :diagnoses, :errors)"),
             {"message": old, "diagnoses": json.dumps(["wrong-activation-derivative"]), "errors": errors},
         )
-    engine.dispose()
     with Gradebook(url) as book:
         assert book.revision() == HEAD
         stored = book.get(1)
@@ -437,3 +446,30 @@ def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
     assert check.case == "basic" and "case" not in check.errors and check.errors["worst_index"] == [0]
     assert check.diagnoses == (Diagnosis("wrong-activation-derivative"),)
     assert (check.student_text, check.hidden) == ("", False)
+
+
+def test_revision_0005_upgrades_a_0004_gradebook_with_its_results(tmp_path: Path) -> None:
+    """A gradebook in use before identity and lateness existed keeps every result, each not late
+    (its score is its final score), and gains an empty roster, token table and extensions."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with gradebook_at(url, "0004") as connection:
+        connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (2, 'bob')")
+        connection.exec_driver_sql(
+            f"INSERT INTO submissions ({SUBMISSION_COLUMNS}, attempts)"
+            " VALUES (1, 1, 1, 'a.py', x'00', 'x', '2026-11-30 10:00:00', 'graded', '7 of 10 points.', 1, 'v', 7.0, 10.0, '[]', '', '', 1),"
+            " (2, 2, 1, 'b.py', x'01', 'y', '2026-11-30 11:00:00', 'pending', '', 2, 'v', NULL, NULL, '[]', '', '', 0)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO check_results (submission_id, check_id, part, status, score, max_score, message, diagnoses, errors)"
+            " VALUES (1, 'q_a', 'q', 'failed', 7.0, 10.0, 'm', '[]', '{}')"
+        )
+    with Gradebook(url) as book:
+        assert book.revision() == HEAD == "0005"
+        graded, pending = book.get(1), book.get(2)
+        assert book.roster() == [] and not book.is_rostered("ada")
+        book.import_roster([grader.identity.RosterEntry("ada", "Ada", "")])
+        assert book.authenticate(book.issue_token("ada", "student")) == grader.identity.Identity("ada", "student")
+    assert graded is not None and pending is not None
+    assert (graded.status, graded.score, graded.late_days, graded.penalty, graded.final_score) == ("graded", 7.0, 0, 0.0, 7.0)
+    assert [c.score for c in graded.checks] == [7.0]
+    assert (pending.status, pending.score, pending.late_days, pending.penalty, pending.final_score) == ("pending", None, 0, 0.0, None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from helpers import PARTS, rename_student, run, submitted
+from helpers import PARTS, SAMPLES, rename_student, run, submitted
 
 
 @pytest.fixture
@@ -28,11 +29,12 @@ def test_csv_has_a_row_per_student_with_parts(graded: Path, policy: str, ada_tot
     result = run(graded, "export", "-a", "backprop", "--policy", policy)
     assert result.exit_code == 0
     table = rows(result.stdout)
-    assert table[0] == ["student", "total", *PARTS, "max_score", "status", "submitted_at", "submission_id"]
+    assert table[0] == ["student", "total", *PARTS, "max_score", "late_days", "penalty", "status", "submitted_at", "submission_id"]
     by_student = {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
     assert set(by_student) == {"ada", "'=HYPERLINK(\"x\")"}  # a formula is defused for spreadsheets
     ada = by_student["ada"]
     assert ada["total"] == ada_total and ada["q2c_db2"] == ada_db2 and ada["max_score"] == "100"
+    assert (ada["late_days"], ada["penalty"]) == ("0", "0")  # no [policy]: never late
     assert sum(float(ada[p]) for p in PARTS) == float(ada_total)
     assert by_student["'=HYPERLINK(\"x\")"]["q2b_dW2"] == "10"  # transposed: half of 20
 
@@ -104,3 +106,53 @@ def test_csv_cells_never_start_a_formula_nor_carry_control_characters(course: Pa
         assert cell in cells, cells
         assert not any(c[:1] in ("=", "+", "@", "\t", "\r") for c in cells)
         assert not any(ch in result.stdout for ch in "\x1b\x00")
+
+
+@pytest.fixture
+def late(course: Path, db_url: str) -> Path:
+    """ada's two submissions under a policy whose due date was 36 hours ago, a quarter of the
+    score off per late day: seed_db2_not_summed (95 raw) on time thanks to a 2-day extension,
+    then, the extension taken away, correct_loops (100 raw) 2 started days late: 50 off."""
+    due = (datetime.now(UTC) - timedelta(hours=36)).astimezone(timezone(timedelta(hours=-5))).isoformat(timespec="seconds")
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(f'[policy]\ndue = "{due}"\nlate_penalty_per_day = 0.25\n\n' + rubric.read_text())
+    assert run(course, "extend", "ada", "-a", "backprop", "--days", "2").exit_code == 2  # nobody knows ada yet
+    run(course, "roster", "import", str(write_roster(course.parent)))
+    extended = run(course, "extend", "ada", "-a", "backprop", "--days", "2")
+    assert extended.exit_code == 0, extended.output
+    on_time = submitted(course, "seed_db2_not_summed.py", "ada")
+    assert run(course, "extend", "ada", "-a", "backprop", "--days", "0").exit_code == 0
+    text = run(course, "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada")
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[-1] == "Late by 2 days: 50 points off, 50 of 100."
+    assert on_time["score"] == 95
+    return course
+
+
+def write_roster(directory: Path) -> Path:
+    path = directory / "roster.csv"
+    path.write_text("id,name,email\nada,Ada Lovelace,\n")
+    return path
+
+
+@pytest.mark.parametrize(("policy", "total", "late_days", "penalty"), [("latest", "50", "2", "50"), ("best", "95", "0", "0")])
+def test_exports_use_the_score_after_the_late_penalty(late: Path, policy: str, total: str, late_days: str, penalty: str) -> None:
+    table = rows(run(late, "export", "-a", "backprop", "--policy", policy).stdout)
+    ada = dict(zip(table[0], table[1], strict=True))
+    assert (ada["total"], ada["late_days"], ada["penalty"]) == (total, late_days, penalty)
+    assert sum(float(ada[p]) for p in PARTS) == float(total) + float(penalty)  # the parts are the raw score's
+    canvas = rows(run(late, "export", "-a", "backprop", "--format", "canvas", "--policy", policy).stdout)
+    assert canvas[2] == ["ada", "", "ada", "ada", "", total]
+
+
+def test_gradescope_gets_the_final_score_and_says_why(late: Path) -> None:
+    results = json.loads(run(late, "export", "-a", "backprop", "--format", "gradescope").stdout)
+    assert results["score"] == 50
+    assert sum(t["score"] for t in results["tests"]) == 100
+    assert results["output"].endswith(" Late by 2 day(s): 50 points off.")
+
+
+def test_the_summary_uses_the_score_after_the_late_penalty(late: Path) -> None:
+    result = run(late, "summary", "-a", "backprop")
+    assert result.exit_code == 0, result.output
+    assert "Score of 100: mean 50, median 50, lowest 50, highest 50 (1 finished)." in result.stdout

@@ -223,7 +223,7 @@ REFERENCE = "parts[0].checks[0] (check 'q1_reference')"
 
 #: a key the README does not define is a typo wherever it is, and named with its place
 UNKNOWN_KEYS = {
-    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, cases, parts)."),
+    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, policy, cases, parts)."),
     "a misspelt section": (TOY.replace("[assignment]", "[asignment]"), "2 problems; first: the rubric has an unknown key 'asignment' (did you mean 'assignment'?)."),
     "assignment": (variant('name = "toy"', 'name = "toy"\nfunction = ["f"]'), "assignment: has an unknown key 'function' (did you mean 'functions'?)."),
     "tolerance": ("[tolerance]\nrtl = 1e-3\n\n" + TOY, "tolerance: has an unknown key 'rtl' (did you mean 'rtol'?)."),

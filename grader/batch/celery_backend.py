@@ -43,7 +43,9 @@ from grader.batch.claims import (
     batch_key,
     claim,
     claim_and_grade,
+    grade_by_id,
     record_failure,
+    refuse_recorded,
 )
 from grader.batch.directory import discover
 from grader.course import Assignment
@@ -102,7 +104,8 @@ def grade_task(
     waits for it): with an ``error`` saying which worker could not grade it and why. Only a
     gradebook that cannot be written leaves it pending, for the batch to queue again.
     """
-    loaded, gradebook, lease = _worker_state(assignment)
+    workspace, gradebook, lease = _worker_state()
+    loaded = workspace.assignment(assignment)
     submission = Submission(filename, base64.b64decode(content), KINDS.get(Path(filename).suffix.lower(), "python"))
     start = time.monotonic()
 
@@ -133,10 +136,34 @@ def grade_task(
     return {"student": done.student, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
 
 
+@app.task(name="grader.grade_upload")
+def grade_upload_task(submission_id: int, isolation: str, queued_by: str | None = None) -> dict[str, Any]:
+    """Grade the upload to ``grade serve`` recorded as ``submission_id``, its file read from the
+    gradebook, unless it is finished or another live grader holds it (a task delivered twice, or
+    queued again by a server that took the upload over).
+
+    A worker that cannot isolate as asked records an ``error`` saying so, as ``grade_task`` does.
+    """
+    workspace, gradebook, lease = _worker_state()
+    start = time.monotonic()
+    try:
+        require(isolation)
+    except GraderError as exc:
+        recorded = gradebook.recorded(submission_id)
+        if recorded is None:
+            raise
+        log.warning("refusing submission %d: %s", submission_id, exc)
+        message = f"{readable(lease.owner)} could not grade it: {str(exc).rstrip('.')}; ask your instructor to grade it again."
+        done = refuse_recorded(gradebook, recorded, None, message, lease, queued_by=queued_by)
+    else:
+        done = grade_by_id(gradebook, workspace.assignment, submission_id, isolation, lease, queued_by=queued_by)
+    return {"submission_id": submission_id, "status": done.status, "score": done.score, "seconds": time.monotonic() - start}
+
+
 _state: dict[str, Any] = {}
 
 
-def _require_broker(celery: Celery) -> None:
+def require_broker(celery: Celery) -> None:
     """Fail with one line, before anything is queued, when the broker cannot be reached."""
     url = celery.conf.broker_url
     try:
@@ -148,14 +175,14 @@ def _require_broker(celery: Celery) -> None:
         raise GraderError(f"cannot reach the Celery broker at {shown} ({reason}); start it or set GRADE_BROKER_URL.") from None
 
 
-def _worker_state(assignment: str) -> tuple[Assignment, Gradebook, Lease]:
-    """This worker process's assignment, gradebook connection and lease holder name, made at
-    its first task (in the pool's process, not in the parent it was forked from)."""
+def _worker_state() -> tuple[Workspace, Gradebook, Lease]:
+    """This worker process's workspace, gradebook connection and lease holder name, made at its
+    first task (in the pool's process, not in the parent it was forked from)."""
     workspace: Workspace = _state["workspace"]
     if "gradebook" not in _state:
         _state["gradebook"] = workspace.gradebook(upgrade=False)
         _state["lease"] = Lease.mine("grade worker", _state["settings"].lease_seconds)
-    return workspace.assignment(assignment), _state["gradebook"], _state["lease"]
+    return workspace, _state["gradebook"], _state["lease"]
 
 
 def start_worker(settings: Settings, course: Path, concurrency: int | None) -> None:
@@ -188,7 +215,7 @@ def run_celery_batch(
     jobs, skipped = discover(Path(directory))
     summary = Summary(assignment, len(jobs), skipped)
     celery = configure(settings)
-    _require_broker(celery)
+    require_broker(celery)
     lease = Lease.mine("grade batch", settings.lease_seconds)
     start = time.monotonic()
     # Tidied once this batch's claims are leased to it: its own orphans it takes over.
@@ -255,29 +282,37 @@ class _Queue:
         return True
 
     def depth(self) -> int | None:
-        """Tasks in the broker's queue (not those workers hold), or None if it cannot be asked."""
-        name = self.celery.conf.task_default_queue
-        try:
-            with self.celery.connection_for_read() as connection:
-                connection.ensure_connection(max_retries=1)
-                with connection.channel() as channel:
-                    try:
-                        return int(channel.queue_declare(queue=name, passive=True).message_count)
-                    except Exception as exc:
-                        if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower() or getattr(exc, "code", None) == 404:
-                            return 0  # the queue itself is gone (a broker restarted empty)
-                        raise
-        except Exception as exc:  # noqa: BLE001 - an unreachable broker
-            log.warning("cannot read the length of queue %s: %s", name, exc)
-            return None
+        return queue_depth(self.celery)
 
     def workers(self) -> int | None:
-        """How many workers answer a ping, or None if the broker cannot be reached."""
-        try:
-            return len(self.celery.control.ping(timeout=1.0) or [])
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot ping the workers: %s", exc)
-            return None
+        return workers_answering(self.celery)
+
+
+def queue_depth(celery: Celery) -> int | None:
+    """Tasks in the broker's queue (not those workers hold), or None if it cannot be asked."""
+    name = celery.conf.task_default_queue
+    try:
+        with celery.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            with connection.channel() as channel:
+                try:
+                    return int(channel.queue_declare(queue=name, passive=True).message_count)
+                except Exception as exc:
+                    if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower() or getattr(exc, "code", None) == 404:
+                        return 0  # the queue itself is gone (a broker restarted empty)
+                    raise
+    except Exception as exc:  # noqa: BLE001 - an unreachable broker
+        log.warning("cannot read the length of queue %s: %s", name, exc)
+        return None
+
+
+def workers_answering(celery: Celery) -> int | None:
+    """How many workers answer a ping, or None if the broker cannot be reached."""
+    try:
+        return len(celery.control.ping(timeout=1.0) or [])
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cannot ping the workers: %s", exc)
+        return None
 
 
 def follow(

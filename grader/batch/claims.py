@@ -1,4 +1,5 @@
-"""Claiming and grading one submission of a batch, idempotently: what both backends share.
+"""Claiming and grading one submission of a batch, idempotently: what both backends share,
+and with them ``grade serve``, whose uploads are graded by id (``grade_by_id``).
 
 Every submission is claimed in the gradebook under its batch key (assignment, student,
 content, rubric version) before it is graded, so a batch is resumable and idempotent: a rerun
@@ -14,18 +15,21 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from grader.batch.directory import Skipped
 from grader.course import Assignment
 from grader.db import Gradebook
 from grader.db.gradebook import Claim, Holder
-from grader.errors import AlreadyFinished, UnstorableResult
+from grader.db.records import Recorded
+from grader.errors import AlreadyFinished, GraderError, NotFound, UnstorableResult
 from grader.grading import grade, grader_failed, not_graded
 from grader.leases import Heartbeat, Lease, readable
-from grader.loading import Submission
+from grader.loading import KINDS, Submission
 from grader.results import GradingResult, SubmissionStatus
 
 log = logging.getLogger(__name__)
@@ -120,7 +124,60 @@ def claim_and_grade(
     queued_by: str | None = None,
     wait: bool = True,
 ) -> Done:
-    """Claim ``submission`` under its batch key and grade it unless it was graded before.
+    """Claim ``submission`` under its batch key and grade it unless it was graded before
+    (``grade_recorded``)."""
+    claimed = claim(gradebook, assignment.name, assignment.version, student, submission, lease)
+    recorded = Recorded(claimed.id, student, assignment.name, submission.filename, submission.content, claimed.seed, claimed.status, assignment.version)
+    return grade_recorded(gradebook, assignment, recorded, isolation, lease, queued_by=queued_by, wait=wait)
+
+
+def grade_by_id(
+    gradebook: Gradebook,
+    assignment_of: Callable[[str], Assignment],
+    submission_id: int,
+    isolation: str,
+    lease: Lease,
+    *,
+    queued_by: str | None = None,
+) -> Done:
+    """Grade the submission recorded as ``submission_id`` (an upload to ``grade serve``), its
+    file read from the gradebook, unless it is finished or another live grader holds it.
+
+    ``assignment_of(name)`` loads the course's assignment. A row recorded under another rubric
+    version than the one loaded here, or of an assignment the course no longer loads, is
+    finished as an ``error`` saying so (to the student, without the course's paths or the
+    grader's machine: those are logged): graded under this rubric it would be stored as the
+    other's.
+    """
+    recorded = gradebook.recorded(submission_id)
+    if recorded is None:
+        raise NotFound(f"Submission {submission_id} is not in the gradebook.")
+    try:
+        assignment = assignment_of(recorded.assignment)
+    except GraderError as exc:
+        log.error("%s cannot grade submission %d: %s", readable(lease.owner), submission_id, exc)
+        message = f"the grader failed to load the assignment {recorded.assignment!r}; ask your instructor to grade it again."
+        return refuse_recorded(gradebook, recorded, None, message, lease, queued_by=queued_by)
+    if assignment.version != recorded.rubric_version:
+        log.error("%s has %s at rubric version %s, not %s of submission %d", readable(lease.owner), assignment.name, assignment.version,
+                  recorded.rubric_version, submission_id)
+        why = f"the grader failed to grade it: it was recorded under rubric version {recorded.rubric_version}, and the grader has version {assignment.version}"
+        return refuse_recorded(gradebook, recorded, assignment.rubric.max_score, f"{why}; submit again.", lease, queued_by=queued_by)
+    return grade_recorded(gradebook, assignment, recorded, isolation, lease, queued_by=queued_by, wait=False)
+
+
+def grade_recorded(
+    gradebook: Gradebook,
+    assignment: Assignment,
+    recorded: Recorded,
+    isolation: str,
+    lease: Lease,
+    *,
+    queued_by: str | None = None,
+    wait: bool = True,
+) -> Done:
+    """Grade the recorded submission ``recorded`` unless it was graded before: what a batch's
+    claim and a server's upload share.
 
     The grading holds the submission's lease (``lease``, renewed by a heartbeat while it
     grades), so that two graders never grade it at once and one that is killed leaves it for
@@ -132,33 +189,34 @@ def claim_and_grade(
     recorded as its ``error`` result (only an unusable gradebook leaves it pending, and its
     lease then runs out).
     """
-    claimed = claim(gradebook, assignment.name, assignment.version, student, submission, lease)
-    max_score = assignment.rubric.max_score
+    student, filename, max_score = recorded.student, recorded.filename, assignment.rubric.max_score
+    status = recorded.status
     while True:
-        if claimed.status != SubmissionStatus.PENDING:
-            log.info("%s of %s is already graded (submission %d, %s)", submission.filename, student, claimed.id, claimed.status)
-            return _already(gradebook, claimed.id, student, max_score)
-        holder = gradebook.take(claimed.id, lease, queued_by=queued_by)
+        if status != SubmissionStatus.PENDING:
+            log.info("%s of %s is already graded (submission %d, %s)", filename, student, recorded.id, status)
+            return _already(gradebook, recorded.id, student, max_score)
+        holder = gradebook.take(recorded.id, lease, queued_by=queued_by)
         if holder.taken:
             break
         if holder.status == SubmissionStatus.PENDING and not wait:
-            log.info("%s of %s is being graded by %s", submission.filename, student, readable(holder.owner or ""))
-            return Done(student, HELD_ELSEWHERE, 0.0, max_score, claimed.id)
+            log.info("%s of %s is being graded by %s", filename, student, readable(holder.owner or ""))
+            return Done(student, HELD_ELSEWHERE, 0.0, max_score, recorded.id)
         if holder.status == SubmissionStatus.PENDING:
             _pause_for(holder)
-        claimed = Claim(claimed.id, holder.status, claimed.seed)
+        status = holder.status
     if holder.attempts > MAX_ATTEMPTS:
-        log.error("submission %d of %s was interrupted %d times; closing it", claimed.id, student, holder.attempts - 1)
+        log.error("submission %d of %s was interrupted %d times; closing it", recorded.id, student, holder.attempts - 1)
         message = f"grading was interrupted {holder.attempts - 1} times (the graders stopped); ask your instructor to grade it again."
-        return _finish(gradebook, claimed.id, student, submission.filename, GradingResult("error", message, claimed.seed, (), max_score))
-    log.debug("grading %s of %s (submission %d)", submission.filename, student, claimed.id)
+        return _finish(gradebook, recorded.id, student, filename, GradingResult("error", message, recorded.seed, (), max_score))
+    log.debug("grading %s of %s (submission %d)", filename, student, recorded.id)
+    submission = Submission(filename, recorded.content, KINDS.get(PurePath(filename).suffix.lower(), "python"))
     try:
         with Heartbeat(gradebook, lease):
-            result = grade(assignment, submission, seed=claimed.seed, isolation=isolation)
+            result = grade(assignment, submission, seed=recorded.seed, isolation=isolation)
     except Exception as exc:  # one submission must never stop the others
-        log.exception("grading %s of %s failed (submission %d)", submission.filename, student, claimed.id)
-        result = not_graded(assignment, "error", grader_failed(exc), claimed.seed)
-    return _finish(gradebook, claimed.id, student, submission.filename, result)
+        log.exception("grading %s of %s failed (submission %d)", filename, student, recorded.id)
+        result = not_graded(assignment, "error", grader_failed(exc), recorded.seed)
+    return _finish(gradebook, recorded.id, student, filename, result)
 
 
 def _pause_for(holder: Holder) -> None:
@@ -183,12 +241,22 @@ def record_failure(
     student), unless it was finished before or another live grader holds it: for a task that
     cannot grade it at all."""
     claimed = claim(gradebook, assignment, rubric_version, student, submission, lease)
-    if claimed.status != SubmissionStatus.PENDING:
-        return _already(gradebook, claimed.id, student, max_score)
-    holder = gradebook.take(claimed.id, lease, queued_by=queued_by)
+    recorded = Recorded(claimed.id, student, assignment, submission.filename, submission.content, claimed.seed, claimed.status, rubric_version)
+    return refuse_recorded(gradebook, recorded, max_score, message, lease, queued_by=queued_by)
+
+
+def refuse_recorded(
+    gradebook: Gradebook, recorded: Recorded, max_score: float | None, message: str, lease: Lease, *, queued_by: str | None = None
+) -> Done:
+    """Finish ``recorded`` as an ``error`` saying ``message``, unless it was finished before or
+    another live grader holds it."""
+    top = max_score or 0.0
+    if recorded.status != SubmissionStatus.PENDING:
+        return _already(gradebook, recorded.id, recorded.student, top)
+    holder = gradebook.take(recorded.id, lease, queued_by=queued_by)
     if not holder.taken:
-        return Done(student, HELD_ELSEWHERE if holder.status == SubmissionStatus.PENDING else ALREADY_GRADED, 0.0, max_score, claimed.id)
-    return _finish(gradebook, claimed.id, student, submission.filename, GradingResult("error", message, claimed.seed, (), max_score))
+        return Done(recorded.student, HELD_ELSEWHERE if holder.status == SubmissionStatus.PENDING else ALREADY_GRADED, 0.0, top, recorded.id)
+    return _finish(gradebook, recorded.id, recorded.student, recorded.filename, GradingResult("error", message, recorded.seed, (), top))
 
 
 def claim(gradebook: Gradebook, assignment: str, rubric_version: str, student: str, submission: Submission, lease: Lease | None) -> Claim:

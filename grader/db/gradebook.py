@@ -27,15 +27,16 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from grader.db import schema
+from grader.db import names, schema
+from grader.db.deadlines import Deadlines
 from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
-from grader.db.records import StoredSubmission, check_row, stored
+from grader.db.people import People
+from grader.db.records import Recorded, StoredSubmission, check_row, stored
 from grader.db.retry import DEFAULT_SECONDS, retried
 from grader.errors import (
     AlreadyFinished,
@@ -45,6 +46,7 @@ from grader.errors import (
     UnstorableResult,
 )
 from grader.leases import Lease, holder_gone, machine
+from grader.policy import late_penalty
 from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
 
 T = TypeVar("T")
@@ -89,13 +91,16 @@ class Pending:
         return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
 
 
-class Gradebook:
+class Gradebook(People, Deadlines):
     """Submissions and their results in SQLite or PostgreSQL.
 
     Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and
     waits up to 30 s for a write lock, and first-use upgrades are serialized. An operation that
     loses its connection, or finds the server restarting, is tried again for ``retry_seconds``
     (``GRADE_DB_RETRY_SECONDS``; 0: never) before it fails.
+
+    The roster, instructors and tokens are kept by the operations of ``grader.db.people``;
+    extensions and the uploads that count against a policy by those of ``grader.db.deadlines``.
     """
 
     def __init__(self, url: str, *, upgrade: bool = True, retry_seconds: float = DEFAULT_SECONDS) -> None:
@@ -188,15 +193,23 @@ class Gradebook:
         seed: int,
         rubric_version: str,
         lease: Lease | None = None,
+        submitted_at: datetime | None = None,
+        late_days: int = 0,
+        late_penalty_per_day: float = 0.0,
     ) -> int:
         """Record a submission as 'pending' before grading starts; returns its id. With a
-        ``lease``, the caller holds it (one attempt) and must renew it while it grades."""
+        ``lease``, the caller holds it (one attempt) and must renew it while it grades.
+
+        ``submitted_at`` (default: now) is when it was received; ``late_days`` how late that
+        was (``Policy.late_days`` with the student's extension) and ``late_penalty_per_day``
+        the policy's fraction then: ``finish_submission`` turns them into the penalty."""
         _require_name("student", student)
         _require_name("assignment", assignment)
+        lateness = _lateness(submitted_at, late_days, late_penalty_per_day)
 
         def record(s: Session) -> int:
             # Writes come first so SQLite takes its write lock (and waits) at the start.
-            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version) | lateness
             row = Submission(**values, **_leased(lease), attempts=1 if lease else 0)
             s.add(row)
             s.flush()
@@ -215,20 +228,25 @@ class Gradebook:
         seed: int,
         rubric_version: str,
         lease: Lease | None = None,
+        submitted_at: datetime | None = None,
+        late_days: int = 0,
+        late_penalty_per_day: float = 0.0,
     ) -> Claim:
         """The submission recorded under ``batch_key``, recorded as 'pending' first if new.
 
         Batch grading calls this for every file: a rerun, or a queue delivering a task twice,
         finds the row it recorded before (finished: skip it; pending: grade it again, with
         its stored seed) instead of recording a duplicate. A new row is leased to ``lease``'s
-        holder (no attempt yet: ``take`` counts those).
+        holder (no attempt yet: ``take`` counts those). An upload to ``grade serve`` is claimed
+        under a key of its own, with its receipt time and lateness (as ``begin_submission``).
         """
         _require_name("student", student)
         _require_name("assignment", assignment)
         find = select(Submission.id, Submission.status, Submission.seed).where(Submission.batch_key == batch_key)
+        lateness = _lateness(submitted_at, late_days, late_penalty_per_day)
 
         def claim(s: Session) -> Claim:
-            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version) | lateness
             insert_ = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
             new = insert_(Submission).values(batch_key=batch_key, **values, **_leased(lease))
             s.execute(new.on_conflict_do_nothing(index_elements=["batch_key"]))
@@ -238,7 +256,9 @@ class Gradebook:
         return self._transaction("record a submission in", claim)
 
     def finish_submission(self, submission_id: int, result: GradingResult) -> None:
-        """Store the outcome and every check of a pending submission, all or nothing."""
+        """Store the outcome and every check of a pending submission, all or nothing, and the
+        penalty its lateness costs (``grader.policy.late_penalty`` of the score, at the per-day
+        fraction recorded with it); ``score`` stays the raw score."""
         _require_storable(result)
         values: dict[str, Any] = {
             "status": result.status,
@@ -268,6 +288,10 @@ class Gradebook:
                 if tuple(found) == (values["status"], values["graded_at"]):
                     return  # an earlier attempt of this call committed; its acknowledgement was lost
                 raise AlreadyFinished(f"Submission {submission_id} is already finished ({found.status}).")
+            late = s.execute(select(Submission.late_days, Submission.late_penalty_per_day).where(Submission.id == submission_id)).one()
+            if late.late_days and late.late_penalty_per_day:
+                penalty = late_penalty(result.score, late.late_penalty_per_day, late.late_days)
+                s.execute(update(Submission).where(Submission.id == submission_id).values(penalty=penalty))
             s.add_all(check_row(submission_id, check) for check in result.checks)
 
         self._transaction("store results in", store)
@@ -362,10 +386,31 @@ class Gradebook:
         }
         return self._transaction("store results in", lambda s: _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1)
 
+    def recorded(self, submission_id: int) -> Recorded | None:
+        """The submission ``submission_id`` as a grader needs it (its file included), or None."""
+        query = (
+            select(Submission.id, Student.external_id, Assignment.name, Submission.filename, Submission.content, Submission.seed,
+                   Submission.status, Submission.rubric_version)
+            .join(Student, Submission.student_id == Student.id)
+            .join(Assignment, Submission.assignment_id == Assignment.id)
+            .where(Submission.id == submission_id)
+        )
+
+        def read(s: Session) -> Recorded | None:
+            row = s.execute(query).one_or_none()
+            return None if row is None else Recorded(*row[:4], bytes(row[4]), *row[5:])
+
+        return self._transaction("read gradebook", read)
+
     def latest(self, student: str, assignment: str) -> StoredSubmission | None:
         """The newest submission of ``student`` for ``assignment``, graded or not."""
         found = self._load(Student.external_id == student, Assignment.name == assignment, limit=1)
         return found[0] if found else None
+
+    def history(self, assignment: str, student: str | None = None) -> list[StoredSubmission]:
+        """Every submission of ``assignment`` (only ``student``'s, if given), newest first."""
+        mine = () if student is None else (Student.external_id == student,)
+        return self._load(Assignment.name == assignment, *mine)
 
     def get(self, submission_id: int) -> StoredSubmission | None:
         found = self._load(Submission.id == submission_id, limit=1)
@@ -440,6 +485,15 @@ def _require_name(kind: str, value: str) -> None:
         raise InvalidName(f"The {kind} name {value!r} must be non-empty and free of NUL.")
 
 
+def _lateness(submitted_at: datetime | None, late_days: int, per_day: float) -> dict[str, Any]:
+    """The columns of a new submission's time and lateness; ValueError for values no policy gives."""
+    if submitted_at is not None and submitted_at.utcoffset() is None:
+        raise ValueError(f"submitted_at {submitted_at!r} has no time zone")
+    if late_days < 0 or not 0 <= per_day <= 1:
+        raise ValueError(f"late_days {late_days} and late_penalty_per_day {per_day} must be >= 0, and the latter <= 1")
+    return {"submitted_at": submitted_at or datetime.now(UTC), "late_days": late_days, "late_penalty_per_day": per_day}
+
+
 def _require_storable(result: GradingResult) -> None:
     if result.status not in SUBMISSION_STATUSES:
         raise UnstorableResult(f"Status {result.status!r} is not one of {SUBMISSION_STATUSES}.")
@@ -458,8 +512,8 @@ def _new_submission(
 ) -> dict[str, Any]:
     """The column values of a new pending submission."""
     return {
-        "student_id": _get_or_create(session, Student, Student.external_id, student),
-        "assignment_id": _get_or_create(session, Assignment, Assignment.name, assignment),
+        "student_id": names.student_id(session, student),
+        "assignment_id": names.assignment_id(session, assignment),
         "filename": filename,
         "content": content,
         "sha256": hashlib.sha256(content).hexdigest(),
@@ -472,24 +526,3 @@ def _new_submission(
         "output": "",
         "isolation": "",
     }
-
-
-def _get_or_create(
-    session: Session,
-    model: type[Student] | type[Assignment],
-    column: InstrumentedAttribute[str],
-    value: str,
-) -> int:
-    """The id of the row whose ``column`` is ``value``, inserting it if needed, race-free."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        stmt = insert_(model).values({column.key: value})
-        session.execute(stmt.on_conflict_do_nothing(index_elements=[column.key]))
-    else:
-        try:
-            with session.begin_nested():
-                session.execute(insert(model).values({column.key: value}))
-        except IntegrityError:
-            pass  # another grader inserted it first
-    return session.scalars(select(model.id).where(column == value)).one()

@@ -129,6 +129,12 @@ class Submission(Base):
     lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How many gradings took it (revision 0004).
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Started days after the due date (its extension included) when it was submitted, the
+    # course's fraction of the score lost per such day then, and the points that cost once
+    # graded: ``score`` stays the raw score (revision 0005).
+    late_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    late_penalty_per_day: Mapped[float] = mapped_column(Float, server_default="0")
+    penalty: Mapped[float] = mapped_column(Float, server_default="0")
 
     checks: Mapped[list[CheckRow]] = relationship(
         order_by="CheckRow.id", cascade="all, delete-orphan", passive_deletes=True
@@ -158,3 +164,54 @@ class CheckRow(Base):
     student_text: Mapped[str] = mapped_column(FreeText, server_default="")
     # The rubric hid the check when it was graded.
     hidden: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class RosterRow(Base):
+    """A student on the course's roster (revision 0005): only they may submit over HTTP. Students
+    graded locally (``grade submit``, ``grade batch``) need not be on it."""
+
+    __tablename__ = "roster"
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(FreeText)
+    email: Mapped[str] = mapped_column(FreeText)
+
+
+class Instructor(Base):
+    """An instructor known by a token issued to them (revision 0005); not on the roster."""
+
+    __tablename__ = "instructors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class Token(Base):
+    """A bearer token, by its SHA-256 only: the token itself is shown once and never stored
+    (revision 0005). Revoked tokens are kept, with the time, for the record."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        Index("ux_tokens_sha256", "sha256", unique=True),
+        Index("ix_tokens_subject", "subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # "student" (subject: a rostered student's id) or "instructor" (subject: an instructor's id)
+    role: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Extension(Base):
+    """More time for one student on one assignment: its due date and closing move by ``days``
+    (revision 0005). A new extension replaces the old one."""
+
+    __tablename__ = "extensions"
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
+    days: Mapped[float] = mapped_column(Float)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -11,7 +11,11 @@ from grader.results import CheckResult, Diagnosis
 
 @dataclass(frozen=True)
 class StoredSubmission:
-    """One submission as the gradebook holds it; ``score`` is None until it is finished."""
+    """One submission as the gradebook holds it; ``score`` is None until it is finished.
+
+    ``score`` is the raw score the checks earned; ``penalty`` the points its lateness cost
+    (``late_days`` started days after the due date, at the course's per-day fraction when it was
+    submitted), and ``final_score`` what it counts for: what exports and summaries use."""
 
     id: int
     student: str
@@ -30,6 +34,28 @@ class StoredSubmission:
     output: str
     isolation: str
     checks: tuple[CheckResult, ...]
+    late_days: int = 0
+    penalty: float = 0.0
+
+    @property
+    def final_score(self) -> float | None:
+        """The score less the late penalty; None until it is finished."""
+        return None if self.score is None else self.score - self.penalty
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What grading a recorded submission needs: whose, the file, its seed, its status and the
+    rubric version it was recorded under."""
+
+    id: int
+    student: str
+    assignment: str
+    filename: str
+    content: bytes
+    seed: int
+    status: str
+    rubric_version: str
 
 
 def check_row(submission_id: int, check: CheckResult) -> CheckRow:
@@ -83,4 +109,6 @@ def stored(row: Submission, student: str, assignment: str) -> StoredSubmission:
             )
             for c in row.checks
         ),
+        late_days=row.late_days,
+        penalty=row.penalty,
     )

@@ -37,7 +37,7 @@ class ClassSummary:
     title: str
     students: int
     statuses: dict[str, int]  # of each student's latest submission, "pending" included
-    scores: tuple[float, ...]  # of the finished latest submissions (pending ones have none)
+    scores: tuple[float, ...]  # final (after late penalties) of the finished latest submissions (pending ones have none)
     max_score: float
     parts: tuple[PartAverage, ...]
     diagnoses: tuple[DiagnosisCount, ...]  # most frequent first
@@ -52,7 +52,9 @@ class ClassSummary:
 
 
 def summarize(assignment: str, latest: list[StoredSubmission], rubric: Rubric | None = None) -> ClassSummary:
-    """The summary of each student's latest submission (``Gradebook.latest_per_student``)."""
+    """The summary of each student's latest submission (``Gradebook.latest_per_student``): its
+    scores are final scores, after late penalties; the parts' averages are what the checks
+    earned, before them (a penalty is of the whole score, not of a part)."""
     finished = [s for s in latest if s.score is not None]
     order = [p.id for p in rubric.parts] if rubric else list(dict.fromkeys(c.part for s in latest for c in s.checks))
     points = {p.id: p.points for p in rubric.parts} if rubric else {}
@@ -83,7 +85,7 @@ def summarize(assignment: str, latest: list[StoredSubmission], rubric: Rubric | 
         title=rubric.title if rubric else assignment,
         students=len(latest),
         statuses=dict(Counter(s.status for s in latest).most_common()),
-        scores=tuple(float(s.score) for s in finished if s.score is not None),
+        scores=tuple(float(s.final_score) for s in finished if s.final_score is not None),
         max_score=top,
         parts=parts,
         diagnoses=diagnoses,

@@ -1,0 +1,116 @@
+"""The ASGI app of ``grade serve``, built by ``create_app`` around a started ``Service``.
+
+Besides the API (``grader.service.api``) it has ``/healthz`` for a proxy or a monitor, the
+answers of refused requests (one sentence, JSON), headers that keep a browser from guessing
+types or caching a student's results, and a background task that takes over what stopped
+graders left (``Dispatch.sweep``), a few times per lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from grader.errors import GraderError
+from grader.service import api
+from grader.service.intake import Intake
+from grader.service.state import Service, service_of
+from grader.service.uploads import Refused
+
+log = logging.getLogger(__name__)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The app serving ``service``'s course; the service outlives it (``Service.stop``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_forever(service))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+
+    app = FastAPI(title="grader", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+    app.state.intake = Intake(service)
+    app.include_router(api.router, prefix="/api/v1")
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
+    app.add_exception_handler(GraderError, _failed)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, _gone)  # type: ignore[arg-type]
+    app.add_middleware(_Headers)
+    return app
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers and the graders are there (the queue reachable and a worker
+    answering, for Celery; every grading process alive, here), else 503 saying what is wrong."""
+    service = service_of(request)
+
+    def check() -> dict[str, str]:
+        found = {"database": "ok", "queue": "ok", "workers": "ok"}
+        try:
+            service.probe.revision()
+        except GraderError:
+            found["database"] = "the gradebook cannot be reached"
+        found.update(service.dispatch.graders.problems())
+        return found
+
+    found = await run_in_threadpool(check)
+    healthy = all(v == "ok" for v in found.values())
+    return JSONResponse({"status": "ok" if healthy else "unavailable", "backend": service.backend, **found}, 200 if healthy else 503)
+
+
+async def _sweep_forever(service: Service) -> None:
+    while True:
+        await asyncio.sleep(service.sweep_seconds)
+        try:
+            await run_in_threadpool(service.dispatch.sweep)
+        except Exception:  # the database is away: the next sweep tries again
+            log.exception("taking over stopped gradings failed")
+
+
+async def _refused(request: Request, exc: Refused) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
+
+
+async def _failed(request: Request, exc: GraderError) -> JSONResponse:
+    # The operator's message may name the database or the course's directory: logged, not shown.
+    log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the grader cannot answer now; try again in a minute."}, 503, headers={"Retry-After": "60"})
+
+
+async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+    return Response(status_code=400)  # nobody reads it: the client hung up mid-upload
+
+
+class _Headers:
+    """Headers on every answer: no type sniffing, no caching of a student's results, no referrer
+    (a plain ASGI middleware, so that an upload's body still streams through untouched)."""
+
+    EXTRA = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.EXTRA]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

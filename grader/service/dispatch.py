@@ -1,0 +1,238 @@
+"""Handing recorded uploads to graders, and taking over what stopped graders left.
+
+Grading never runs in a request handler: an upload is recorded ``pending`` and leased to the
+server (``Dispatch.lease``, renewed by its heartbeat for as long as it runs), then sent by id to
+a grader, which takes the lease from the server (``queued_by``) and holds it while it grades
+(``grader.batch.claims.grade_by_id``). Two kinds of graders:
+
+``LocalGraders``
+    ``--workers`` processes of this server, forked from a forkserver (never from the threaded
+    server itself), each with its own sandbox; they die with the server;
+``CeleryGraders``
+    the ``grade worker`` processes on ``GRADE_BROKER_URL``, which read the file from the
+    gradebook (``grade_upload_task``).
+
+Nothing depends on a grader or a server staying alive: ``Dispatch.sweep`` (at start, then every
+quarter lease) takes over every upload whose holder stopped, a killed server's or a killed
+grader's, and sends it again; it also sends again what the queue lost (an upload still leased
+to this server long after it was sent, while nothing waits in the queue). A second delivery is
+harmless: a grader takes the lease before it grades, so an upload is graded once, by whichever
+takes it first, however many servers share the gradebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from grader.db import Gradebook
+from grader.leases import Lease, holder_gone, is_upload, readable
+from grader.settings import Settings, install
+
+log = logging.getLogger(__name__)
+
+#: seconds an upload may stay leased to the server after it was sent, the queue empty, before
+#: it is sent again (a grader died before it took it, or a broker lost it)
+RESEND_AFTER_SECONDS = 10.0
+#: when an upload that could not be sent was sent: long ago
+UNSENT = float("-inf")
+
+
+class Graders(Protocol):
+    """Where uploads are graded."""
+
+    def send(self, submission_id: int) -> bool:
+        """Hand the upload over; False when it cannot be now (it is sent again later)."""
+
+    def depth(self) -> int | None:
+        """Uploads waiting for a grader, or None when that cannot be known now."""
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the graders, by part (``queue``, ``workers``); empty when healthy."""
+
+    def revive(self) -> None:
+        """Replace graders that died."""
+
+    def close(self) -> None: ...
+
+
+class Dispatch:
+    """The server's side of the uploads' leases: sending, and taking over (see the module)."""
+
+    def __init__(self, gradebook: Gradebook, lease: Lease, graders: Graders) -> None:
+        self.gradebook = gradebook
+        self.lease = lease
+        self.graders = graders
+        self._sent: dict[int, float] = {}  # upload -> when it was last sent (time.monotonic)
+        self._lock = threading.Lock()
+
+    def send(self, submission_id: int) -> None:
+        """Send an upload leased to this server to the graders (again, if it was sent before)."""
+        sent = self.graders.send(submission_id)
+        with self._lock:
+            # one that could not be sent is sent again at the next sweep
+            self._sent[submission_id] = time.monotonic() if sent else UNSENT
+
+    def sweep(self) -> list[int]:
+        """Take over the uploads whose holder stopped and send them, and send again those the
+        graders never took; returns the ids sent."""
+        self.graders.revive()
+        sent = []
+        for orphan in self.gradebook.pending(lapsed_only=True):
+            if not is_upload(orphan.batch_key) or orphan.owner == self.lease.owner:
+                continue
+            if self.gradebook.take(orphan.id, self.lease, attempt=False).taken:
+                log.warning("taking over submission %d: %s stopped grading it", orphan.id, readable(orphan.owner or "its grader"))
+                self.send(orphan.id)
+                sent.append(orphan.id)
+        mine = {p.id for p in self.gradebook.pending() if p.owner == self.lease.owner and is_upload(p.batch_key)}
+        now = time.monotonic()
+        with self._lock:
+            # an upload being recorded right now is sent by its request: it counts as sent now
+            self._sent = {i: self._sent.get(i, now) for i in mine}
+            stale = [i for i, at in self._sent.items() if i not in sent and now - at >= RESEND_AFTER_SECONDS]
+        if any(self._sent.get(i) != UNSENT for i in stale) and self.graders.depth() != 0:
+            stale = [i for i in stale if self._sent.get(i) == UNSENT]  # the others may still be queued
+        for submission_id in stale:
+            log.warning("sending submission %d again: no grader took it", submission_id)
+            self.send(submission_id)
+            sent.append(submission_id)
+        return sent
+
+
+class LocalGraders:
+    """``workers`` grading processes of this server, fed by a queue of upload ids."""
+
+    def __init__(self, settings: Settings, course: Path, db_url: str, workers: int, isolation: str, queued_by: str) -> None:
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["grader.service.dispatch", "grader.batch.claims"])
+        self._queue: Any = self._context.Queue()
+        self._args = (self._queue, settings, str(course), db_url, isolation, queued_by)
+        self._processes = [self._start() for _ in range(workers)]
+
+    def _start(self) -> Any:
+        process = self._context.Process(target=_work, args=self._args, name="grade serve worker", daemon=True)
+        process.start()
+        return process
+
+    def send(self, submission_id: int) -> bool:
+        self._queue.put(submission_id)
+        return True
+
+    def depth(self) -> int | None:
+        try:
+            return int(self._queue.qsize())
+        except NotImplementedError:  # pragma: no cover - macOS
+            return None
+
+    def problems(self) -> dict[str, str]:
+        alive = sum(p.is_alive() for p in self._processes)
+        if alive < len(self._processes):
+            return {"workers": f"{len(self._processes) - alive} of {len(self._processes)} grading processes stopped"}
+        return {}
+
+    def revive(self) -> None:
+        for i, process in enumerate(self._processes):
+            if not process.is_alive():
+                log.warning("grading process %s stopped (exit code %s); starting another", process.pid, process.exitcode)
+                self._processes[i] = self._start()
+
+    def close(self) -> None:
+        """Stop the graders at once: a grading cut short stays pending, leased to a process that
+        is gone, and the next server to start takes it over."""
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self._processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._queue.close()
+        self._queue.join_thread()
+
+
+#: how often a grading process asks whether its server still runs
+WATCH_SECONDS = 0.25
+
+
+def _work(queue: Any, settings: Settings, course: str, db_url: str, isolation: str, queued_by: str) -> None:
+    """A grading process: grade each upload id from ``queue``, until the server goes."""
+    from grader.batch.claims import grade_by_id
+    from grader.workspace import Workspace
+
+    # Its parent is the forkserver, which lives as long as any process it forked: so it watches
+    # the server itself, and ends (its sandbox with it) as soon as the server is gone.
+    threading.Thread(target=_die_with, args=(queued_by,), name="grader-server-watch", daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    install(settings)
+    logging.getLogger("grader").setLevel(settings.log_level_number())
+    if not logging.getLogger("grader").handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("grader").addHandler(handler)
+    workspace = Workspace(course, db_url)
+    lease = Lease.mine("grade serve worker", settings.lease_seconds)
+    with Gradebook(db_url, upgrade=False, retry_seconds=settings.db_retry_seconds) as gradebook:
+        while True:
+            submission_id = queue.get()
+            if submission_id is None:
+                return
+            try:
+                grade_by_id(gradebook, workspace.assignment, submission_id, isolation, lease, queued_by=queued_by)
+            except Exception:  # the gradebook failed: the upload stays pending, and is taken over
+                log.exception("grading submission %d failed", submission_id)
+
+
+def _die_with(server: str) -> None:
+    """Kill this process once the lease holder ``server`` (a process of this machine) is gone:
+    what it was grading stays pending, and the next server takes it over."""
+    while not holder_gone(server):
+        time.sleep(WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CeleryGraders:
+    """The Celery workers listening on the settings' broker."""
+
+    def __init__(self, settings: Settings, isolation: str, queued_by: str) -> None:
+        from grader.batch.celery_backend import configure, require_broker
+
+        self._celery = configure(settings)
+        require_broker(self._celery)
+        self._isolation, self._queued_by = isolation, queued_by
+
+    def send(self, submission_id: int) -> bool:
+        from grader.batch.celery_backend import grade_upload_task
+
+        try:
+            grade_upload_task.apply_async(args=[submission_id, self._isolation, self._queued_by], retry=False)
+        except Exception as exc:  # noqa: BLE001 - kombu raises many kinds for a broker that went away
+            log.warning("could not queue submission %d (%s); trying again later", submission_id, exc)
+            return False
+        return True
+
+    def depth(self) -> int | None:
+        from grader.batch.celery_backend import queue_depth
+
+        return queue_depth(self._celery)
+
+    def problems(self) -> dict[str, str]:
+        from grader.batch.celery_backend import workers_answering
+
+        workers = workers_answering(self._celery)
+        if workers is None:
+            return {"queue": "the broker cannot be reached"}
+        return {} if workers else {"workers": "no Celery worker answers (start `grade worker`)"}
+
+    def revive(self) -> None:
+        pass  # the workers are started and restarted by whoever runs them
+
+    def close(self) -> None:
+        pass

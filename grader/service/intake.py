@@ -1,0 +1,101 @@
+"""Accepting an upload: the course's policy first, then the record, then the graders.
+
+An upload is checked against the assignment's ``[policy]`` twice: before its body is read (a
+refused upload costs the server nothing and the student nothing: it is never recorded, so it
+uses up no submission and no rate), and again just before it is recorded, under a lock per
+student and assignment, so that two uploads of one student racing each other cannot both take
+the last submission this server allows. What is accepted is recorded ``pending`` with the
+server's receipt time as ``submitted_at`` and the late days the policy counts, leased to the
+server, committed, and only then sent to the graders; the student gets its id at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from grader.course import Assignment
+from grader.errors import GraderError
+from grader.leases import upload_key
+from grader.loading import MAX_BYTES, Submission
+from grader.service.state import Service
+from grader.service.uploads import Refused
+
+#: characters of an assignment's name in a URL: past this, no rubric file has it
+MAX_NAME = 200
+#: KiB of an upload when the policy sets no max_upload_kb: what the grader reads at most
+DEFAULT_UPLOAD_KB = MAX_BYTES // 1024
+
+
+@dataclass(frozen=True)
+class Accepted:
+    submission_id: int
+    submitted_at: datetime
+    late_days: int
+
+
+class Intake:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._guard = threading.Lock()
+        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+    def assignment(self, name: str) -> Assignment:
+        """The course's assignment ``name``; 404 when there is none (the course's own message
+        names its directory: the student sees only the name)."""
+        if len(name) > MAX_NAME:  # longer than a file name may be: no rubric has it
+            raise Refused(404, "there is no such assignment.")
+        try:
+            return self.service.workspace.assignment(name)
+        except GraderError:
+            raise Refused(404, "there is no such assignment.") from None
+
+    def upload_limit(self, assignment: Assignment) -> int:
+        """The largest file the assignment accepts, in bytes: its policy's ``max_upload_kb``,
+        never more than the grader reads (``grader.loading.MAX_BYTES``)."""
+        kb = assignment.rubric.policy.max_upload_kb or DEFAULT_UPLOAD_KB
+        return min(kb * 1024, MAX_BYTES)
+
+    def check(self, student: str, assignment: Assignment, now: datetime) -> None:
+        """Refuse (403 rostered, window, max_submissions; 429 rate) unless ``student`` may upload now."""
+        gradebook = self.service.gradebook
+        if not gradebook.is_rostered(student):
+            raise Refused(403, "you are not on this course's roster; ask your instructor.")
+        refusal = assignment.rubric.policy.refusal(
+            now,
+            extension_days=gradebook.extension_days(student, assignment.name),
+            uploads=gradebook.uploads(student, assignment.name),
+        )
+        if refusal is not None:
+            raise Refused(refusal.status, refusal.message, refusal.retry_after)
+
+    def accept(self, student: str, assignment: Assignment, submission: Submission, received: datetime) -> Accepted:
+        """Record ``submission`` as ``student``'s upload received at ``received``, then send it
+        to the graders; ``Refused`` if the policy no longer allows it."""
+        gradebook, dispatch = self.service.gradebook, self.service.dispatch
+        with self._lock(student, assignment.name):
+            self.check(student, assignment, received)
+            policy = assignment.rubric.policy
+            late_days = policy.late_days(received, gradebook.extension_days(student, assignment.name))
+            claimed = gradebook.claim_submission(
+                batch_key=upload_key(),
+                student=student,
+                assignment=assignment.name,
+                filename=submission.filename,
+                content=submission.content,
+                seed=secrets.randbits(63),
+                rubric_version=assignment.version,
+                lease=dispatch.lease,
+                submitted_at=received,
+                late_days=late_days,
+                late_penalty_per_day=policy.late_penalty_per_day,
+            )
+        dispatch.send(claimed.id)
+        return Accepted(claimed.id, received, late_days)
+
+    def _lock(self, student: str, assignment: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[(student, assignment)]

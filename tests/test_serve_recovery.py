@@ -1,0 +1,126 @@
+"""`grade serve` killed, and several servers on one gradebook: every accepted upload is graded
+exactly once (one grading took it, or two when the first was killed), never stored as an error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import CORRECT, ROOT
+from serving import Served, enrol, graded, upload, wait_for
+from sqlalchemy import create_engine, text
+
+pytestmark = pytest.mark.slow
+#: a correct submission whose top level waits until the load timeout (3 s in the test course)
+HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
+
+
+def submission_rows(url: str) -> list[tuple[int, str, str, float | None, int, str | None]]:
+    """(id, student, status, score, attempts, lease owner) of every submission, by id."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as db:
+            return [tuple(r) for r in db.execute(text(
+                "SELECT submissions.id, students.external_id, submissions.status, submissions.score, submissions.attempts, "
+                "submissions.lease_owner FROM submissions JOIN students ON students.id = submissions.student_id ORDER BY submissions.id"
+            ))]
+    finally:
+        engine.dispose()
+
+
+def holder(url: str, submission_id: int) -> str:
+    return next((r[5] or "") for r in submission_rows(url) if r[0] == submission_id)
+
+
+def test_a_server_killed_mid_grading_grades_every_upload_once_after_a_restart(course: Path, db_url: str, tmp_path: Path) -> None:
+    tokens = enrol(db_url, "ada", "bea", "cy")
+    server = Served(course, db_url, tmp_path, "--workers", "1")
+    try:
+        server.start()
+        with server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea, server.client(tokens["cy"]) as cy:
+            held = upload(ada, HANGS_THEN_CORRECT).json()["submission_id"]  # the one grading process is busy for 3 s
+            queued = upload(bea, CORRECT).json()["submission_id"]  # waits in the queue, leased to the server
+            wait_for(lambda: holder(db_url, held).startswith("grade serve worker"), "a grading process holds ada's upload", server.process)
+            server.kill()
+            rows = {r[0]: r for r in submission_rows(db_url)}
+            assert rows[held][2:5] == ("pending", None, 1) and rows[queued][2:4] == ("pending", None)
+            assert rows[queued][5].startswith("grade serve on ")  # never taken by a grader
+            # every other command leaves them alone: a server will grade them
+            assert subprocess.run(
+                [sys.executable, "-m", "grader.cli", "--course", str(course), "summary", "-a", "backprop"],
+                env={**os.environ, "GRADE_DB_URL": db_url, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            ).returncode == 0
+            assert [r[2] for r in submission_rows(db_url)] == ["pending", "pending"]
+            server.start()
+            assert graded(ada, held, server.process)["score"] == 100.0
+            assert graded(bea, queued, server.process)["score"] == 100.0
+            after = graded(cy, upload(cy, CORRECT).json()["submission_id"], server.process)
+            assert after["score"] == 100.0
+    finally:
+        server.stop()
+    rows = submission_rows(db_url)
+    assert [(r[1], r[2], r[3]) for r in rows] == [("ada", "graded", 100.0), ("bea", "graded", 100.0), ("cy", "graded", 100.0)]
+    assert [r[4] for r in rows] == [2, 1, 1]  # ada's was taken twice: by the killed grader, then after the restart
+    assert "taking over submission" in server.log()
+
+
+@pytest.mark.postgres
+def test_two_servers_on_one_postgresql_gradebook_never_grade_an_upload_twice(course: Path, postgres_url: str, tmp_path: Path) -> None:
+    students = [f"s{i}" for i in range(6)]
+    tokens = enrol(postgres_url, *students)
+    first = Served(course, postgres_url, tmp_path, "--workers", "1")
+    second = Served(course, postgres_url, tmp_path, "--workers", "1")
+    try:
+        first.start()
+        second.start()
+        sent = {}
+        for i, student in enumerate(students):
+            with (first if i % 2 == 0 else second).client(tokens[student]) as client:
+                answer = upload(client, CORRECT)
+                assert answer.status_code == 202
+                sent[student] = answer.json()["submission_id"]
+        for student, sid in sent.items():
+            with second.client(tokens[student]) as client:
+                assert graded(client, sid, first.process, second.process)["score"] == 100.0
+        # the first server is killed while it grades: the second takes the upload over
+        with first.client(tokens["s0"]) as client:
+            held = upload(client, HANGS_THEN_CORRECT).json()["submission_id"]
+        wait_for(lambda: holder(postgres_url, held).startswith("grade serve worker"), "a grading process holds the upload", first.process)
+        first.kill()
+        with second.client(tokens["s0"]) as client:
+            assert graded(client, held, second.process)["score"] == 100.0
+    finally:
+        first.stop()
+        second.stop()
+    rows = submission_rows(postgres_url)
+    assert len(rows) == 7 and all(r[2:4] == ("graded", 100.0) for r in rows)
+    assert [r[4] for r in rows] == [1, 1, 1, 1, 1, 1, 2]  # each taken by one grading; the killed one's twice
+    assert "taking over submission" in second.log()
+
+
+@pytest.mark.postgres
+def test_celery_workers_grade_uploads_by_id(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    tokens = enrol(postgres_url, "ada")
+    env = {"GRADE_BROKER_URL": broker}
+    worker_log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "--course", str(course), "worker", "--concurrency", "1"],
+        env={**os.environ, "GRADE_DB_URL": postgres_url, "PYTHONPATH": str(ROOT), **env}, stdout=worker_log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with Served(course, postgres_url, tmp_path, "--backend", "celery", env=env) as server, server.client(tokens["ada"]) as ada:
+            health = ada.get("/healthz").json()
+            assert (health["backend"], health["queue"], health["workers"]) == ("celery", "ok", "ok")
+            sid = upload(ada, CORRECT).json()["submission_id"]
+            assert graded(ada, sid, server.process, worker)["score"] == 100.0
+    finally:
+        os.killpg(worker.pid, 9)
+        worker.wait()
+        worker_log.close()
+    [row] = submission_rows(postgres_url)
+    assert row[2:5] == ("graded", 100.0, 1)
+    assert "grader.grade_upload" in (tmp_path / "worker.log").read_text()
