@@ -4,13 +4,16 @@ overrides it, and one-line failures when the server cannot be reached. (Against 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import CORRECT, run
+from helpers import CORRECT, ROOT, run
 
 from grader.login import Login, ServiceRefusal, config_path, configured, save_login
 
@@ -83,3 +86,55 @@ def test_student_commands_say_what_is_missing(course: Path, tmp_path: Path) -> N
     result = run(course, "submit", str(path), "-a", "backprop", env={**home, "GRADE_SERVER": "http://127.0.0.1:9"})
     assert result.exit_code == 2 and "no token" in result.output
     assert not os.path.exists(tmp_path / "cfg")  # nothing was written by commands that only read the login
+
+
+@pytest.mark.slow
+def test_a_student_submits_reports_and_lists_through_a_real_server(course: Path, db_url: str, tmp_path: Path) -> None:
+    # `grade login` against a real `grade serve`, then the student's three commands as
+    # subprocesses: no course directory and no gradebook on the student's side.
+    from serving import Served, enrol
+
+    tokens = enrol(db_url, "ada", "bea")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def loss(:\n")
+    correct = tmp_path / "hw.py"
+    correct.write_text(CORRECT)
+    with Served(course, db_url, tmp_path, "--workers", "1") as server:
+        home = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "ada-config"), "PYTHONPATH": str(ROOT)}
+        home.pop("GRADE_DB_URL", None)
+        student = [sys.executable, "-m", "grader.cli", "--course", str(tmp_path / "nowhere")]
+
+        def grade(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*student, *args], env=home, capture_output=True, text=True, timeout=180)
+
+        login = grade("login", "--server", server.url, "--token", tokens["ada"])
+        assert login.returncode == 0, login.stderr
+        assert "accepts your token" in login.stdout and "backprop" in login.stdout
+        config = tmp_path / "ada-config" / "grade" / "config.toml"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600 and tokens["ada"] in config.read_text()
+
+        first = grade("submit", str(broken), "-a", "backprop", "--json")
+        assert first.returncode == 0, first.stderr
+        answer = json.loads(first.stdout)
+        assert answer["status"] == "error" and answer["score"] == 0
+
+        second = grade("submit", str(correct), "-a", "backprop")
+        assert second.returncode == 0, second.stderr
+        assert "Status: graded. Score: 100 / 100." in second.stdout and "submission 2 received" in second.stderr
+
+        report = grade("report", "-a", "backprop", "-f", "md")
+        assert report.returncode == 0 and report.stdout.startswith("#") and "100" in report.stdout
+
+        listed = grade("history", "-a", "backprop", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [item["status"] for item in sorted(json.loads(listed.stdout), key=lambda i: i["submission_id"])] == ["error", "graded"]
+
+        receipt = grade("submit", str(correct), "-a", "backprop", "--no-wait", "--json")
+        assert receipt.returncode == 0 and json.loads(receipt.stdout)["status"] == "pending"
+
+        wrong = subprocess.run([*student, "history", "-a", "backprop"], env={**home, "GRADE_TOKEN": "not-a-token"}, capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 2 and wrong.stderr.strip().splitlines() == [
+            "Error: the server does not accept your token; run grade login again with the token your instructor gave you."
+        ]
+        unknown = grade("submit", str(correct), "-a", "no-such-assignment")
+        assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
