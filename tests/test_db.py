@@ -448,16 +448,16 @@ def test_revision_0003_turns_old_messages_into_fields(tmp_path: Path) -> None:
     assert (check.student_text, check.hidden) == ("", False)
 
 
-def test_revision_0005_upgrades_a_0004_gradebook_with_its_results(tmp_path: Path) -> None:
+def test_revision_0005_upgrades_a_0004_gradebook_with_its_results(url: str) -> None:
     """A gradebook in use before identity and lateness existed keeps every result, each not late
     (its score is its final score), and gains an empty roster, token table and extensions."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    blob = "x'00'" if url.startswith("sqlite") else "'\\x00'::bytea"
     with gradebook_at(url, "0004") as connection:
         connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (2, 'bob')")
         connection.exec_driver_sql(
             f"INSERT INTO submissions ({SUBMISSION_COLUMNS}, attempts)"
-            " VALUES (1, 1, 1, 'a.py', x'00', 'x', '2026-11-30 10:00:00', 'graded', '7 of 10 points.', 1, 'v', 7.0, 10.0, '[]', '', '', 1),"
-            " (2, 2, 1, 'b.py', x'01', 'y', '2026-11-30 11:00:00', 'pending', '', 2, 'v', NULL, NULL, '[]', '', '', 0)"
+            f" VALUES (1, 1, 1, 'a.py', {blob}, 'x', '2026-11-30 10:00:00', 'graded', '7 of 10 points.', 1, 'v', 7.0, 10.0, '[]', '', '', 1),"
+            f" (2, 2, 1, 'b.py', {blob}, 'y', '2026-11-30 11:00:00', 'pending', '', 2, 'v', NULL, NULL, '[]', '', '', 0)"
         )
         connection.exec_driver_sql(
             "INSERT INTO check_results (submission_id, check_id, part, status, score, max_score, message, diagnoses, errors)"
