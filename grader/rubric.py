@@ -163,7 +163,16 @@ def load_rubric(path: Path) -> Rubric:
         first = _explain(problems[0], data)
         count = f"{len(problems)} problems; first: " if len(problems) > 1 else ""
         raise RubricError(f"{path}: {count}{first}.") from None
-    return spec.rubric(hashlib.sha256(raw).hexdigest())
+    return spec.rubric(grading_digest(data))
+
+
+def grading_digest(data: dict[str, Any]) -> str:
+    """What the rubric's version is made of: everything that decides a grade, and not the
+    ``[policy]`` (when and how often students may submit, what lateness costs). Moving a due
+    date then neither regrades a class nor fails the uploads pending at that moment; neither do
+    comments or layout."""
+    graded = {key: value for key, value in data.items() if key != "policy"}
+    return hashlib.sha256(json.dumps(graded, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # --- what the file may say --------------------------------------------------------------------

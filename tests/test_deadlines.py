@@ -171,3 +171,66 @@ def test_every_message_of_a_grader_failure_is_recognised(message: str) -> None:
 
     assert grader_fault("error", message, "hw.py")
     assert not grader_fault("graded", message, "hw.py")
+
+
+class LastOneTaken(Exception):
+    pass
+
+
+@pytest.mark.postgres
+def test_uploads_racing_for_the_last_submission_take_it_once(postgres_url: str) -> None:
+    # Upload A decides while upload B is waiting on the gradebook's lock for the same student
+    # and assignment (seen in pg_locks, not guessed with a sleep): B decides only after A is
+    # recorded, sees it, and is refused. Without the lock B would not wait, and A would wait for
+    # it in vain.
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    from grader.leases import Lease
+
+    def upload(admit: object) -> int:
+        with Gradebook(postgres_url) as book:
+            return book.record_upload(
+                batch_key=f"upload:{threading.get_ident()}", student="ada", assignment="hw", filename="a.py", content=b"x",
+                seed=1, rubric_version="v", lease=Lease("test server", 60), submitted_at=datetime.now(UTC), admit=admit,  # type: ignore[arg-type]
+            ).id
+
+    def at_most_one(uploads: list[datetime], extension_days: float) -> tuple[int, float]:
+        if uploads:
+            raise LastOneTaken
+        return 0, 0.0
+
+    a_deciding = threading.Event()
+    watcher = create_engine(postgres_url)
+
+    def a_admit(uploads: list[datetime], extension_days: float) -> tuple[int, float]:
+        a_deciding.set()
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        with watcher.connect() as db:
+            while not db.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar():
+                assert datetime.now(UTC) < deadline, "upload B never waited for upload A"
+        return at_most_one(uploads, extension_days)
+
+    results: dict[str, object] = {}
+
+    def run_a() -> None:
+        results["a"] = upload(a_admit)
+
+    def run_b() -> None:
+        try:
+            results["b"] = upload(at_most_one)
+        except LastOneTaken:
+            results["b"] = "refused"
+
+    first = threading.Thread(target=run_a)
+    first.start()
+    assert a_deciding.wait(30)
+    second = threading.Thread(target=run_b)
+    second.start()
+    first.join(60)
+    second.join(60)
+    watcher.dispose()
+    assert isinstance(results["a"], int) and results["b"] == "refused"
+    with Gradebook(postgres_url) as book:
+        assert len(book.uploads("ada", "hw")) == 1

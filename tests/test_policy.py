@@ -248,3 +248,21 @@ def test_a_bad_policy_is_one_line_naming_the_field(tmp_path: Path, policy: str, 
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_policy_is_no_part_of_the_rubric_version(course: Path) -> None:
+    # Moving a due date must neither regrade a class (batch keys hold the version) nor fail the
+    # uploads pending at that moment; a change to what is graded must.
+    from grader.course import Course
+
+    path = course / "rubrics" / "backprop.toml"
+    original = path.read_text()
+    before = Course(course).assignment("backprop").version
+    path.write_text(original + '\n# a comment\n[policy]\ndue = "2026-12-08T23:59:00-05:00"\nmax_submissions = 3\n')
+    with_policy = Course(course).assignment("backprop").version
+    path.write_text(original + '\n[policy]\ndue = "2026-12-15T23:59:00-05:00"\n')
+    moved = Course(course).assignment("backprop").version
+    assert before == with_policy == moved
+    assert "points = 15" in original
+    path.write_text(original.replace("points = 15", "points = 16", 1))
+    assert Course(course).assignment("backprop").version != before

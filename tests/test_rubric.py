@@ -411,11 +411,14 @@ def test_missing_rubric_file(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-def test_digest_changes_with_the_file(tmp_path: Path) -> None:
+def test_digest_changes_with_what_is_graded_only(tmp_path: Path) -> None:
     path = tmp_path / "toy.toml"
     path.write_text(TOY)
     first = load_rubric(path).digest
     path.write_text(TOY + "\n# a comment\n")
+    assert load_rubric(path).digest == first
+    assert TOY.count("points = 10") == 1
+    path.write_text(TOY.replace("points = 10", "points = 11"))
     assert load_rubric(path).digest != first
 
 
@@ -530,7 +533,7 @@ def test_version_changes_when_the_reference_or_rubric_changes(course_dir: Path) 
     second = course.assignment("toy").version
     assert second != first
 
-    (course_dir / "rubrics" / "toy.toml").write_text(TOY + "\n# a comment\n")
+    (course_dir / "rubrics" / "toy.toml").write_text(TOY.replace("points = 10", "points = 11"))
     third = course.assignment("toy").version
     assert third not in (first, second)
 

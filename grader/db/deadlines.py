@@ -60,29 +60,35 @@ class Deadlines:
 
     def extension_days(self, student: str, assignment: str) -> float:
         """The days ``student`` has been given on ``assignment``; 0.0 without an extension."""
-        query = (
-            select(Extension.days)
-            .join(Student, Extension.student_id == Student.id)
-            .join(Assignment, Extension.assignment_id == Assignment.id)
-            .where(Student.external_id == student, Assignment.name == assignment)
-        )
-        return self._transaction("read gradebook", lambda s: float(s.scalars(query).first() or 0.0))
+        return self._transaction("read gradebook", lambda s: extension_in(s, student, assignment))
 
     def uploads(self, student: str, assignment: str, since: datetime | None = None) -> list[datetime]:
         """When ``student``'s submissions of ``assignment`` that count were submitted (since
         ``since``, inclusive, if given), oldest first: every one, pending ones included, except
         those that ended in a failure of the grader's own (``grader.results.grader_fault``)."""
-        query = (
-            select(Submission.submitted_at, Submission.status, Submission.message, Submission.filename)
-            .join(Student, Submission.student_id == Student.id)
-            .join(Assignment, Submission.assignment_id == Assignment.id)
-            .where(Student.external_id == student, Assignment.name == assignment)
-            .order_by(Submission.submitted_at, Submission.id)
-        )
-        if since is not None:
-            query = query.where(Submission.submitted_at >= since)
+        return self._transaction("read gradebook", lambda s: uploads_in(s, student, assignment, since))
 
-        def work(s: Session) -> list[datetime]:
-            return [row.submitted_at for row in s.execute(query) if not grader_fault(row.status, row.message, row.filename)]
 
-        return self._transaction("read gradebook", work)
+def extension_in(s: Session, student: str, assignment: str) -> float:
+    """``Deadlines.extension_days`` within the transaction of ``s``."""
+    query = (
+        select(Extension.days)
+        .join(Student, Extension.student_id == Student.id)
+        .join(Assignment, Extension.assignment_id == Assignment.id)
+        .where(Student.external_id == student, Assignment.name == assignment)
+    )
+    return float(s.scalars(query).first() or 0.0)
+
+
+def uploads_in(s: Session, student: str, assignment: str, since: datetime | None = None) -> list[datetime]:
+    """``Deadlines.uploads`` within the transaction of ``s``."""
+    query = (
+        select(Submission.submitted_at, Submission.status, Submission.message, Submission.filename)
+        .join(Student, Submission.student_id == Student.id)
+        .join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Student.external_id == student, Assignment.name == assignment)
+        .order_by(Submission.submitted_at, Submission.id)
+    )
+    if since is not None:
+        query = query.where(Submission.submitted_at >= since)
+    return [row.submitted_at for row in s.execute(query) if not grader_fault(row.status, row.message, row.filename)]

@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from grader.db import names, schema
-from grader.db.deadlines import Deadlines
+from grader.db.deadlines import Deadlines, extension_in, uploads_in
 from grader.db.engine import CHECK_URL, masked, open_engine
 from grader.db.models import Assignment, Student, Submission
 from grader.db.people import People
@@ -254,6 +254,47 @@ class Gradebook(People, Deadlines):
             return Claim(row.id, row.status, row.seed)
 
         return self._transaction("record a submission in", claim)
+
+    def record_upload(
+        self,
+        *,
+        batch_key: str,
+        student: str,
+        assignment: str,
+        filename: str,
+        content: bytes,
+        seed: int,
+        rubric_version: str,
+        lease: Lease,
+        submitted_at: datetime,
+        admit: Callable[[list[datetime], float], tuple[int, float]],
+    ) -> Claim:
+        """Record an upload as ``claim_submission`` does, if ``admit`` allows it: ``admit(uploads,
+        extension_days)`` is given what the student's earlier uploads of ``assignment`` count
+        (``Deadlines.uploads``) and their extension, and returns (late days, late penalty per
+        day) or raises to refuse (nothing is recorded then).
+
+        Reading, deciding and recording are one transaction under a lock per student and
+        assignment (PostgreSQL: an advisory lock; SQLite: the database's write lock, taken by
+        the first statement), so that uploads racing each other, on several servers too, cannot
+        both take the last submission or the last place in the rate.
+        """
+        _require_name("student", student)
+        _require_name("assignment", assignment)
+        key = int.from_bytes(hashlib.sha256(json.dumps(["upload", student, assignment]).encode()).digest()[:8], "big", signed=True)
+
+        def record(s: Session) -> Claim:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)  # writes first
+            late_days, per_day = admit(uploads_in(s, student, assignment), extension_in(s, student, assignment))
+            values |= _lateness(submitted_at, late_days, per_day)
+            row = Submission(**values, batch_key=batch_key, **_leased(lease), attempts=0)
+            s.add(row)
+            s.flush()
+            return Claim(row.id, row.status, row.seed)
+
+        return self._transaction("record a submission in", record)
 
     def finish_submission(self, submission_id: int, result: GradingResult) -> None:
         """Store the outcome and every check of a pending submission, all or nothing, and the

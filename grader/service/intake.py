@@ -2,9 +2,9 @@
 
 An upload is checked against the assignment's ``[policy]`` twice: before its body is read (a
 refused upload costs the server nothing and the student nothing: it is never recorded, so it
-uses up no submission and no rate), and again just before it is recorded, under a lock per
-student and assignment, so that two uploads of one student racing each other cannot both take
-the last submission this server allows. What is accepted is recorded ``pending`` with the
+uses up no submission and no rate), and again in the transaction that records it, under the
+gradebook's lock per student and assignment, so that two uploads of one student racing each
+other, on one server or several, cannot both take the last submission. What is accepted is recorded ``pending`` with the
 server's receipt time as ``submitted_at`` and the late days the policy counts, leased to the
 server, committed, and only then sent to the graders; the student gets its id at once.
 """
@@ -12,8 +12,6 @@ server, committed, and only then sent to the graders; the student gets its id at
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,8 +38,6 @@ class Accepted:
 class Intake:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self._guard = threading.Lock()
-        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
     def assignment(self, name: str) -> Assignment:
         """The course's assignment ``name``; 404 when there is none (the course's own message
@@ -74,28 +70,33 @@ class Intake:
 
     def accept(self, student: str, assignment: Assignment, submission: Submission, received: datetime) -> Accepted:
         """Record ``submission`` as ``student``'s upload received at ``received``, then send it
-        to the graders; ``Refused`` if the policy no longer allows it."""
-        gradebook, dispatch = self.service.gradebook, self.service.dispatch
-        with self._lock(student, assignment.name):
-            self.check(student, assignment, received)
-            policy = assignment.rubric.policy
-            late_days = policy.late_days(received, gradebook.extension_days(student, assignment.name))
-            claimed = gradebook.claim_submission(
-                batch_key=upload_key(),
-                student=student,
-                assignment=assignment.name,
-                filename=submission.filename,
-                content=submission.content,
-                seed=secrets.randbits(63),
-                rubric_version=assignment.version,
-                lease=dispatch.lease,
-                submitted_at=received,
-                late_days=late_days,
-                late_penalty_per_day=policy.late_penalty_per_day,
-            )
-        dispatch.send(claimed.id)
-        return Accepted(claimed.id, received, late_days)
+        to the graders; ``Refused`` if the policy no longer allows it. The check and the record
+        are one transaction under the gradebook's lock per student and assignment
+        (``Gradebook.record_upload``): servers sharing a gradebook cannot both accept the last
+        upload a student may make."""
+        dispatch = self.service.dispatch
+        policy = assignment.rubric.policy
 
-    def _lock(self, student: str, assignment: str) -> threading.Lock:
-        with self._guard:
-            return self._locks[(student, assignment)]
+        decided: list[int] = []  # the late days admit counted (in its last attempt)
+
+        def admit(uploads: list[datetime], extension_days: float) -> tuple[int, float]:
+            refusal = policy.refusal(received, extension_days=extension_days, uploads=uploads)
+            if refusal is not None:
+                raise Refused(refusal.status, refusal.message, refusal.retry_after)
+            decided[:] = [policy.late_days(received, extension_days)]
+            return decided[0], policy.late_penalty_per_day
+
+        claimed = self.service.gradebook.record_upload(
+            batch_key=upload_key(),
+            student=student,
+            assignment=assignment.name,
+            filename=submission.filename,
+            content=submission.content,
+            seed=secrets.randbits(63),
+            rubric_version=assignment.version,
+            lease=dispatch.lease,
+            submitted_at=received,
+            admit=admit,
+        )
+        dispatch.send(claimed.id)
+        return Accepted(claimed.id, received, decided[0])
