@@ -185,11 +185,11 @@ def submit(
         click.echo(json.dumps(done.to_json()))
         return
     result = done.result
-    header = Header(done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score, filename=path.name, isolation=result.isolation)
+    header = Header(
+        done.submission_id, student, assignment, result.status, result.message, result.score, result.max_score,
+        filename=path.name, isolation=result.isolation, late_days=done.late_days, penalty=done.penalty,
+    )
     click.echo(render_text(header, result.checks, result.warnings, done.rubric))
-    if done.late_days:
-        days = f"{done.late_days} day{'s' if done.late_days != 1 else ''}"
-        click.echo(f"Late by {days}: {done.penalty:g} points off, {result.score - done.penalty:g} of {result.max_score:g}.")
 
 
 def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool, wait: bool) -> None:

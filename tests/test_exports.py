@@ -124,9 +124,16 @@ def late(course: Path, db_url: str) -> Path:
     assert run(course, "extend", "ada", "-a", "backprop", "--days", "0").exit_code == 0
     text = run(course, "submit", str(SAMPLES / "correct_loops.py"), "-a", "backprop", "-s", "ada")
     assert text.exit_code == 0, text.output
-    assert text.stdout.splitlines()[-1] == "Late by 2 days: 50 points off, 50 of 100."
+    assert text.stdout.splitlines()[1].endswith(" Late by 2 days: 50 points off, 50 of 100.")
     assert on_time["score"] == 95
     return course
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "html"])
+def test_a_late_submission_s_report_says_what_lateness_cost(late: Path, fmt: str) -> None:
+    shown = run(late, "report", "-a", "backprop", "-s", "ada", "-f", fmt)
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.count("Late by 2 days: 50 points off, 50 of 100.") == 1
 
 
 def write_roster(directory: Path) -> Path:

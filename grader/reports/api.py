@@ -140,6 +140,8 @@ def header(stored: StoredSubmission, max_score: float | None = None) -> Header:
         stored.submitted_at,
         stored.filename,
         stored.isolation,
+        stored.late_days,
+        stored.penalty,
     )
 
 

@@ -35,6 +35,16 @@ class Header:
     submitted_at: datetime | None = None
     filename: str = ""
     isolation: str = ""
+    late_days: int = 0
+    penalty: float = 0.0  # points the lateness cost; ``score`` is before it
+
+    @property
+    def lateness(self) -> str:
+        """The sentence a report adds for a late submission, or ""."""
+        if not self.late_days:
+            return ""
+        days = f"{self.late_days} day{'s' if self.late_days != 1 else ''}"
+        return f"Late by {days}: {self.penalty:g} points off, {self.score - self.penalty:g} of {self.max_score:g}."
 
 
 @dataclass(frozen=True)

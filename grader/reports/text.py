@@ -32,7 +32,8 @@ def text(report: Report) -> str:
         f"{header.assignment} / {header.student}: submission {header.submission_id}"
         f"{f' ({header.filename})' if header.filename else ''}{when}",
         f"Status: {header.status}. Score: {header.score:g} / {header.max_score:g}."
-        + (f" Isolation: {header.isolation}." if header.isolation else ""),
+        + (f" Isolation: {header.isolation}." if header.isolation else "")
+        + (f" {header.lateness}" if header.lateness else ""),
     ]
     if header.status != "graded":
         lines.append(_wrap(header.message, "  "))
