@@ -192,6 +192,10 @@ def submit(
     click.echo(render_text(header, result.checks, result.warnings, done.rubric))
 
 
+#: seconds between two "still grading" lines while a server grades an upload
+PROGRESS_EVERY = 5.0
+
+
 def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool, wait: bool) -> None:
     from grader.client import Client
 
@@ -205,9 +209,16 @@ def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool
                 f"grade report --assignment {assignment} shows its result once graded."
             ))
             return
+        shown = [0.0]  # when progress was last said
+
+        def progress(waited: float) -> None:
+            if not as_json and waited - shown[0] >= PROGRESS_EVERY:
+                shown[0] = waited
+                click.echo(f"still grading ({waited:.0f} s)...", err=True)
+
         if not as_json:
-            click.echo(printable(f"submission {submission_id} received{late}; grading...", ), err=True)
-        found = client.wait(submission_id)
+            click.echo(printable(f"submission {submission_id} received{late}; grading..."), err=True)
+        found = client.wait(submission_id, progress=progress)
         if found.get("status") == "pending":  # recorded all the same: the server grades it
             click.echo(json.dumps(found) if as_json else printable(
                 f"submission {submission_id} is still being graded; grade report --assignment {assignment} shows it once graded."
