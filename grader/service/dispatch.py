@@ -158,6 +158,8 @@ class LocalGraders:
         self._queue.join_thread()
 
 
+#: how much lower than the server's a grading process's scheduling priority is
+GRADING_NICENESS = 10
 #: how often a grading process asks whether its server still runs
 WATCH_SECONDS = 0.25
 
@@ -171,6 +173,9 @@ def _work(queue: Any, settings: Settings, course: str, db_url: str, isolation: s
     # the server itself, and ends (its sandbox with it) as soon as the server is gone.
     threading.Thread(target=_die_with, args=(queued_by,), name="grader-server-watch", daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    # Grading (and the sandboxes it starts, which inherit this) yields the processors to the
+    # server's requests: an upload is acknowledged at once even while every core grades.
+    os.nice(GRADING_NICENESS)
     install(settings)
     logging.getLogger("grader").setLevel(settings.log_level_number())
     if not logging.getLogger("grader").handlers:
