@@ -22,6 +22,9 @@ FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 1
 PARTS = list(FULL)
 #: a correct answer whose three functions do not call each other
 CORRECT = (SAMPLES / "correct_loops.py").read_text()
+#: a correct submission whose top level ends in a statement that waits until it is killed: the
+#: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100
+HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
 
 
 def part_of(check_id: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CORRECT, SAMPLES, batch, rows, run
+from helpers import CORRECT, HANGS_THEN_CORRECT, SAMPLES, batch, rows, run
 
 from grader.batch import Skipped, claims, discover, local
 from grader.batch.claims import Done, batch_key
@@ -26,10 +26,6 @@ from grader.results import GradingResult
 from grader.sandbox.isolation import IsolationError
 from grader.settings import Settings
 from grader.workspace import Workspace
-
-#: a correct submission whose top level ends in a statement that waits until it is killed: the
-#: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100
-HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
 
 
 def write_class(directory: Path, count: int, source: str = CORRECT) -> list[str]:

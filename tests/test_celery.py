@@ -10,19 +10,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import pytest
-from helpers import CORRECT, ROOT, rows
+from helpers import CORRECT, HANGS_THEN_CORRECT, ROOT, rows
+from serving import wait_for
 from sqlalchemy import create_engine, text
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-#: a correct submission whose top level ends in a statement that waits until it is killed: the
-#: grader's load timeout (3 s in the test course) stops it, skips it and grades the rest to 100
-HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
 
 
 def start_worker(grade: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -50,15 +46,6 @@ def lease_owner(url: str, student: str) -> str | None:
             ), {"student": student}).scalar()
     finally:
         engine.dispose()
-
-
-def wait_for(condition: Callable[[], bool], what: str, *alive: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    """Poll ``condition`` (a fact in the database) until it holds, while ``alive`` all run."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        assert all(p.poll() is None for p in alive), f"a process ended before {what}"
-        time.sleep(0.02)
 
 
 def class_of(directory: Path, students: list[str], special: dict[str, str] | None = None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CORRECT, ROOT, run
+from servers import free_port
 
 from grader.login import Login, ServiceRefusal, config_path, configured, save_login
 
@@ -51,12 +51,6 @@ def test_a_bad_login_is_refused_saying_why(tmp_path: Path, server: str, token: s
     with pytest.raises(ServiceRefusal, match=problem.replace("/", "/")):
         save_login(server, token, tmp_path / "config.toml")
     assert not (tmp_path / "config.toml").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_server_that_cannot_be_reached_is_one_line_exit_1(course: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import CORRECT, ROOT, rows
+from helpers import CORRECT, HANGS_THEN_CORRECT, ROOT, rows
 from servers import PrivatePostgres
 
 from grader.batch.claims import MAX_ATTEMPTS, claim, claim_and_grade
@@ -21,9 +21,6 @@ from grader.db import Gradebook
 from grader.leases import OUTPUT_PREFIX, Heartbeat, Lease, holder_gone, output_folder, owner_name, readable, sweep_scratch
 from grader.loading import Submission
 from grader.workspace import INTERRUPTED, Workspace
-
-#: a correct submission whose top level waits until the load timeout (3 s in the test course)
-HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
 
 
 def a_dead_owner(role: str = "grade submit") -> str:

@@ -9,13 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CORRECT, ROOT
+from helpers import CORRECT, HANGS_THEN_CORRECT, ROOT
 from serving import Served, enrol, graded, upload, wait_for
 from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.slow
-#: a correct submission whose top level waits until the load timeout (3 s in the test course)
-HANGS_THEN_CORRECT = CORRECT + "\nimport signal\n\nsignal.pause()\n"
 
 
 def submission_rows(url: str) -> list[tuple[int, str, str, float | None, int, str | None]]:
