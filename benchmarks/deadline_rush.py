@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from grader.client import FIRST_PAUSE, LONGEST_PAUSE  # noqa: E402 - after the path
+from grader.client import FIRST_PAUSE, HOLD_SECONDS, LONGEST_PAUSE  # noqa: E402 - after the path
 
 SAMPLES = ROOT / "submissions" / "backprop"
 
@@ -100,7 +101,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=10).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -112,14 +113,19 @@ def main() -> None:
         graded: dict[str, float] = {}
         ids: dict[str, int] = {}
         failures: list[str] = []
+        failed_looks: list[str] = []
         lock = threading.Lock()
         start = time.monotonic()
         spacing = args.seconds / max(1, len(students))
 
+        # one TLS context for every client: building one per client (httpx's default) costs
+        # ~40 ms of this machine's processors each, which a student's own machine pays
+        context = ssl.create_default_context()
+
         def one(index: int, student: str) -> None:
             time.sleep(max(0.0, start + index * spacing - time.monotonic()))
             headers = {"Authorization": f"Bearer {tokens[student]}"}
-            with httpx.Client(base_url=f"{base}/api/v1", headers=headers, timeout=120) as client:
+            with httpx.Client(base_url=f"{base}/api/v1", headers=headers, timeout=120, verify=context) as client:
                 sent = time.monotonic()
                 response = client.post("/assignments/backprop/submissions", files={"file": ("hw.py", uploads[student])})
                 acked = time.monotonic()
@@ -128,13 +134,20 @@ def main() -> None:
                         failures.append(f"{student}: {response.status_code} {response.text[:200]}")
                     return
                 submission_id = int(response.json()["submission_id"])
-                pause = FIRST_PAUSE  # as `grade submit` waits (grader.client)
+                pause = FIRST_PAUSE  # as `grade submit` waits (grader.client.Client.wait): long polls
                 while True:
-                    found = client.get(f"/submissions/{submission_id}").json()
-                    if found.get("status") != "pending":
+                    asked = time.monotonic()
+                    looked = client.get(f"/submissions/{submission_id}", params={"wait": HOLD_SECONDS})
+                    if looked.status_code != 200:  # counted, and asked again, as the client would be
+                        with lock:
+                            failed_looks.append(f"{student}: {looked.status_code} {looked.text[:200]}")
+                        time.sleep(pause)
+                        continue
+                    if looked.json().get("status") != "pending":
                         break
-                    time.sleep(pause)
-                    pause = min(pause * 2, LONGEST_PAUSE)
+                    if time.monotonic() - asked < HOLD_SECONDS / 2:
+                        time.sleep(pause)
+                        pause = min(pause * 2, LONGEST_PAUSE)
                 with lock:
                     acks[student] = acked - sent
                     graded[student] = time.monotonic() - sent
@@ -171,9 +184,15 @@ def main() -> None:
     print(f"deadline rush: {len(students)} students over {args.seconds:g} s against grade serve on {where}; wall {wall:.1f} s")
     print(f"  ack latency    p50 {1000 * percentile(list(acks.values()), 0.5):.0f} ms  p99 {1000 * percentile(list(acks.values()), 0.99):.0f} ms")
     print(f"  upload->graded p50 {percentile(list(graded.values()), 0.5):.2f} s  p99 {percentile(list(graded.values()), 0.99):.2f} s")
-    print(f"  refused {len(failures)}, lost {len(lost)}, duplicated {len(duplicated)}")
+    print(f"  refused {len(failures)}, failed looks {len(failed_looks)}, lost {len(lost)}, duplicated {len(duplicated)}")
     for line in failures[:5]:
         print(f"  refused: {line}")
+    for line in failed_looks[:5]:
+        print(f"  failed look: {line}")
+    problems = [line for line in (work / "serve.log").read_text(errors="replace").splitlines() if " ERROR " in line or " WARNING " in line]
+    print(f"  server log: {len(problems)} warnings and errors")
+    for line in problems[:5]:
+        print(f"    {line[:200]}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -25,7 +25,9 @@ from grader.login import Login, ServerUnreachable, ServiceRefusal
 
 #: how long ``grade submit`` waits for its grading before it says where to look later
 WAIT_SECONDS = 600.0
-#: pauses between two looks at a pending submission: short at first, then at most this
+#: how long the server holds one look at a pending submission (a long poll) before it answers
+HOLD_SECONDS = 5.0
+#: pauses between two looks at a server that answers at once: short at first, then at most this
 FIRST_PAUSE, LONGEST_PAUSE = 0.2, 2.0
 #: the most of a server's error body quoted in a message
 QUOTED_CHARS = 300
@@ -73,18 +75,26 @@ class Client:
     def wait(
         self, submission_id: int, *, seconds: float = WAIT_SECONDS, progress: Callable[[float], None] | None = None
     ) -> dict[str, Any]:
-        """The submission once it is no longer pending; after ``seconds``, the pending one."""
+        """The submission once it is no longer pending; after ``seconds``, the pending one.
+
+        Each look is a long poll (``?wait=``): the server answers as soon as the grading ends,
+        or after ``HOLD_SECONDS``, when ``progress`` hears how long it has been. A server that
+        answers a pending look at once (one that does not hold requests) is asked again after a
+        pause that grows from ``FIRST_PAUSE`` to ``LONGEST_PAUSE``."""
         start = time.monotonic()
         pause = FIRST_PAUSE
         while True:
-            found = self.submission(submission_id)
+            asked = time.monotonic()
+            hold = min(HOLD_SECONDS, max(0.0, seconds - (asked - start)))
+            found = self._json("GET", f"/submissions/{int(submission_id)}", params={"wait": f"{hold:.1f}"})
             waited = time.monotonic() - start
             if found.get("status") != "pending" or waited >= seconds:
                 return found
             if progress:
                 progress(waited)
-            time.sleep(min(pause, max(0.0, seconds - waited)))
-            pause = min(pause * 2, LONGEST_PAUSE)
+            if time.monotonic() - asked < hold / 2:
+                time.sleep(min(pause, max(0.0, seconds - waited)))
+                pause = min(pause * 2, LONGEST_PAUSE)
 
     def report(self, submission_id: int, format: str = "text") -> str:
         return self._request("GET", f"/submissions/{int(submission_id)}/report", params={"format": format}).text

@@ -143,3 +143,27 @@ def graded(client: httpx.Client, submission_id: int, *alive: subprocess.Popen[by
 
     found: dict[str, Any] = wait_for(finished, f"submission {submission_id} is graded", *alive)
     return found
+
+
+def niceness(pid: int) -> int:
+    """The scheduling niceness of process ``pid`` (field 19 of /proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` now (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended while we looked
+            children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found

@@ -15,8 +15,10 @@ from typing import IO
 
 import pytest
 from helpers import CORRECT, HANGS_THEN_CORRECT, ROOT, rows
-from serving import wait_for
+from serving import niceness, wait_for
 from sqlalchemy import create_engine, text
+
+from grader.batch.claims import GRADING_NICENESS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -252,3 +254,37 @@ def test_a_celery_batch_killed_outright_leaves_nothing_pending(course: Path, pos
     assert {status for _, status, _ in rows(postgres_url)} == {"pending"}
     subprocess.run([*grade, "export", "-a", "backprop"], env=env, check=True, capture_output=True)
     assert sorted(rows(postgres_url)) == [(student, "error", 0) for student in students]
+
+
+def test_a_worker_grades_at_a_lower_priority_than_what_started_it(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    # As grade serve's own grading processes: a worker beside a server, its database and its
+    # broker yields the processors to them.
+    grade, env = setup(course, postgres_url, broker)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = start_worker(grade, env, log)
+        try:
+            wait_for(lambda: niceness(worker.pid) == os.nice(0) + GRADING_NICENESS or None, "the worker lowers its priority", worker)
+        finally:
+            stop(worker)
+
+
+def test_two_workers_on_one_machine_both_run(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
+    # Each worker has a node name of its own: with Celery's default (celery@host) the second
+    # would share the first's control queue and stop at once.
+    from celery import Celery
+
+    grade, env = setup(course, postgres_url, broker)
+    with open(tmp_path / "workers.log", "wb") as log:
+        workers = [start_worker(grade, env, log) for _ in range(2)]
+        try:
+            control = Celery(broker=broker)
+
+            def both() -> list[str] | None:
+                nodes = [node for reply in control.control.ping(timeout=1.0) for node in reply]
+                return nodes if len(nodes) == 2 else None
+
+            answering = wait_for(both, "both workers answer a ping", *workers)
+            assert len(set(answering)) == 2 and all(w.poll() is None for w in workers)
+        finally:
+            for worker in workers:
+                stop(worker)

@@ -132,3 +132,29 @@ def test_a_student_submits_reports_and_lists_through_a_real_server(course: Path,
         ]
         unknown = grade("submit", str(correct), "-a", "no-such-assignment")
         assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_waiting_asks_with_long_polls_and_still_works_with_a_server_that_answers_at_once() -> None:
+    import httpx
+
+    from grader.client import HOLD_SECONDS, Client
+
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        status = "pending" if len(asked) < 3 else "graded"
+        return httpx.Response(200, json={"submission_id": 12, "status": status})
+
+    heard: list[float] = []
+    with Client(Login("http://grader.test", "tok"), transport=httpx.MockTransport(answer)) as client:
+        found = client.wait(12, progress=heard.append)
+    assert found == {"submission_id": 12, "status": "graded"}
+    assert [r.url.path for r in asked] == ["/api/v1/submissions/12"] * 3
+    assert all(float(r.url.params["wait"]) == HOLD_SECONDS for r in asked)
+    assert len(heard) == 2 and heard == sorted(heard)
+    # with less time left than a hold, the server is asked to hold only that long
+    asked.clear()
+    with Client(Login("http://grader.test", "tok"), transport=httpx.MockTransport(answer)) as client:
+        assert client.wait(12, seconds=1.0)["status"] in ("pending", "graded")
+    assert 0 < float(asked[0].url.params["wait"]) <= 1.0

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from helpers import CORRECT, FULL, SAMPLES, run
-from serving import Served, enrol, graded, upload
+from serving import Served, descendants, enrol, graded, niceness, upload, wait_for
+
+from grader.batch.claims import GRADING_NICENESS
 
 pytestmark = pytest.mark.slow  # each test starts a server of its own (about 2 s)
 
@@ -246,3 +248,44 @@ def test_a_server_keeps_serving_while_it_waits_for_graders(course: Path, db_url:
         assert quick.status_code == 202 and bea.get(f"/api/v1/submissions/{quick.json()['submission_id']}").json()["status"] == "pending"
         assert graded(ada, slow, server.process)["score"] == 100.0
         assert graded(bea, quick.json()["submission_id"], server.process)["score"] == 100.0
+
+
+def test_a_long_poll_answers_as_soon_as_the_grading_ends(course: Path, db_url: str, tmp_path: Path) -> None:
+    # One grading process, busy first with a submission that hangs until its load timeout: bea's
+    # upload waits behind it, and her one request with ?wait= comes back once it is graded.
+    tokens = enrol(db_url, "ada", "bea")
+    hangs = CORRECT + "\nimport signal\n\nsignal.pause()\n"
+    with Served(course, db_url, tmp_path, "--workers", "1") as server, server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea:
+        slow = upload(ada, hangs).json()["submission_id"]
+        mine = upload(bea, CORRECT).json()["submission_id"]
+        url = f"/api/v1/submissions/{mine}"
+        assert bea.get(url, params={"wait": 0.2}).json()["status"] == "pending"  # its time ran out first
+        # someone else's submission is 404 at once, not after the wait (the client gives up at 5 s)
+        assert ada.get(url, params={"wait": 30}, timeout=5).status_code == 404
+        for wrong in ("31", "-1", "soon", "nan"):
+            assert bea.get(url, params={"wait": wrong}).status_code == 422, wrong
+        found = bea.get(url, params={"wait": 30}, timeout=60).json()
+        assert (found["status"], found["score"], found["submission_id"]) == ("graded", 100.0, mine)
+        assert found == bea.get(url).json()  # the same answer as without waiting
+        assert graded(ada, slow, server.process)["status"] != "pending"
+
+
+def test_grading_runs_at_a_lower_priority_than_the_server(course: Path, db_url: str, tmp_path: Path) -> None:
+    # The server answers requests at its own priority; its grading processes (and the sandboxes
+    # they start) yield the processors to it, so an upload is acknowledged while every core grades.
+    with Served(course, db_url, tmp_path, "--workers", "2") as server:
+        base = niceness(server.process.pid)
+
+        def lowered() -> list[int] | None:
+            below = [p for p in descendants(server.process.pid) if _niceness_or_none(p) == base + GRADING_NICENESS]
+            return below if len(below) >= 2 else None
+
+        assert len(wait_for(lowered, "two grading processes at a lower priority", server.process)) >= 2
+        assert niceness(server.process.pid) == base
+
+
+def _niceness_or_none(pid: int) -> int | None:
+    try:
+        return niceness(pid)
+    except OSError:
+        return None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from celery import Celery
 
 from grader.batch.claims import (
     ALREADY_GRADED,
+    GRADING_NICENESS,
     NOT_RECORDED,
     Done,
     Summary,
@@ -190,8 +192,14 @@ def start_worker(settings: Settings, course: Path, concurrency: int | None) -> N
     this one and inherit the workspace set here."""
     _state["workspace"] = Workspace(Path(course).resolve(), settings.db_url)
     _state["settings"] = settings
+    # As grade serve's own grading processes: grading yields the processors to a server, the
+    # database and the broker on the same machine (on a machine of its own it changes nothing).
+    os.nice(GRADING_NICENESS)
     log.info("worker for the course at %s, broker %s", _state["workspace"].course.root, kombu.utils.url.maybe_sanitize_url(settings.broker_url))
     args = ["worker", "--loglevel", "INFO", "--pool", "prefork", "--without-gossip", "--without-mingle"]
+    # a node name of its own: two workers on one machine with Celery's default (celery@host)
+    # share a control queue, and the second stops at once ("cannot obtain exclusive access")
+    args += ["--hostname", f"grade-{os.getpid()}@%h"]
     if concurrency:
         args += ["--concurrency", str(concurrency)]
     configure(settings).worker_main(args)

@@ -34,6 +34,11 @@ from grader.results import GradingResult, SubmissionStatus
 
 log = logging.getLogger(__name__)
 
+#: how much lower than a server's the scheduling priority of a grading process is (grade
+#: serve's own and grade worker's; their sandboxes inherit it): grading yields the processors
+#: to the requests, the database and the broker beside it
+GRADING_NICENESS = 10
+
 #: ``Done.status`` of a submission the gradebook held finished before this grading
 ALREADY_GRADED = "already graded"
 #: ``Done.status`` of a submission that could not even be read (``Done.note`` says why)

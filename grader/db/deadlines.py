@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,12 +20,22 @@ from sqlalchemy.orm import Session
 from grader import students
 from grader.db import names
 from grader.db.models import Assignment, Extension, RosterRow, Student, Submission
+from grader.db.people import rostered_in
 from grader.errors import InvalidExtension, NotRostered
 from grader.results import grader_fault
 
 T = TypeVar("T")
 #: the longest extension: a year is no longer an extension
 MAX_EXTENSION_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A student's standing on an assignment: on the roster, days of extension, uploads that count."""
+
+    rostered: bool
+    extension_days: float
+    uploads: list[datetime]
 
 
 class Deadlines:
@@ -57,6 +68,14 @@ class Deadlines:
                 s.add(Extension(student_id=student_id, assignment_id=assignment_id, days=float(days), granted_at=granted))
 
         self._transaction("record an extension in", work)
+
+    def standing(self, student: str, assignment: str) -> Standing:
+        """What the course's policy weighs before an upload of ``student``'s is read, in one read."""
+
+        def read(s: Session) -> Standing:
+            return Standing(rostered_in(s, student), extension_in(s, student, assignment), uploads_in(s, student, assignment, None))
+
+        return self._transaction("read gradebook", read)
 
     def extension_days(self, student: str, assignment: str) -> float:
         """The days ``student`` has been given on ``assignment``; 0.0 without an extension."""

@@ -75,6 +75,11 @@ def translated(action: str, url: str | URL, fix: str = CHECK_URL) -> Iterator[No
         raise failure(action, url, exc, fix) from exc
 
 
+#: connections a gradebook keeps open for reuse once opened (a command opens one; grade serve
+#: as many as its threads, which it limits to this)
+POOL_SIZE = 16
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url``, configured for concurrent graders; connects lazily."""
     try:
@@ -93,13 +98,20 @@ def open_engine(url: str) -> Engine:
         _require_file(parsed, url)
         _require_directory(parsed)
     with translated("open gradebook", parsed):
+        sqlite = parsed.get_backend_name() == "sqlite"
         engine = create_engine(
             parsed,
             # Same answer on both backends: PostgreSQL's json rejects NaN and Infinity.
             json_serializer=partial(json.dumps, allow_nan=False),
             # A pooled connection a server restart has ended is replaced before it is used,
-            # instead of failing the first operation after the restart.
-            pool_pre_ping=True,
+            # instead of failing the first operation after the restart. A file has no server.
+            pool_pre_ping=not sqlite,
+            # grade serve reaches the gradebook from as many threads as it answers requests
+            # with (POOL_SIZE): each keeps a connection open instead of opening one per request
+            # (a PostgreSQL backend process, or SQLite's pragmas), and the extra connections
+            # of a moment of more (the heartbeat, a sweep) are closed after it.
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
         )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -108,7 +108,9 @@ class Submission(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
     filename: Mapped[str] = mapped_column(FreeText)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    # Read only by the grader that grades it (by name, in a select of its own): a result, a
+    # history or a class summary never carries the files along.
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     graded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -78,7 +78,7 @@ class People:
         return self._transaction("read gradebook", lambda s: [RosterEntry(*row) for row in s.execute(query)])
 
     def is_rostered(self, student: str) -> bool:
-        return self._transaction("read gradebook", lambda s: _rostered(s, student))
+        return self._transaction("read gradebook", lambda s: rostered_in(s, student))
 
     def issue_token(self, subject: str, role: Role) -> str:
         """A new token for ``subject`` in ``role``, to be shown once: only its SHA-256 is stored.
@@ -98,7 +98,7 @@ class People:
                 return token  # an earlier attempt committed; its acknowledgement was lost
             if role == "instructor":
                 names.get_or_create(s, Instructor, Instructor.external_id, subject)
-            elif not _rostered(s, subject):
+            elif not rostered_in(s, subject):
                 raise NotRostered(
                     f"the student {students.shown(subject)} is not on the roster, so cannot have a token: "
                     "add them with grade roster import, or give --role instructor."
@@ -134,6 +134,7 @@ class People:
         return self._transaction("read gradebook", work)
 
 
-def _rostered(s: Session, student: str) -> bool:
+def rostered_in(s: Session, student: str) -> bool:
+    """Whether ``student`` is on the roster, within the transaction of ``s``."""
     query = select(RosterRow.student_id).join(Student, RosterRow.student_id == Student.id).where(Student.external_id == student)
     return s.execute(query).first() is not None

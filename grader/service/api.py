@@ -24,6 +24,7 @@ from grader.service.auth import caller, instructor
 from grader.service.intake import Intake
 from grader.service.state import service_of
 from grader.service.uploads import Refused, read_upload
+from grader.service.watch import MAX_WAIT
 
 router = APIRouter()
 Caller = Annotated[Identity, Depends(caller)]
@@ -81,9 +82,20 @@ def history(name: str, request: Request, who: Caller) -> list[dict[str, Any]]:
 
 
 @router.get("/submissions/{submission_id}")
-def result(submission_id: str, request: Request, who: Caller) -> dict[str, Any]:
-    """One submission's result, as ``grade submit --json`` prints it (see ``views.submission``)."""
-    stored = _visible(request, submission_id, who)
+async def result(
+    submission_id: str, request: Request, who: Caller, wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0
+) -> dict[str, Any]:
+    """One submission's result, as ``grade submit --json`` prints it (see ``views.submission``).
+
+    With ``wait`` (seconds, at most ``MAX_WAIT``), a pending submission's answer waits until it
+    is graded or that time has passed, whichever is first (``grader.service.watch``)."""
+    stored = await run_in_threadpool(_visible, request, submission_id, who)
+    if stored.status == "pending" and wait > 0 and await request.app.state.watcher.until_finished(stored.id, wait):
+        stored = await run_in_threadpool(_visible, request, submission_id, who)
+    return await run_in_threadpool(_shown, request, stored)
+
+
+def _shown(request: Request, stored: StoredSubmission) -> dict[str, Any]:
     loaded, _ = service_of(request).workspace.find(stored.assignment)
     return views.submission(stored, loaded.rubric if loaded else None)
 

@@ -13,17 +13,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from grader.db.engine import POOL_SIZE
 from grader.errors import GraderError
 from grader.service import api
 from grader.service.intake import Intake
 from grader.service.state import Service, service_of
 from grader.service.uploads import Refused
+from grader.service.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +36,19 @@ def create_app(service: Service) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # no more threads reach the gradebook at once than it keeps connections for
+        anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
         sweeper = asyncio.create_task(_sweep_forever(service))
         try:
             yield
         finally:
             sweeper.cancel()
+            await app.state.watcher.close()
 
     app = FastAPI(title="grader", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
     app.state.intake = Intake(service)
+    app.state.watcher = Watcher(service.gradebook.finished_among)
     app.include_router(api.router, prefix="/api/v1")
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]

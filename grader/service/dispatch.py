@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from grader.batch.claims import GRADING_NICENESS
 from grader.db import Gradebook
 from grader.leases import Lease, holder_gone, is_upload, readable
 from grader.settings import Settings, install
@@ -158,8 +159,6 @@ class LocalGraders:
         self._queue.join_thread()
 
 
-#: how much lower than the server's a grading process's scheduling priority is
-GRADING_NICENESS = 10
 #: how often a grading process asks whether its server still runs
 WATCH_SECONDS = 0.25
 

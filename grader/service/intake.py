@@ -57,14 +57,10 @@ class Intake:
 
     def check(self, student: str, assignment: Assignment, now: datetime) -> None:
         """Refuse (403 rostered, window, max_submissions; 429 rate) unless ``student`` may upload now."""
-        gradebook = self.service.gradebook
-        if not gradebook.is_rostered(student):
+        standing = self.service.gradebook.standing(student, assignment.name)
+        if not standing.rostered:
             raise Refused(403, "you are not on this course's roster; ask your instructor.")
-        refusal = assignment.rubric.policy.refusal(
-            now,
-            extension_days=gradebook.extension_days(student, assignment.name),
-            uploads=gradebook.uploads(student, assignment.name),
-        )
+        refusal = assignment.rubric.policy.refusal(now, extension_days=standing.extension_days, uploads=standing.uploads)
         if refusal is not None:
             raise Refused(refusal.status, refusal.message, refusal.retry_after)
 
