@@ -546,6 +546,25 @@ def token_issue(cli: Cli, subject: str, role: str) -> None:
     click.echo(new)
 
 
+@token.command("link")
+@click.argument("subject", metavar="ID")
+@click.option("--role", type=click.Choice(["student", "instructor"]), default="student", show_default=True,
+              help="student: ID must be on the roster; instructor: ID must have an instructor token.")
+@click.option("--server", envvar="GRADE_SERVER", default="http://127.0.0.1:8000", show_default=True,
+              help="The address students open (the TLS proxy's), as in grade login; GRADE_SERVER sets it too.")
+@click.option("--hours", type=float, default=72.0, show_default=True, help="How long the link stays usable (it works once).")
+@click.pass_obj
+@_one_line_errors
+def token_link(cli: Cli, subject: str, role: str, server: str, hours: float) -> None:
+    """Print a one-time sign-in link to the web pages for ID, alone on the last line: mail it to
+    them; it signs in once, within --hours."""
+    from grader.people import sign_in_link
+
+    link = sign_in_link(subject, "instructor" if role == "instructor" else "student", server, hours, course=cli.course, db_url=cli.db_url)
+    click.echo(printable(f"one-time sign-in link for the {role} {subject!r} (valid {hours:g} hours, once):"))
+    click.echo(link)
+
+
 @token.command("revoke")
 @click.argument("subject", metavar="ID")
 @click.pass_obj

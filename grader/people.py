@@ -29,6 +29,13 @@ def issue_token(subject: str, role: Role = "student", *, course: Path | str = ".
         return gradebook.issue_token(subject, role)
 
 
+def sign_in_link(subject: str, role: Role, server: str, hours: float, *, course: Path | str = ".", db_url: str | None = None) -> str:
+    """A one-time sign-in link to ``server``'s pages for ``subject``, usable once within ``hours``."""
+    with Workspace(course, db_url).gradebook() as gradebook:
+        secret = gradebook.issue_link(subject, role, hours)
+    return f"{server.rstrip('/')}/signin/link/{secret}"
+
+
 def revoke_tokens(subject: str, *, course: Path | str = ".", db_url: str | None = None) -> int:
     with Workspace(course, db_url).gradebook() as gradebook:
         return gradebook.revoke_tokens(subject)

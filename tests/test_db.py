@@ -30,7 +30,7 @@ import grader.db
 import grader.identity
 from grader.db import Gradebook, default_url
 from grader.db.models import Base, Student, Submission
-from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound, UnstorableResult
+from grader.errors import AlreadyFinished, DatabaseError, InvalidName, NotFound, NotRostered, UnstorableResult
 from grader.results import CheckResult, Diagnosis, GradingResult
 from grader.settings import Settings
 
@@ -464,7 +464,7 @@ def test_revision_0005_upgrades_a_0004_gradebook_with_its_results(url: str) -> N
             " VALUES (1, 'q_a', 'q', 'failed', 7.0, 10.0, 'm', '[]', '{}')"
         )
     with Gradebook(url) as book:
-        assert book.revision() == HEAD == "0005"
+        assert book.revision() == HEAD
         graded, pending = book.get(1), book.get(2)
         assert book.roster() == [] and not book.is_rostered("ada")
         book.import_roster([grader.identity.RosterEntry("ada", "Ada", "")])
@@ -473,3 +473,27 @@ def test_revision_0005_upgrades_a_0004_gradebook_with_its_results(url: str) -> N
     assert (graded.status, graded.score, graded.late_days, graded.penalty, graded.final_score) == ("graded", 7.0, 0, 0.0, 7.0)
     assert [c.score for c in graded.checks] == [7.0]
     assert (pending.status, pending.score, pending.late_days, pending.penalty, pending.final_score) == ("pending", None, 0, 0.0, None)
+
+
+def test_revision_0007_upgrades_a_0005_gradebook_and_sessions_work(url: str) -> None:
+    """A gradebook from before the web pages gains empty sessions and sign-in links; a session
+    lives until it is ended, and revoking the subject's tokens ends every one of theirs."""
+    with gradebook_at(url, "0005") as connection:
+        connection.exec_driver_sql("INSERT INTO roster (student_id, name, email) VALUES (1, 'Ada', '')")  # ada, student 1
+    with Gradebook(url) as book:
+        assert book.revision() == HEAD
+        assert book.is_rostered("ada") and book.session("no-such-session") is None
+        ada = grader.identity.Identity("ada", "student")
+        book.issue_token("ada", "student")
+        first, second = book.start_session(ada), book.start_session(ada)
+        assert first != second and book.session(first) == book.session(first) is not None
+        signed = book.session(first)
+        assert signed is not None and signed.identity == ada and len(signed.csrf) >= 43
+        assert book.end_session(first) and book.session(first) is None and not book.end_session(first)
+        assert book.session(second) is not None
+        assert book.revoke_tokens("ada") == 1 and book.session(second) is None
+        link = book.issue_link("ada", "student", hours=1)
+        assert book.redeem_link(link) == ada and book.redeem_link(link) is None
+        assert book.session("x" * 10_000) is None and book.redeem_link("") is None
+        with pytest.raises(NotRostered):
+            book.issue_link("zed", "student", hours=1)

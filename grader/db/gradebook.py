@@ -38,6 +38,7 @@ from grader.db.models import Assignment, Student, Submission
 from grader.db.people import People
 from grader.db.records import Recorded, StoredSubmission, check_row, stored
 from grader.db.retry import DEFAULT_SECONDS, retried
+from grader.db.sessions import Sessions
 from grader.errors import (
     AlreadyFinished,
     DatabaseError,
@@ -91,7 +92,7 @@ class Pending:
         return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
 
 
-class Gradebook(People, Deadlines):
+class Gradebook(People, Deadlines, Sessions):
     """Submissions and their results in SQLite or PostgreSQL.
 
     Several grader processes may use the same gradebook at once: SQLite runs in WAL mode and

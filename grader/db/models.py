@@ -217,3 +217,35 @@ class Extension(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
     days: Mapped[float] = mapped_column(Float)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser (revision 0007), by the SHA-256 of its cookie only. It ends at
+    ``expires_at``, when its holder signs out (``ended_at``), or when the subject's tokens are
+    revoked. ``csrf`` is the token every form of the session posts back."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ux_web_sessions_sha256", "sha256", unique=True), Index("ix_web_sessions_subject", "subject"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInLink(Base):
+    """A one-time sign-in link an instructor mails (revision 0007), by its SHA-256 only."""
+
+    __tablename__ = "sign_in_links"
+    __table_args__ = (Index("ux_sign_in_links_sha256", "sha256", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from grader import students
 from grader.db import names
-from grader.db.models import Instructor, RosterRow, Student, Token
+from grader.db.models import Instructor, RosterRow, Student, Token, WebSession
 from grader.errors import InvalidName, NotRostered
 from grader.identity import MAX_TOKEN_LENGTH, ROLES, Identity, Role, RosterEntry, new_token, token_digest
 
@@ -109,10 +109,19 @@ class People:
         return self._transaction("issue a token in", work)
 
     def revoke_tokens(self, subject: str) -> int:
-        """Revoke every token of ``subject`` (as a student and as an instructor); returns how
-        many were valid until now."""
-        revoking = update(Token).where(Token.subject == subject, Token.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
-        return self._transaction("revoke tokens in", lambda s: cast("CursorResult[Any]", s.execute(revoking)).rowcount)
+        """Revoke every token of ``subject`` (as a student and as an instructor) and end their
+        web sessions; returns how many tokens were valid until now."""
+        now = datetime.now(UTC)
+        revoking = update(Token).where(Token.subject == subject, Token.revoked_at.is_(None)).values(revoked_at=now)
+        # and every browser signed in as them is signed out
+        ending = update(WebSession).where(WebSession.subject == subject, WebSession.ended_at.is_(None)).values(ended_at=now)
+
+        def work(s: Session) -> int:
+            revoked = cast("CursorResult[Any]", s.execute(revoking)).rowcount
+            s.execute(ending)
+            return revoked
+
+        return self._transaction("revoke tokens in", work)
 
     def authenticate(self, token: str) -> Identity | None:
         """Who ``token`` speaks for, or None for an unknown or revoked token (or one longer

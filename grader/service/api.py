@@ -10,7 +10,6 @@ nothing. Student ids never appear in a URL: the token says who is asking.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,9 +20,9 @@ from grader.db import StoredSubmission
 from grader.identity import Identity
 from grader.service import views
 from grader.service.auth import caller, instructor
-from grader.service.intake import Intake
+from grader.service.intake import Intake, receive
 from grader.service.state import service_of
-from grader.service.uploads import Refused, read_upload
+from grader.service.uploads import Refused
 from grader.service.watch import MAX_WAIT
 
 router = APIRouter()
@@ -57,14 +56,7 @@ def list_assignments(request: Request, who: Caller) -> list[dict[str, Any]]:
 @router.post("/assignments/{name}/submissions", status_code=202)
 async def submit(name: str, request: Request, who: Caller) -> dict[str, Any]:
     """Accept an upload (multipart field ``file``) for grading; 202 with its id at once."""
-    received = datetime.now(UTC)
-    if who.role != "student":
-        raise Refused(403, "only a student on the roster submits; an instructor grades with grade submit.")
-    take = intake(request)
-    assignment = await run_in_threadpool(take.assignment, name)
-    await run_in_threadpool(take.check, who.subject, assignment, received)  # before a byte of the body is read
-    upload = await read_upload(dict(request.headers), request.stream(), limit=take.upload_limit(assignment))
-    accepted = await run_in_threadpool(take.accept, who.subject, assignment, upload, received)
+    accepted = await receive(request, who, name)
     return {
         "submission_id": accepted.submission_id,
         "status": "pending",
@@ -89,9 +81,9 @@ async def result(
 
     With ``wait`` (seconds, at most ``MAX_WAIT``), a pending submission's answer waits until it
     is graded or that time has passed, whichever is first (``grader.service.watch``)."""
-    stored = await run_in_threadpool(_visible, request, submission_id, who)
+    stored = await run_in_threadpool(visible, request, submission_id, who)
     if stored.status == "pending" and wait > 0 and await request.app.state.watcher.until_finished(stored.id, wait):
-        stored = await run_in_threadpool(_visible, request, submission_id, who)
+        stored = await run_in_threadpool(visible, request, submission_id, who)
     return await run_in_threadpool(_shown, request, stored)
 
 
@@ -108,7 +100,7 @@ def report(
     from grader.reports.api import header, render
     from grader.reports.model import build
 
-    stored = _visible(request, submission_id, who)
+    stored = visible(request, submission_id, who)
     loaded, _ = service_of(request).workspace.find(stored.assignment)
     rubric = loaded.rubric if loaded else None
     top = header(stored, rubric.max_score if rubric else None)
@@ -151,7 +143,7 @@ def export(
     return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
 
 
-def _visible(request: Request, submission_id: str, who: Identity) -> StoredSubmission:
+def visible(request: Request, submission_id: str, who: Identity) -> StoredSubmission:
     """The submission, if the caller may see it: their own, or any for an instructor; 404
     otherwise, as for an id that does not exist."""
     missing = Refused(404, "there is no such submission.")

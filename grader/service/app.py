@@ -12,17 +12,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from importlib import resources
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grader.db.engine import POOL_SIZE
 from grader.errors import GraderError
-from grader.service import api
+from grader.service import api, pages
 from grader.service.intake import Intake
 from grader.service.state import Service, service_of
 from grader.service.uploads import Refused
@@ -50,6 +52,10 @@ def create_app(service: Service) -> FastAPI:
     app.state.intake = Intake(service)
     app.state.watcher = Watcher(service.gradebook.finished_among)
     app.include_router(api.router, prefix="/api/v1")
+    app.include_router(pages.router)
+    app.add_api_route("/static/pages.js", _script, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(pages.SignInNeeded, _sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(pages.PageRefused, _page_refused)  # type: ignore[arg-type]
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(GraderError, _failed)  # type: ignore[arg-type]
@@ -84,6 +90,24 @@ async def _sweep_forever(service: Service) -> None:
             await run_in_threadpool(service.dispatch.sweep)
         except Exception:  # the database is away: the next sweep tries again
             log.exception("taking over stopped gradings failed")
+
+
+async def _sign_in(request: Request, exc: pages.SignInNeeded) -> Response:
+    return RedirectResponse("/signin", 303)
+
+
+async def _page_refused(request: Request, exc: pages.PageRefused) -> Response:
+    return pages.page(request, "refused.html", exc.status, message=exc.message)
+
+
+@lru_cache(maxsize=1)
+def _script_text() -> bytes:
+    return (resources.files("grader") / "templates" / "web" / "pages.js").read_bytes()
+
+
+async def _script(request: Request) -> Response:
+    """The pages' one script (the CSP runs no other)."""
+    return Response(_script_text(), media_type="text/javascript; charset=utf-8")
 
 
 async def _refused(request: Request, exc: Refused) -> JSONResponse:

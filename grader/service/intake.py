@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from grader.course import Assignment
 from grader.errors import GraderError
+from grader.identity import Identity
 from grader.leases import upload_key
 from grader.loading import MAX_BYTES, Submission
 from grader.service.state import Service
-from grader.service.uploads import Refused
+from grader.service.uploads import Refused, read_upload
 
 #: characters of an assignment's name in a URL: past this, no rubric file has it
 MAX_NAME = 200
@@ -96,3 +100,17 @@ class Intake:
         )
         dispatch.send(claimed.id)
         return Accepted(claimed.id, received, decided[0])
+
+
+async def receive(request: Request, who: Identity, name: str) -> Accepted:
+    """Take the upload of ``request`` (multipart field ``file``) as ``who``'s submission of
+    ``name``: the policy is checked before a byte of the body is read, the body is read as it
+    streams, then the upload is recorded and sent to the graders. ``Refused`` says why not."""
+    received = datetime.now(UTC)
+    if who.role != "student":
+        raise Refused(403, "only a student on the roster submits; an instructor grades with grade submit.")
+    take: Intake = request.app.state.intake
+    assignment = await run_in_threadpool(take.assignment, name)
+    await run_in_threadpool(take.check, who.subject, assignment, received)  # before a byte of the body is read
+    upload = await read_upload(dict(request.headers), request.stream(), limit=take.upload_limit(assignment))
+    return await run_in_threadpool(take.accept, who.subject, assignment, upload, received)
