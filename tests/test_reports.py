@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import importlib.resources
 import json
 import re
@@ -529,8 +530,15 @@ def test_templates_are_package_data() -> None:
         assert folder.joinpath(name).is_file(), name
         environment().get_template(name)
     shipped = [pattern.removeprefix("templates/") for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["grader"] if pattern.startswith("templates/")]
-    for entry in folder.iterdir():
-        assert any(Path(entry.name).match(pattern) for pattern in shipped), f"{entry.name} is not shipped"
+    root = Path(str(folder))
+    for entry in root.rglob("*"):
+        if entry.is_file() and "__pycache__" not in entry.parts:
+            relative = entry.relative_to(root).as_posix()
+            # as setuptools globs: each part of the path against the same part of the pattern
+            assert any(
+                len(relative.split("/")) == len(pattern.split("/")) and all(map(fnmatch.fnmatch, relative.split("/"), pattern.split("/")))
+                for pattern in shipped
+            ), f"{relative} is not shipped"
 
 
 def test_templates_escape_and_reject_missing_values() -> None:
