@@ -413,6 +413,20 @@ def export_command(cli: Cli, assignment: str, format_: str, policy: str, student
     click.echo(f"wrote {output}", err=True)
 
 
+@main.command("gradescope-bundle")
+@click.argument("assignment", metavar="NAME")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The zip to write, e.g. autograder.zip.")
+@click.pass_obj
+@_one_line_errors
+def gradescope_bundle(cli: Cli, assignment: str, output: Path) -> None:
+    """Build the zip Gradescope's autograder runs for assignment NAME: it installs the grader in
+    Gradescope's container and grades each submission there under strict isolation."""
+    from grader.gradescope import bundle
+
+    members = bundle(assignment, output, course=cli.course)
+    click.echo(printable(f"wrote {output} ({len(members)} files): upload it as the autograder of {assignment} on Gradescope"), err=True)
+
+
 @main.command()
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), help="Grading processes (default: the number of cores).")
 @click.pass_obj

@@ -71,6 +71,7 @@ def submit(
     db_url: str | None = None,
     seed: int | None = None,
     isolation: str = "strict",
+    submitted_at: datetime | None = None,
 ) -> Submitted:
     """Grade the file at ``path`` for ``student`` and store the result.
 
@@ -79,6 +80,9 @@ def submit(
     always ends with a stored result: its own, or, if grading is interrupted, an ``error``
     saying so (stored here, or by the next command if this process is killed or the database
     cannot be written).
+
+    ``submitted_at`` (aware) is when the student submitted, if not now: lateness counts from it
+    (Gradescope says when, and may grade again long after).
     """
     students.require(student)
     workspace = Workspace(course, db_url)
@@ -89,7 +93,7 @@ def submit(
     lease = Lease.mine("grade submit", current().lease_seconds)
     policy = loaded.rubric.policy
     with workspace.gradebook() as gradebook:
-        submitted_at = datetime.now(UTC)
+        submitted_at = submitted_at or datetime.now(UTC)
         late_days = policy.late_days(submitted_at, gradebook.extension_days(student, assignment)) if policy.due else 0
         submission_id = gradebook.begin_submission(
             student=student,
