@@ -395,14 +395,21 @@ def _print_batch(summary: Summary) -> None:
               help="csv: total and parts per student; canvas: Canvas gradebook import; gradescope: results.json of one student.")
 @click.option("--policy", type=click.Choice(["latest", "best"]), default="latest", show_default=True, help="Which submission counts.")
 @click.option("--student", "-s", help="Only this student (needed for gradescope when several have results).")
+@click.option("--canvas-assignment", metavar="'NAME (ID)'",
+              help="canvas: fill this existing Canvas assignment, e.g. 'Homework 3 (1234)' (the ID ends its page's URL).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.pass_obj
 @_one_line_errors
-def export_command(cli: Cli, assignment: str, format_: str, policy: str, student: str | None, output: Path | None) -> None:
+def export_command(
+    cli: Cli, assignment: str, format_: str, policy: str, student: str | None, canvas_assignment: str | None, output: Path | None
+) -> None:
     """Export grades: a spreadsheet CSV, a Canvas import CSV, or Gradescope's results.json."""
     from grader.exports import export
 
-    text = export(assignment=assignment, format=format_, policy=policy, student=student, course=cli.course, db_url=cli.db_url)
+    text = export(
+        assignment=assignment, format=format_, policy=policy, student=student, canvas_assignment=canvas_assignment,
+        course=cli.course, db_url=cli.db_url,
+    )
     if output is None:
         click.echo(text, nl=False)
         return

@@ -1,7 +1,10 @@
-"""Canvas: its gradebook export as the roster, keeping Canvas's ids of each student."""
+"""Canvas: its gradebook export as the roster, keeping Canvas's ids of each student; and `grade
+export --format canvas` naming students as Canvas knows them and filling an existing assignment."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from helpers import run
 
 from grader.db import Gradebook
 from grader.identity import RosterEntry
+from grader.results import CheckResult, GradingResult
 
 #: Canvas's gradebook export as it downloads: a byte order mark, CRLF, its "Points Possible" row,
 #: the test student (no SIS User ID), a student without an SIS Login ID, one on no submission
@@ -61,3 +65,87 @@ def test_a_plain_roster_keeps_the_canvas_ids_and_a_new_canvas_export_updates_the
     moved = CANVAS_EXPORT.replace("102,cb,,Section 2", "102,cb,cbabbage,Section 3")
     assert run(rostered, "roster", "import", str(write(tmp_path, moved))).stdout == "0 added, 2 updated\n"  # ada's name back, cb moved
     assert roster(db_url) == [ADA, RosterEntry("cb", "Babbage, Charles", "", "102", "cbabbage", "Section 3"), GH]
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+def finish(db_url: str, student: str, score: float) -> None:
+    """A graded submission of backprop by ``student`` scoring ``score`` of 100, written straight
+    into the gradebook (one check carries the score)."""
+    check = CheckResult(id="q1_loss", part="q1_loss", status="passed", score=score, max_score=100.0, message="", diagnoses=(), errors={})
+    with Gradebook(db_url) as book:
+        submission = book.begin_submission(student=student, assignment="backprop", filename="hw.py", content=b"", seed=1, rubric_version="v")
+        book.finish_submission(submission, GradingResult("graded", "", 1, (check,), 100.0))
+
+
+@pytest.fixture
+def graded(rostered: Path, db_url: str) -> Path:
+    """ada (Canvas: ID and login), cb (Canvas: ID, no login) and zed (not on the roster) graded;
+    gh is on the roster and submitted nothing."""
+    for student, score in (("ada", 87.5), ("cb", 40.0), ("zed", 100.0)):
+        finish(db_url, student, score)
+    return rostered
+
+
+def table(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+#: the rows after the header: what Canvas knows of each student, and their score
+STUDENTS = [
+    ["Points Possible", "", "", "", "", "100"],
+    ["Lovelace, Ada", "101", "ada", "alovelace", "Section 1", "87.5"],
+    ["Babbage, Charles", "102", "cb", "cb", "Section 2", "40"],  # no SIS Login ID: the id
+    ["zed", "", "zed", "zed", "", "100"],  # not on the roster: the id, as without one
+]
+
+
+def test_the_canvas_export_names_rostered_students_as_canvas_knows_them(graded: Path) -> None:
+    result = run(graded, "export", "-a", "backprop", "--format", "canvas")
+    assert result.exit_code == 0, result.output
+    assert table(result.stdout) == [[*IDENTITY, "backprop (100 points)"], *STUDENTS]
+
+
+@pytest.mark.parametrize("column", ["Homework 3 (1234)", "Lab (part 2): gradients (98765)", "Zoë's HW (7)"])
+def test_canvas_assignment_is_the_score_column_verbatim(graded: Path, column: str) -> None:
+    result = run(graded, "export", "-a", "backprop", "--format", "canvas", "--canvas-assignment", column)
+    assert result.exit_code == 0, result.output
+    assert table(result.stdout) == [[*IDENTITY, column], *STUDENTS]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "Homework 3",  # no ID
+        "Homework 3 (1234) ",  # not at the very end
+        " Homework 3 (1234)",
+        "Homework 3(1234)",  # Canvas puts a space
+        "(1234)",  # no name
+        " (1234)",
+        "Homework 3 ()",
+        "Homework 3 (12a4)",
+        "Homework 3 (-1234)",
+        "Homework 3 (\u0661\u0662)",  # Arabic-Indic digits are not Canvas's
+        "Homework\t3 (1234)",
+        "Homework 3 (1234)\n",
+        "",
+    ],
+)
+def test_a_canvas_assignment_not_of_the_form_name_id_is_one_line(course: Path, db_url: str, column: str) -> None:
+    result = run(course, "export", "-a", "backprop", "--format", "canvas", "--canvas-assignment", column)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "is not of the form 'Name (ID)', e.g. 'Homework 3 (1234)'" in line and "(.../assignments/1234)" in line
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "gradescope"])
+def test_canvas_assignment_is_only_for_the_canvas_format(course: Path, db_url: str, fmt: str) -> None:
+    result = run(course, "export", "-a", "backprop", "--format", fmt, "--canvas-assignment", "Homework 3 (1234)")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: --canvas-assignment names the score column of Canvas's import; give --format canvas, not {fmt}."
+    ]
