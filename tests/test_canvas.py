@@ -1,5 +1,6 @@
-"""Canvas: its gradebook export as the roster, keeping Canvas's ids of each student; and `grade
-export --format canvas` naming students as Canvas knows them and filling an existing assignment."""
+"""Canvas: its gradebook export as the roster, keeping Canvas's ids of each student; `grade export
+--format canvas` naming students as Canvas knows them and filling an existing assignment; and
+`grade batch --canvas-names` grading Canvas's bulk download by the Canvas user ID in each name."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import io
 from pathlib import Path
 
 import pytest
-from helpers import run
+from helpers import CORRECT, SAMPLES, batch, rows, run
 
+from grader.batch import Job, Skipped, discover
 from grader.db import Gradebook
 from grader.identity import RosterEntry
 from grader.results import CheckResult, GradingResult
@@ -149,3 +151,83 @@ def test_canvas_assignment_is_only_for_the_canvas_format(course: Path, db_url: s
     assert result.stderr.splitlines() == [
         f"Error: --canvas-assignment names the score column of Canvas's import; give --format canvas, not {fmt}."
     ]
+
+
+# --- batch -----------------------------------------------------------------------------------------
+
+#: Canvas user IDs on the roster, as the batch reads them
+USERS = {"101": ["ada"], "102": ["cb"], "103": ["gh"], "104": ["dee", "old_dee"]}
+
+
+def download(directory: Path) -> Path:
+    """Canvas's bulk download of backprop: ada's two files (the one uploaded last, file 1001, a
+    resubmission whose name Canvas ended with -1, sorts first by name), cb's late one, and files
+    of no student on the roster (the test student's among them)."""
+    directory.mkdir()
+    files = {
+        "lovelaceada_101_998_backprop.py": (SAMPLES / "seed_db2_not_summed.py").read_text(),
+        "lovelaceada_101_1001_backprop-1.py": CORRECT,
+        "babbagecharles_LATE_102_1002_backprop.py": CORRECT,
+        "studenttest_999_1003_backprop.py": CORRECT,
+        "lovelaceada.py": CORRECT,  # not as Canvas names files
+        "hoppergrace_103_1004_notes.txt": "",
+    }
+    for name, source in files.items():
+        (directory / name).write_text(source)
+    return directory
+
+
+def test_discover_maps_canvas_s_file_names_by_their_canvas_user_id(tmp_path: Path) -> None:
+    directory = download(tmp_path / "download")
+    (directory / "dee_104_1005_backprop.ipynb").write_text("{}")
+    (directory / "hoppergrace_103_1006_folder").mkdir()
+    jobs, skipped = discover(directory, USERS)
+    assert sorted(jobs, key=lambda job: job.student) == [
+        Job("ada", directory / "lovelaceada_101_1001_backprop-1.py"),
+        Job("cb", directory / "babbagecharles_LATE_102_1002_backprop.py"),
+    ]
+    assert sorted(skipped, key=lambda s: s.path) == [
+        Skipped("dee_104_1005_backprop.ipynb", "the Canvas user ID 104 is on the roster for 2 students ('dee', 'old_dee')"),
+        Skipped("hoppergrace_103_1004_notes.txt", "not a .py file or a .ipynb notebook"),
+        Skipped("hoppergrace_103_1006_folder/", "a folder, where Canvas's bulk download holds only files"),
+        Skipped("lovelaceada.py", "not named as Canvas's bulk download names files (<login>_<Canvas user ID>_<file number>_<name>)"),
+        Skipped("lovelaceada_101_998_backprop.py", "an earlier file of student 'ada': lovelaceada_101_1001_backprop-1.py is graded"),
+        Skipped("studenttest_999_1003_backprop.py", "the Canvas user ID 999 is not on the roster (grade roster import takes Canvas's gradebook export)"),
+    ]
+
+
+def test_without_canvas_names_a_download_s_files_are_named_by_student_id_as_before(tmp_path: Path) -> None:
+    directory = download(tmp_path / "download")
+    jobs, skipped = discover(directory)
+    assert {job.student for job in jobs} == {
+        "lovelaceada_101_998_backprop", "lovelaceada_101_1001_backprop-1", "babbagecharles_LATE_102_1002_backprop",
+        "studenttest_999_1003_backprop", "lovelaceada",
+    }
+    assert skipped == [Skipped("hoppergrace_103_1004_notes.txt", "not a .py file, a .ipynb notebook or a folder")]
+
+
+def test_batch_canvas_names_grades_each_rostered_student_s_latest_file(rostered: Path, db_url: str, tmp_path: Path) -> None:
+    summary = batch(rostered, download(tmp_path / "download"), "--canvas-names")
+    assert (summary["submissions"], summary["graded"]) == (2, 2)
+    assert sorted(summary["skipped"], key=lambda s: s["path"]) == [
+        {"path": "hoppergrace_103_1004_notes.txt", "reason": "not a .py file or a .ipynb notebook"},
+        {"path": "lovelaceada.py", "reason": "not named as Canvas's bulk download names files (<login>_<Canvas user ID>_<file number>_<name>)"},
+        {"path": "lovelaceada_101_998_backprop.py", "reason": "an earlier file of student 'ada': lovelaceada_101_1001_backprop-1.py is graded"},
+        {"path": "studenttest_999_1003_backprop.py", "reason": "the Canvas user ID 999 is not on the roster (grade roster import takes Canvas's gradebook export)"},
+    ]
+    # ada's file 1001 is the correct one (100); her file 998 does not sum db2 (95)
+    assert sorted(rows(db_url)) == [("ada", "graded", 100.0), ("cb", "graded", 100.0)]
+    with Gradebook(db_url) as book:
+        latest = book.latest("ada", "backprop")
+    assert latest is not None and latest.filename == "lovelaceada_101_1001_backprop-1.py"
+
+
+def test_batch_canvas_names_says_when_the_roster_has_no_canvas_ids(course: Path, db_url: str, tmp_path: Path) -> None:
+    assert run(course, "roster", "import", str(write(tmp_path, "id,name,email\nada,Ada,\n", "plain.csv"))).exit_code == 0
+    result = run(course, "batch", str(download(tmp_path / "download")), "-a", "backprop", "--canvas-names")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: --canvas-names finds students by their Canvas user ID, and the roster has none: "
+        "import Canvas's gradebook export first (grade roster import FILE.csv)."
+    ]
+    assert rows(db_url) == []
