@@ -339,13 +339,17 @@ def summary(cli: Cli, assignment: str, output: Path | None) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="celery: stop waiting after this many seconds and name the unfinished submissions (default: no bound).")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON summary.")
+@click.option("--canvas-names", is_flag=True,
+              help="DIRECTORY is Canvas's bulk download: each file is the rostered student's whose Canvas user ID is in its name.")
 @isolation_option()
 @click.pass_obj
 @_one_line_errors
 def batch(
-    cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, timeout: float | None, as_json: bool, isolation: str | None
+    cli: Cli, directory: Path, assignment: str, workers: int | None, backend: str, timeout: float | None, as_json: bool,
+    canvas_names: bool, isolation: str | None,
 ) -> None:
-    """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one.
+    """Grade every submission in DIRECTORY: <student>.py, <student>.ipynb or <student>/ with one;
+    with --canvas-names, the files of Canvas's bulk download, <login>_<user ID>_<file>_<name>.
 
     Resumable: a rerun skips what is already graded and finishes what an interrupted run left.
     Exit code 1 when some submissions were left unfinished (each is named).
@@ -358,7 +362,7 @@ def batch(
     with Progress(enabled=not as_json) as progress:
         summary = run_batch(
             directory, assignment=assignment, course=cli.course, db_url=cli.db_url, workers=workers, backend=backend,
-            isolation=isolation, progress=progress.update, timeout=timeout,
+            isolation=isolation, progress=progress.update, timeout=timeout, canvas_names=canvas_names,
         )
     if as_json:
         click.echo(json.dumps(summary.to_json()))
@@ -395,14 +399,21 @@ def _print_batch(summary: Summary) -> None:
               help="csv: total and parts per student; canvas: Canvas gradebook import; gradescope: results.json of one student.")
 @click.option("--policy", type=click.Choice(["latest", "best"]), default="latest", show_default=True, help="Which submission counts.")
 @click.option("--student", "-s", help="Only this student (needed for gradescope when several have results).")
+@click.option("--canvas-assignment", metavar="'NAME (ID)'",
+              help="canvas: fill this existing Canvas assignment, e.g. 'Homework 3 (1234)' (the ID ends its page's URL).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.pass_obj
 @_one_line_errors
-def export_command(cli: Cli, assignment: str, format_: str, policy: str, student: str | None, output: Path | None) -> None:
+def export_command(
+    cli: Cli, assignment: str, format_: str, policy: str, student: str | None, canvas_assignment: str | None, output: Path | None
+) -> None:
     """Export grades: a spreadsheet CSV, a Canvas import CSV, or Gradescope's results.json."""
     from grader.exports import export
 
-    text = export(assignment=assignment, format=format_, policy=policy, student=student, course=cli.course, db_url=cli.db_url)
+    text = export(
+        assignment=assignment, format=format_, policy=policy, student=student, canvas_assignment=canvas_assignment,
+        course=cli.course, db_url=cli.db_url,
+    )
     if output is None:
         click.echo(text, nl=False)
         return

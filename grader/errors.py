@@ -15,7 +15,9 @@ A student's failure is never one of these: it is data, a ``CheckResult``.
      ├── DatabaseError        the gradebook cannot be opened, upgraded, read or written
      │    └── AlreadyFinished a submission to finish was finished (graded) before: a second
      │                        grading of it (a redelivered batch task) is not stored
-     └── NotFound             a report asked for something the gradebook does not hold
+     ├── NotFound             a report asked for something the gradebook does not hold
+     └── ExportError          an export option the export cannot use (a format, a policy, a
+                              Canvas assignment not of the form "Name (ID)")
 
 Not a ``GraderError``: ``UnstorableResult``, a grading result the gradebook refuses (a status
 that is not a submission status, measured errors that are not plain JSON), is a bug of the
@@ -77,6 +79,10 @@ class AlreadyFinished(DatabaseError):
 
 
 class NotFound(GraderError):
+    pass
+
+
+class ExportError(GraderError):
     pass
 
 

@@ -11,11 +11,14 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from grader import students
 from grader.db import StoredSubmission
-from grader.errors import GraderError, NotFound
+from grader.errors import ExportError, GraderError, NotFound
+from grader.identity import RosterEntry
 from grader.rubric import Rubric
 from grader.terminal import printable
 from grader.visibility import redact_all, sentence
@@ -31,18 +34,25 @@ def export(
     format: str = "csv",
     policy: str = "latest",
     student: str | None = None,
+    canvas_assignment: str | None = None,
     course: Path | str = ".",
     db_url: str | None = None,
 ) -> str:
-    """The export as text. ``gradescope`` describes one student (``student``, or the only one)."""
+    """The export as text. ``gradescope`` describes one student (``student``, or the only one);
+    ``canvas`` names its score column ``canvas_assignment`` if given (``canvas_column``)."""
     if format not in FORMATS:
-        raise GraderError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
+        raise ExportError(f"export format {format!r} is not one of {', '.join(FORMATS)}.")
     if policy not in POLICIES:
-        raise GraderError(f"policy {policy!r} is not one of {', '.join(POLICIES)}.")
+        raise ExportError(f"policy {policy!r} is not one of {', '.join(POLICIES)}.")
+    if canvas_assignment is not None:
+        if format != "canvas":
+            raise ExportError(f"--canvas-assignment names the score column of Canvas's import; give --format canvas, not {format}.")
+        canvas_column(canvas_assignment)
     workspace = Workspace(course, db_url)
     rubric = workspace.assignment(assignment).rubric
     with workspace.gradebook() as gradebook:
         chosen = choose(gradebook.finished(assignment), policy)
+        roster = gradebook.roster() if format == "canvas" else []
     if student is not None:
         chosen = {k: v for k, v in chosen.items() if k == student}
     if not chosen:
@@ -52,7 +62,7 @@ def export(
         if len(chosen) != 1:
             raise GraderError(f"results.json describes one student and {len(chosen)} have results: pass --student ID.")
         return json.dumps(gradescope(next(iter(chosen.values())), rubric), indent=2)
-    return spreadsheet(chosen, rubric) if format == "csv" else canvas(chosen, rubric)
+    return spreadsheet(chosen, rubric) if format == "csv" else canvas(chosen, rubric, roster, canvas_assignment)
 
 
 def choose(submissions: list[StoredSubmission], policy: str) -> dict[str, StoredSubmission]:
@@ -88,18 +98,43 @@ def spreadsheet(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
     return _csv(rows)
 
 
-def canvas(chosen: dict[str, StoredSubmission], rubric: Rubric) -> str:
+def canvas(chosen: dict[str, StoredSubmission], rubric: Rubric, roster: Iterable[RosterEntry] = (), column: str | None = None) -> str:
     """Canvas's gradebook import: its five identity columns, then one score column.
 
-    The student id goes in "SIS User ID" and "SIS Login ID", the columns Canvas matches
-    students by when its internal "ID" is left empty; the score column is named after the
-    assignment with its points, and Canvas offers to create or match it on import.
+    A student on ``roster`` is named as Canvas knows them: their name, Canvas's "ID" of
+    them (from its gradebook export), their id as "SIS User ID", their "SIS Login ID" (else
+    their id) and section; any other student has their id in "Student", "SIS User ID" and "SIS
+    Login ID", the columns Canvas matches students by when its "ID" is empty. The score column
+    is ``column``, an existing assignment's "Name (ID)" (``canvas_column``), which Canvas fills;
+    without it, the assignment's name with its points, which Canvas offers to create or match.
     """
-    rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{rubric.name} ({rubric.max_score:g} points)"]]
+    header = canvas_column(column) if column is not None else f"{rubric.name} ({rubric.max_score:g} points)"
+    rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", header]]
     rows.append(["Points Possible", "", "", "", "", _number(rubric.max_score)])
+    by_id = {entry.id: entry for entry in roster}
     for student, submission in chosen.items():
-        rows.append([student, "", student, student, "", _number(submission.final_score or 0.0)])
+        entry = by_id.get(student)
+        if entry is None:
+            identity = [student, "", student, student, ""]
+        else:
+            identity = [entry.name or student, entry.canvas_id or "", student, entry.sis_login_id or student, entry.section or ""]
+        rows.append([*identity, _number(submission.final_score or 0.0)])
     return _csv(rows)
+
+
+#: an existing assignment as Canvas's import names its column: "Homework 3 (1234)"
+_CANVAS_COLUMN = re.compile(r"\S(?:.*\S)? \([0-9]+\)")
+
+
+def canvas_column(assignment: str) -> str:
+    """``assignment`` if it is an existing Canvas assignment's column as Canvas's import matches
+    it, "Name (ID)"; ExportError, one line saying the form and where the ID is, otherwise."""
+    if _CANVAS_COLUMN.fullmatch(assignment) is None or students.control_character(assignment) is not None:
+        raise ExportError(
+            f"the Canvas assignment {students.shown(assignment)} is not of the form 'Name (ID)', e.g. 'Homework 3 (1234)': "
+            "the assignment's name in Canvas, a space, and in parentheses the number its page's URL ends with (.../assignments/1234)."
+        )
+    return assignment
 
 
 def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:

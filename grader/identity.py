@@ -14,7 +14,7 @@ import csv
 import hashlib
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +40,10 @@ MAX_EMAIL = 254  # RFC 5321's bound on a forward path
 PLAIN_HEADER = ("id", "name", "email")
 #: Canvas's gradebook export: these identity columns, then one column per assignment
 CANVAS_ID, CANVAS_NAME, CANVAS_LOGIN, CANVAS_EMAIL = "SIS User ID", "Student", "SIS Login ID", "Email"
+#: Canvas's own number for a user (in its URLs and its bulk download's file names), and the section
+CANVAS_USER, CANVAS_SECTION = "ID", "Section"
 CANVAS_POINTS_ROW = "Points Possible"
+MAX_SECTION = 200
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,16 @@ class Identity:
 
 @dataclass(frozen=True)
 class RosterEntry:
-    """One student of the class: the id they are graded under, their name and email."""
+    """One student of the class: the id they are graded under, their name and email; from
+    Canvas's export also their Canvas user ``ID`` (digits), ``SIS Login ID`` and ``Section``
+    (None where the roster did not say: a plain roster says none of them)."""
 
     id: str
     name: str
     email: str
+    canvas_id: str | None = None
+    sis_login_id: str | None = None
+    section: str | None = None
 
 
 def new_token() -> str:
@@ -76,9 +84,11 @@ def read_roster(path: Path) -> list[RosterEntry]:
 
     Two formats, told apart by the header: ``id,name,email`` (in any order, no other column),
     or Canvas's gradebook export, whose "SIS User ID" becomes the id, "Student" the name, and
-    "Email" (or, holding an @, "SIS Login ID") the email; its "Points Possible" row and rows
-    without an SIS User ID (Canvas's test student, its "Manual Posting" row) are skipped.
-    Every cell loses its surrounding whitespace; ids follow ``grader.students``' rule.
+    "Email" (or, holding an @, "SIS Login ID") the email, and whose "ID", "SIS Login ID" and
+    "Section" are kept as they are (an "ID" is Canvas's number of the user: digits); its
+    "Points Possible" row and rows without an SIS User ID (Canvas's test student, its "Manual
+    Posting" row) are skipped. Every cell loses its surrounding whitespace; ids follow
+    ``grader.students``' rule, and neither an id nor a Canvas "ID" may be on two lines.
     """
     rows = _rows(path)
     if not rows:
@@ -151,27 +161,37 @@ def _canvas(path: Path, columns: list[str], rows: list[tuple[int, list[str]]]) -
             continue  # Canvas's points row, its test student, its "Manual Posting" row
         login = cell(row, CANVAS_LOGIN)
         email = cell(row, CANVAS_EMAIL) or (login if "@" in login else "")
-        entries.append((number, _entry(path, number, cell(row, CANVAS_ID), cell(row, CANVAS_NAME), email)))
+        canvas = _entry(path, number, cell(row, CANVAS_ID), cell(row, CANVAS_NAME), email, login, cell(row, CANVAS_SECTION))
+        user = cell(row, CANVAS_USER)
+        if user and not (user.isascii() and user.isdigit()):
+            raise RosterError(f"{path} line {number}: the Canvas ID of {students.shown(canvas.id)} is {students.shown(user)}; Canvas's IDs are numbers.")
+        entries.append((number, replace(canvas, canvas_id=user or None)))
     return entries
 
 
-def _entry(path: Path, line: int, student: str, name: str, email: str) -> RosterEntry:
+def _entry(path: Path, line: int, student: str, name: str, email: str, login: str | None = None, section: str | None = None) -> RosterEntry:
     student, name, email = student.strip(), name.strip(), email.strip()
     why = students.problem(student)
     if why is not None:
         raise RosterError(f"{path} line {line}: the student id {students.shown(student)} {why}.")
-    for field, value, most in (("name", name, MAX_NAME), ("email", email, MAX_EMAIL)):
+    fields = [("name", name, MAX_NAME), ("email", email, MAX_EMAIL), ("SIS Login ID", login or "", MAX_EMAIL), ("section", section or "", MAX_SECTION)]
+    for field, value, most in fields:
         control = students.control_character(value)
         if control is not None:
             raise RosterError(f"{path} line {line}: the {field} of {students.shown(student)} holds the control character {control}.")
         if len(value) > most:
             raise RosterError(f"{path} line {line}: the {field} of {students.shown(student)} is {len(value)} characters long, more than {most}.")
-    return RosterEntry(student, name, email)
+    return RosterEntry(student, name, email, sis_login_id=login or None, section=section or None)
 
 
 def _no_repeats(path: Path, entries: list[tuple[int, RosterEntry]]) -> None:
     seen: dict[str, int] = {}
+    users: dict[str, int] = {}
     for line, entry in entries:
         if entry.id in seen:
             raise RosterError(f"{path} line {line}: the student id {students.shown(entry.id)} is already on line {seen[entry.id]}; ids must be unique.")
         seen[entry.id] = line
+        if entry.canvas_id is not None:
+            if entry.canvas_id in users:
+                raise RosterError(f"{path} line {line}: the Canvas ID {entry.canvas_id} is already on line {users[entry.canvas_id]}; Canvas gives each user one.")
+            users[entry.canvas_id] = line

@@ -497,3 +497,25 @@ def test_revision_0007_upgrades_a_0005_gradebook_and_sessions_work(url: str) -> 
         assert book.session("x" * 10_000) is None and book.redeem_link("") is None
         with pytest.raises(NotRostered):
             book.issue_link("zed", "student", hours=1)
+
+
+def test_revision_0006_upgrades_a_0005_gradebook_keeping_its_roster(url: str) -> None:
+    """A roster imported before Canvas's ids were kept stays as it was, with none of them, and
+    takes them from the next import of Canvas's export; its tokens still authenticate."""
+    with gradebook_at(url, "0005") as connection:
+        connection.exec_driver_sql("INSERT INTO students (id, external_id) VALUES (2, 'bob')")
+        connection.exec_driver_sql("INSERT INTO roster (student_id, name, email) VALUES (1, 'Lovelace, Ada', 'ada@uni.example'), (2, 'Bob', '')")
+        connection.exec_driver_sql(
+            "INSERT INTO tokens (sha256, role, subject, issued_at) VALUES "
+            f"('{grader.identity.token_digest('t' * 43)}', 'student', 'ada', '2026-12-01 10:00:00')"
+        )
+    with Gradebook(url) as book:
+        assert book.revision() == HEAD
+        assert book.roster() == [
+            grader.identity.RosterEntry("ada", "Lovelace, Ada", "ada@uni.example"),
+            grader.identity.RosterEntry("bob", "Bob", ""),
+        ]
+        assert book.authenticate("t" * 43) == grader.identity.Identity("ada", "student")
+        canvas = grader.identity.RosterEntry("ada", "Lovelace, Ada", "ada@uni.example", "101", "ada@uni.example", "Section 1")
+        assert book.import_roster([canvas]) == (0, 1)
+        assert book.roster() == [canvas, grader.identity.RosterEntry("bob", "Bob", "")]

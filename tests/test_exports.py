@@ -149,7 +149,7 @@ def test_exports_use_the_score_after_the_late_penalty(late: Path, policy: str, t
     assert (ada["total"], ada["late_days"], ada["penalty"]) == (total, late_days, penalty)
     assert sum(float(ada[p]) for p in PARTS) == float(total) + float(penalty)  # the parts are the raw score's
     canvas = rows(run(late, "export", "-a", "backprop", "--format", "canvas", "--policy", policy).stdout)
-    assert canvas[2] == ["ada", "", "ada", "ada", "", total]
+    assert canvas[2] == ["Ada Lovelace", "", "ada", "ada", "", total]  # on the roster (plain: no Canvas ID, no login)
 
 
 def test_gradescope_gets_the_final_score_and_says_why(late: Path) -> None:

@@ -59,14 +59,14 @@ def test_a_plain_roster_is_read_in_file_order(tmp_path: Path, content: str) -> N
 
 def test_canvas_export_gives_sis_ids_names_and_emails(tmp_path: Path) -> None:
     assert read_roster(write(tmp_path, CANVAS)) == [
-        RosterEntry("ada", "Lovelace, Ada", "ada@uni.example"),
-        RosterEntry("cb", "Babbage, Charles", ""),  # a login without @ is no email
+        RosterEntry("ada", "Lovelace, Ada", "ada@uni.example", "101", "ada@uni.example", "Section 1"),
+        RosterEntry("cb", "Babbage, Charles", "", "102", "cbab", "Section 1"),  # a login without @ is no email
     ]
 
 
 def test_canvas_email_column_wins_over_the_login(tmp_path: Path) -> None:
     content = "Student,ID,SIS User ID,SIS Login ID,Email\nAda,1,ada,ada@login.example,ada@mail.example\n"
-    assert read_roster(write(tmp_path, content)) == [RosterEntry("ada", "Ada", "ada@mail.example")]
+    assert read_roster(write(tmp_path, content)) == [RosterEntry("ada", "Ada", "ada@mail.example", "1", "ada@login.example", None)]
 
 
 @pytest.mark.parametrize(
@@ -86,6 +86,10 @@ def test_canvas_email_column_wins_over_the_login(tmp_path: Path) -> None:
         ("id,name,email\nada,Ada,\nbob,Bob,\nada,Ada L,\n", "roster.csv line 4: the student id 'ada' is already on line 2; ids must be unique."),
         ("id,name,email\nada,\"Ada,\n", "roster.csv line 2: not valid CSV (unexpected end of data)."),  # the row that starts there
         ("Student,ID,SIS User ID\nAda,1,\x07\n", "roster.csv line 2: the student id '\\x07' holds the control character \\x07."),
+        ("Student,ID,SIS User ID\nAda,x1,ada\n", "roster.csv line 2: the Canvas ID of 'ada' is 'x1'; Canvas's IDs are numbers."),
+        ("Student,ID,SIS User ID\nAda,1,ada\nBob,1,bob\n", "roster.csv line 3: the Canvas ID 1 is already on line 2; Canvas gives each user one."),
+        ("Student,ID,SIS User ID,Section\nAda,1,ada,S\x1b1\n", "roster.csv line 2: the section of 'ada' holds the control character \\x1b."),
+        ("Student,ID,SIS User ID,SIS Login ID\nAda,1,ada,\u202eada\n", "roster.csv line 2: the SIS Login ID of 'ada' holds the control character \\u202e."),
     ],
 )
 def test_a_bad_roster_is_one_line_naming_the_line(tmp_path: Path, content: str, message: str) -> None:

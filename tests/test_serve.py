@@ -91,7 +91,12 @@ def test_a_student_sees_only_their_own_and_the_instructor_sees_everyone(course: 
         exported = prof.get("/api/v1/assignments/backprop/export", params={"format": "canvas", "policy": "best"})
         assert exported.headers["content-type"] == "text/csv; charset=utf-8"
         lines = exported.text.splitlines()
-        assert lines[2:] == ["ada,,ada,ada,,100", f"bea,,bea,bea,,{seed['score']:g}"]
+        assert lines[2:] == ["Student ada,,ada,ada,,100", f"Student bea,,bea,bea,,{seed['score']:g}"]  # their roster names
+        params = {"format": "canvas", "canvas_assignment": "Homework 3 (1234)"}
+        assert prof.get("/api/v1/assignments/backprop/export", params=params).text.splitlines()[0].endswith(",Homework 3 (1234)")
+        for bad, said in (({**params, "canvas_assignment": "Homework 3"}, "is not of the form 'Name (ID)'"), ({**params, "format": "csv"}, "format=canvas")):
+            refused = prof.get("/api/v1/assignments/backprop/export", params=bad)
+            assert refused.status_code == 400 and said in refused.json()["detail"] and "\n" not in refused.json()["detail"]
         assert prof.get("/api/v1/assignments/backprop/export", params={"format": "gradescope"}).status_code == 422
         denied = upload(prof, CORRECT)
         assert denied.status_code == 403  # instructors are not on the roster

@@ -43,11 +43,14 @@ def run_batch(
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
     timeout: float | None = None,
+    canvas_names: bool = False,
 ) -> Summary:
     """Grade every submission in ``directory``: with ``workers`` parallel sandboxes here
     (``local``), or by the Celery workers listening on ``GRADE_BROKER_URL`` (``celery``), which
     the batch follows for at most ``timeout`` seconds (None: until every submission is
-    finished or no worker is left to finish them; ``Summary.unfinished`` names the rest)."""
+    finished or no worker is left to finish them; ``Summary.unfinished`` names the rest).
+    With ``canvas_names`` the files are Canvas's bulk download, each a rostered student's by
+    the Canvas user ID in its name (``grader.batch.directory``)."""
     if backend not in BACKENDS:
         raise GraderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
     if timeout is not None and backend != "celery":
@@ -55,27 +58,45 @@ def run_batch(
     workspace = Workspace(course, db_url)
     loaded = workspace.assignment(assignment)  # usage errors before anything starts
     require(isolation)
+    found = discover(Path(directory), canvas_users(workspace) if canvas_names else None)
     url = workspace.db_url
     if backend == "celery":
         from grader.batch.celery_backend import run_celery_batch
 
         return run_celery_batch(
-            directory, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress, timeout=timeout
+            found, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress, timeout=timeout
         )
     from grader.batch.local import run_local_batch
 
     # The schema, created or upgraded once before any worker writes; what stopped graders left
     # is tidied, except this batch's own orphans, which its workers take over.
     with workspace.gradebook(tidy=False) as gradebook:
-        workspace.tidy(gradebook, spare=claim_keys(directory, loaded))
-    return run_local_batch(directory, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)
+        workspace.tidy(gradebook, spare=claim_keys(found[0], loaded))
+    return run_local_batch(found, assignment=assignment, course=course, db_url=url, workers=workers, isolation=isolation, progress=progress)
 
 
-def claim_keys(directory: Path | str, assignment: Assignment) -> list[str]:
-    """The batch keys the submissions in ``directory`` are claimed under (files that cannot be
-    read have none: the batch reports them)."""
+def canvas_users(workspace: Workspace) -> dict[str, list[str]]:
+    """Each Canvas user ID on the roster, with the ids of the students who have it (one, unless
+    the roster kept a student's old id); GraderError if the roster has none."""
+    with workspace.gradebook(tidy=False) as gradebook:
+        roster = gradebook.roster()
+    users: dict[str, list[str]] = {}
+    for entry in roster:
+        if entry.canvas_id is not None:
+            users.setdefault(entry.canvas_id, []).append(entry.id)
+    if not users:
+        raise GraderError(
+            "--canvas-names finds students by their Canvas user ID, and the roster has none: "
+            "import Canvas's gradebook export first (grade roster import FILE.csv)."
+        )
+    return users
+
+
+def claim_keys(jobs: list[Job], assignment: Assignment) -> list[str]:
+    """The batch keys ``jobs`` are claimed under (files that cannot be read have none: the
+    batch reports them)."""
     keys = []
-    for job in discover(Path(directory))[0]:
+    for job in jobs:
         try:
             submission = read_submission(job.path)
         except GraderError:

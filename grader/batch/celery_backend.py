@@ -49,7 +49,7 @@ from grader.batch.claims import (
     record_failure,
     refuse_recorded,
 )
-from grader.batch.directory import discover
+from grader.batch.directory import Job, Skipped
 from grader.course import Assignment
 from grader.db import Gradebook
 from grader.db.gradebook import Claim, Pending
@@ -206,7 +206,7 @@ def start_worker(settings: Settings, course: Path, concurrency: int | None) -> N
 
 
 def run_celery_batch(
-    directory: Path | str,
+    found: tuple[list[Job], list[Skipped]],
     *,
     assignment: str,
     workspace: Workspace,
@@ -215,12 +215,13 @@ def run_celery_batch(
     settings: Settings | None = None,
     timeout: float | None = None,
 ) -> Summary:
-    """Claim and queue every submission in ``directory``, and follow ``workspace``'s gradebook
-    until each is finished or, after ``timeout`` seconds (None: no bound), named unfinished.
-    The broker is the one ``settings`` name (default: ``grader.settings.current()``)."""
+    """Claim and queue every submission ``found`` in a directory (``discover``: the jobs, and
+    what is skipped), and follow ``workspace``'s gradebook until each is finished or, after
+    ``timeout`` seconds (None: no bound), named unfinished. The broker is the one ``settings``
+    name (default: ``grader.settings.current()``)."""
     settings = settings or current()
     loaded = workspace.assignment(assignment)
-    jobs, skipped = discover(Path(directory))
+    jobs, skipped = found
     summary = Summary(assignment, len(jobs), skipped)
     celery = configure(settings)
     require_broker(celery)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.batch.claims import NOT_RECORDED, Done, Summary, claim_and_grade
-from grader.batch.directory import discover
+from grader.batch.directory import Job, Skipped
 from grader.course import Assignment, Course
 from grader.db import Gradebook
 from grader.errors import GraderError
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def run_local_batch(
-    directory: Path | str,
+    found: tuple[list[Job], list[Skipped]],
     *,
     assignment: str,
     course: Path | str,
@@ -34,9 +34,10 @@ def run_local_batch(
     isolation: str = "strict",
     progress: Callable[[Done, int, int], None] | None = None,
 ) -> Summary:
-    """Grade every submission in ``directory`` with ``workers`` processes (default: one per core)
-    into the gradebook at ``db_url``, whose schema is already up to date."""
-    jobs, skipped = discover(Path(directory))
+    """Grade the submissions ``found`` in a directory (``discover``: the jobs, and what is
+    skipped) with ``workers`` processes (default: one per core) into the gradebook at
+    ``db_url``, whose schema is already up to date."""
+    jobs, skipped = found
     summary = Summary(assignment, len(jobs), skipped)
     workers = workers or os.cpu_count() or 1
     log.info("batch of %d submissions of %s (%d skipped) with %d worker processes", len(jobs), assignment, len(skipped), workers)

@@ -177,6 +177,11 @@ class RosterRow(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
     name: Mapped[str] = mapped_column(FreeText)
     email: Mapped[str] = mapped_column(FreeText)
+    # From Canvas's gradebook export (revision 0006), else None: Canvas's number of the user (its
+    # "ID", digits: the bulk download's file names carry it), its "SIS Login ID" and "Section".
+    canvas_id: Mapped[str | None] = mapped_column(Text)
+    sis_login_id: Mapped[str | None] = mapped_column(FreeText)
+    section: Mapped[str | None] = mapped_column(FreeText)
 
 
 class Instructor(Base):

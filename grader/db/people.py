@@ -30,6 +30,8 @@ from grader.identity import MAX_TOKEN_LENGTH, ROLES, Identity, Role, RosterEntry
 T = TypeVar("T")
 #: keep each IN list of parameters short
 CHUNK = 500
+#: a roster row's columns, in the order of ``RosterEntry``'s fields after the id
+ROSTER_FIELDS = (RosterRow.name, RosterRow.email, RosterRow.canvas_id, RosterRow.sis_login_id, RosterRow.section)
 
 
 class People:
@@ -41,8 +43,10 @@ class People:
 
     def import_roster(self, entries: list[RosterEntry]) -> tuple[int, int]:
         """Put these students on the roster; returns (added, updated): students new to the roster,
-        and those already on it whose name or email changed. Nobody is removed, and importing
-        the same file again changes nothing and returns (0, 0)."""
+        and those already on it whose name, email or Canvas identity changed. An entry with a
+        Canvas id (from Canvas's export) sets the student's Canvas id, SIS login and section; one
+        without (a plain roster) leaves them as they are. Nobody is removed, and importing the
+        same file again changes nothing and returns (0, 0)."""
         for entry in entries:
             students.require(entry.id)
         wanted = {entry.id: entry for entry in entries}  # the last line of an id wins
@@ -50,19 +54,19 @@ class People:
         def work(s: Session) -> tuple[int, int]:
             # Writes first, so that SQLite takes its write lock (and waits for it) at the start.
             ids = {student: names.student_id(s, student) for student in wanted}
-            on_roster: dict[int, tuple[str, str]] = {}
+            on_roster: dict[int, dict[str, str | None]] = {}
             keys = list(ids.values())
             for start in range(0, len(keys), CHUNK):
-                found = s.execute(select(RosterRow.student_id, RosterRow.name, RosterRow.email).where(RosterRow.student_id.in_(keys[start : start + CHUNK])))
-                on_roster.update({row.student_id: (row.name, row.email) for row in found})
+                found = s.execute(select(RosterRow.student_id, *ROSTER_FIELDS).where(RosterRow.student_id.in_(keys[start : start + CHUNK])))
+                on_roster.update({row.student_id: {c.key: getattr(row, c.key) for c in ROSTER_FIELDS} for row in found})
             added = updated = 0
             for student, entry in wanted.items():
-                key = ids[student]
+                key, values = ids[student], _stored(entry)
                 if key not in on_roster:
-                    s.add(RosterRow(student_id=key, name=entry.name, email=entry.email))
+                    s.add(RosterRow(student_id=key, **values))
                     added += 1
-                elif on_roster[key] != (entry.name, entry.email):
-                    s.execute(update(RosterRow).where(RosterRow.student_id == key).values(name=entry.name, email=entry.email))
+                elif {**on_roster[key], **values} != on_roster[key]:
+                    s.execute(update(RosterRow).where(RosterRow.student_id == key).values(**values))
                     updated += 1
             return added, updated
 
@@ -71,7 +75,7 @@ class People:
     def roster(self) -> list[RosterEntry]:
         """Every rostered student, by id."""
         query = (
-            select(Student.external_id, RosterRow.name, RosterRow.email)
+            select(Student.external_id, *ROSTER_FIELDS)
             .join(RosterRow, RosterRow.student_id == Student.id)
             .order_by(Student.external_id)
         )
@@ -141,6 +145,14 @@ class People:
             return Identity(row.subject, row.role)
 
         return self._transaction("read gradebook", work)
+
+
+def _stored(entry: RosterEntry) -> dict[str, str | None]:
+    """The roster columns ``entry`` sets: its name and email, and its Canvas identity if it has one."""
+    values: dict[str, str | None] = {"name": entry.name, "email": entry.email}
+    if entry.canvas_id is not None:
+        values.update(canvas_id=entry.canvas_id, sis_login_id=entry.sis_login_id, section=entry.section)
+    return values
 
 
 def rostered_in(s: Session, student: str) -> bool:

@@ -132,13 +132,27 @@ def export(
     who: Instructor,
     format: Annotated[str, Query(pattern="^(csv|canvas)$")] = "csv",
     policy: Annotated[str, Query(pattern="^(latest|best)$")] = "latest",
+    canvas_assignment: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
-    """Grades as a spreadsheet CSV or Canvas's import CSV, one submission per student."""
-    from grader.exports import canvas, choose, spreadsheet
+    """Grades as a spreadsheet CSV or Canvas's import CSV, one submission per student; the
+    latter fills the existing Canvas assignment ``canvas_assignment`` ("Name (ID)") if given."""
+    from grader.errors import ExportError
+    from grader.exports import canvas, canvas_column, choose, spreadsheet
 
+    if canvas_assignment is not None:
+        if format != "canvas":
+            raise Refused(400, "canvas_assignment names the score column of Canvas's import: ask for format=canvas.")
+        try:
+            canvas_column(canvas_assignment)
+        except ExportError as exc:
+            raise Refused(400, str(exc)) from None
     loaded = intake(request).assignment(name)
-    chosen = choose(service_of(request).gradebook.finished(name), policy)
-    text = spreadsheet(chosen, loaded.rubric) if format == "csv" else canvas(chosen, loaded.rubric)
+    gradebook = service_of(request).gradebook
+    chosen = choose(gradebook.finished(name), policy)
+    if format == "csv":
+        text = spreadsheet(chosen, loaded.rubric)
+    else:
+        text = canvas(chosen, loaded.rubric, gradebook.roster(), canvas_assignment)
     disposition = f'attachment; filename="{name}-{format}.csv"'  # the name matched [A-Za-z0-9_-]+
     return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
 
