@@ -125,3 +125,25 @@ def test_an_instructor_sorts_the_class_and_downloads_the_csv(browser: object, co
         except Exception:
             shots_on_failure(page, tmp_path, "instructor")
             raise
+
+
+def test_a_file_too_large_is_a_sentence_before_anything_is_sent(browser: object, course: Path, db_url: str, tmp_path: Path) -> None:
+    rubric = course / "rubrics" / "backprop.toml"
+    rubric.write_text(rubric.read_text() + "\n[policy]\nmax_upload_kb = 1\n")
+    tokens = enrol(db_url, "ada")
+    big = SAMPLES / "seed_answer.py"
+    assert big.stat().st_size > 1024
+    with Served(course, db_url, tmp_path, "--workers", "1") as server:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        try:
+            sign_in(page, server.url, tokens["ada"])
+            page.goto(f"{server.url}/assignments/backprop")
+            page.get_by_label("Your file").set_input_files(str(big))
+            page.get_by_role("button", name="Submit for grading").click()
+            alert = page.locator("#file-problem")
+            alert.wait_for()
+            assert f"seed_answer.py is {-(-big.stat().st_size // 1024)} KiB" in alert.inner_text() and "at most 1 KiB" in alert.inner_text()
+            assert page.url.endswith("/assignments/backprop") and "No submissions yet." in page.content()
+        except Exception:
+            shots_on_failure(page, tmp_path, "too-large")
+            raise

@@ -75,7 +75,25 @@ function dropZone(zone) {
   });
 }
 
+// A file past the assignment's limit is refused here, in a sentence, before it is sent (the
+// server refuses it too, but a browser may show a broken connection instead of its answer).
+function sizeLimit(form) {
+  const input = form.querySelector("input[type=file][data-max-kb]");
+  const problem = form.querySelector("#file-problem");
+  if (!input || !problem) return;
+  form.addEventListener("submit", (event) => {
+    const limit = Number(input.dataset.maxKb) * 1024;
+    const file = input.files[0];
+    if (file && file.size > limit) {
+      event.preventDefault();
+      problem.textContent = file.name + " is " + Math.ceil(file.size / 1024) + " KiB; this assignment takes files of at most " + input.dataset.maxKb + " KiB.";
+      problem.hidden = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form.upload").forEach(sizeLimit);
   localTimes();
   document.querySelectorAll("table.sortable").forEach(sortable);
   document.querySelectorAll(".drop[data-drop-for]").forEach(dropZone);
