@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -270,21 +271,23 @@ def test_a_worker_grades_at_a_lower_priority_than_what_started_it(course: Path, 
 
 def test_two_workers_on_one_machine_both_run(course: Path, postgres_url: str, broker: str, tmp_path: Path) -> None:
     # Each worker has a node name of its own: with Celery's default (celery@host) the second
-    # would share the first's control queue and stop at once.
-    from celery import Celery
-
+    # would share the first's control queue and stop at once. (No Celery client in this test's
+    # process: a broker connection left here would be inherited by a later test's fork.)
     grade, env = setup(course, postgres_url, broker)
-    with open(tmp_path / "workers.log", "wb") as log:
-        workers = [start_worker(grade, env, log) for _ in range(2)]
-        try:
-            control = Celery(broker=broker)
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = []
+    try:
+        for path in logs:
+            with path.open("wb") as log:
+                workers.append(start_worker(grade, env, log))
 
-            def both() -> list[str] | None:
-                nodes = [node for reply in control.control.ping(timeout=1.0) for node in reply]
-                return nodes if len(nodes) == 2 else None
+        def ready() -> list[str] | None:
+            names = [re.findall(r"(grade-\d+@\S+) ready\.", path.read_text(errors="replace")) for path in logs]
+            return [found[0] for found in names] if all(names) else None
 
-            answering = wait_for(both, "both workers answer a ping", *workers)
-            assert len(set(answering)) == 2 and all(w.poll() is None for w in workers)
-        finally:
-            for worker in workers:
-                stop(worker)
+        nodes = wait_for(ready, "both workers are ready", *workers)
+        assert len(set(nodes)) == 2 and nodes == [f"grade-{w.pid}@{nodes[i].split('@')[1]}" for i, w in enumerate(workers)]
+        assert all(w.poll() is None for w in workers)
+    finally:
+        for worker in workers:
+            stop(worker)
