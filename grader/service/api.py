@@ -81,10 +81,17 @@ async def result(
 
     With ``wait`` (seconds, at most ``MAX_WAIT``), a pending submission's answer waits until it
     is graded or that time has passed, whichever is first (``grader.service.watch``)."""
+    stored = await visible_once_graded(request, submission_id, who, wait)
+    return await run_in_threadpool(_shown, request, stored)
+
+
+async def visible_once_graded(request: Request, submission_id: str, who: Identity, wait: float) -> StoredSubmission:
+    """``visible``'s submission, read again once graded if it was pending: after at most ``wait``
+    seconds (0: at once), held by the app's watcher without a thread."""
     stored = await run_in_threadpool(visible, request, submission_id, who)
     if stored.status == "pending" and wait > 0 and await request.app.state.watcher.until_finished(stored.id, wait):
         stored = await run_in_threadpool(visible, request, submission_id, who)
-    return await run_in_threadpool(_shown, request, stored)
+    return stored
 
 
 def _shown(request: Request, stored: StoredSubmission) -> dict[str, Any]:

@@ -184,8 +184,7 @@ def assignments(request: Request, signed: Signed) -> HTMLResponse:
         loaded, _ = service.workspace.find(name)
         if loaded is None:
             continue
-        mine = service.gradebook.history(name, signed.identity.subject) if signed.identity.role == "student" else []
-        shown.append(_assignment_view(loaded, mine, now, service.gradebook.extension_days(signed.identity.subject, name) if mine or signed.identity.role == "student" else 0.0))
+        shown.append(_assignment_view(service, loaded, signed.identity, now)[0])
     return page(request, "assignments.html", assignments=shown, now=now)
 
 
@@ -226,9 +225,12 @@ async def submission_status(
     submission_id: str, request: Request, signed: Signed, wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0
 ) -> JSONResponse:
     """The submission's status for the page's script: held until graded, at most ``wait`` s."""
-    stored = await run_in_threadpool(_visible, request, submission_id, signed.identity)
-    if stored.status == "pending" and wait > 0 and await request.app.state.watcher.until_finished(stored.id, wait):
-        stored = await run_in_threadpool(_visible, request, submission_id, signed.identity)
+    from grader.service.api import visible_once_graded
+
+    try:
+        stored = await visible_once_graded(request, submission_id, signed.identity, wait)
+    except Refused:
+        raise PageRefused(404, "There is no such submission.") from None
     return JSONResponse({"status": stored.status})
 
 
@@ -358,10 +360,7 @@ def _assignment_page(
     loaded, _ = service.workspace.find(name) if len(name) <= 200 else (None, None)
     if loaded is None:
         raise PageRefused(404, "There is no such assignment.")
-    student = signed.identity.subject if signed.identity.role == "student" else None
-    mine = service.gradebook.history(name, student) if student else []
-    extension = service.gradebook.extension_days(student, name) if student else 0.0
-    view = _assignment_view(loaded, mine, datetime.now(UTC), extension)
+    view, mine = _assignment_view(service, loaded, signed.identity, datetime.now(UTC))
     again = None
     if retry_after is not None:
         again = {"seconds": retry_after, "at": datetime.fromtimestamp(datetime.now(UTC).timestamp() + retry_after, UTC)}
@@ -369,18 +368,22 @@ def _assignment_page(
     return page(request, "assignment.html", status, a=view, entries=mine, problem=problem, again=again, upload_action=upload_action)
 
 
-def _assignment_view(loaded: Any, mine: list[StoredSubmission], now: datetime, extension_days: float) -> dict[str, Any]:
+def _assignment_view(service: Any, loaded: Any, who: Identity, now: datetime) -> tuple[dict[str, Any], list[StoredSubmission]]:
+    """The assignment as ``who`` sees it (their due date, their submissions used), and their
+    submissions of it, newest first (none for an instructor)."""
+    student = who.role == "student"
+    mine = service.gradebook.history(loaded.name, who.subject) if student else []
+    extension_days = service.gradebook.extension_days(who.subject, loaded.name) if student else 0.0
     policy = loaded.rubric.policy
     due = policy.due_for(extension_days)
     closes = policy.closes_for(extension_days)
     counted = [s for s in mine if not _grader_fault(s)]
     latest = mine[0] if mine else None
     return {
-        "name": loaded.name, "title": loaded.rubric.title, "max_score": loaded.rubric.max_score, "opens": policy.opens, "due": due,
+        "name": loaded.name, "title": loaded.rubric.title, "max_score": loaded.rubric.max_score, "due": due,
         "closes": closes, "due_in": _relative(due, now) if due else "", "max_submissions": policy.max_submissions,
         "used": len(counted), "latest": latest, "max_upload_kb": policy.max_upload_kb,
-        "open": (policy.opens is None or policy.opens <= now) and (closes is None or now <= closes),
-    }
+    }, mine
 
 
 def _grader_fault(stored: StoredSubmission) -> bool:
