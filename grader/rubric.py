@@ -75,6 +75,23 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """``[functions.NAME]``: what a contract function returns and what it updates."""
+
+    #: names of the returned tuple's elements, in order; one name: the value itself, named
+    returns: tuple[str, ...] = ()
+    #: the element that stays in the sandbox (a forward pass's cache): a handle crosses instead
+    opaque: str | None = None
+    #: arguments the function is meant to update in place: read back after the call as outputs
+    #: named by the argument, and never a ``mutates-input``
+    updates: tuple[str, ...] = ()
+
+    @property
+    def opaque_index(self) -> int | None:
+        return self.returns.index(self.opaque) if self.opaque is not None and len(self.returns) > 1 else None
+
+
+@dataclass(frozen=True)
 class Check:
     id: str
     part: str
@@ -84,11 +101,27 @@ class Check:
     cases: tuple[str, ...]
     key: str | None = None
     hidden: bool = False
+    #: the element of a tuple return (or an updated argument) the check grades; ``key`` then
+    #: names an entry of it, when it is a dict
+    output: str | None = None
+    rtol: float | None = None  # overrides [tolerance] for this check
+    floor: float | None = None
     loss: str | None = None  # gradcheck: the scalar function whose gradient this is
-    wrt: str | None = None  # gradcheck: the argument holding the parameter (``params``)
+    loss_output: str | None = None  # gradcheck: the loss's element, when it returns a tuple
+    wrt: str | None = None  # gradcheck, vjp: the argument holding the parameter (``params``, ``x``)
+    wrt_key: str | None = None  # vjp: the entry of a dict argument ``wrt``
     samples: int = 6  # gradcheck: coordinates checked
     directions: int = 2  # gradcheck: random directions checked
     probe: str | None = None  # gradcheck: the case on which the function's cost is measured
+    forward: str | None = None  # vjp: the forward pass whose backward ``function`` is
+    forward_output: str | None = None  # vjp: the forward's output the upstream gradient is of
+    upstream: str | None = None  # vjp: the backward's parameter that takes the upstream gradient
+    kinks: str | None = None  # vjp: a reference function of the forward's arguments (its signs)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Where in the function's answer the graded value is: (output, key), each if set."""
+        return tuple(step for step in (self.output, self.key) if step is not None)
 
 
 @dataclass(frozen=True)
@@ -120,19 +153,39 @@ class Rubric:
     mistakes: str | None = None
     #: when it takes uploads, how many, how fast, how large, what lateness costs
     policy: Policy = Policy()
+    #: ``[functions.NAME]``: what each function returns and updates (a missing one: a value)
+    signatures: dict[str, Signature] = field(default_factory=dict)
 
     @property
     def checks(self) -> tuple[Check, ...]:
         return tuple(c for p in self.parts for c in p.checks)
 
+    def signature(self, function: str) -> Signature:
+        return self.signatures.get(function, Signature())
+
+    def tolerance(self, check: Check) -> tuple[float, float]:
+        """(rtol, floor) of ``check``: its own, else the rubric's."""
+        return (self.rtol if check.rtol is None else check.rtol, self.floor if check.floor is None else check.floor)
+
     @property
     def max_score(self) -> float:
         return float(sum(p.points for p in self.parts))
 
-    def name_of(self, function: str, key: str | None = None) -> str:
-        """How the assignment writes an output: ``dJ/dW1`` for ("gradients", "W1")."""
-        full = f"{function}.{key}" if key else function
-        return self.notation.get(full, f"{function}()[{key!r}]" if key else f"{function}()")
+    def name_of(self, function: str, *path: str | None) -> str:
+        """How the assignment writes an output: ``dJ/dW1`` for ("gradients", "W1"), ``dL/dW`` for
+        ("softmax_loss", "dW"), ``running_mean`` for ("batchnorm_forward", "bn_param",
+        "running_mean"): the notation of the whole path, else of its last step, else code."""
+        steps = [p for p in path if p is not None]
+        full = ".".join([function, *steps])
+        if full in self.notation:
+            return self.notation[full]
+        if steps and f"{function}.{steps[-1]}" in self.notation:
+            return self.notation[f"{function}.{steps[-1]}"]
+        code = f"{function}()"
+        signature = self.signature(function)
+        for step in steps:
+            code += f".{step}" if step in signature.returns or step in signature.updates else f"[{step!r}]"
+        return code
 
     def describe_case(self, name: str, hidden: bool = False) -> str:
         """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation, with
@@ -339,6 +392,32 @@ class CaseSpec(BaseModel):
         return Case(name, dict(self.model_extra or {}), self.note)
 
 
+class FunctionSpec(_Table):
+    """``[functions.NAME]``: a tuple's element names, the one kept in the sandbox, and the
+    arguments the function is meant to update."""
+
+    returns: list[str] = Field(default_factory=list)
+    opaque: list[str] = Field(default_factory=list)
+    updates: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunctionSpec:
+        if len(set(self.returns)) != len(self.returns):
+            raise _problem("names an element twice in returns", "returns")
+        if len(self.opaque) > 1:
+            raise _problem("may keep one element in the sandbox, not several", "opaque")
+        for name in self.opaque:
+            if name not in self.returns or len(self.returns) < 2:
+                raise _problem(f"keeps {name!r}, which is not an element of a returned tuple (returns)", "opaque")
+        for name in self.updates:
+            if name in self.returns:
+                raise _problem(f"updates {name!r}, which is also a returned element", "updates")
+        return self
+
+    def signature(self) -> Signature:
+        return Signature(tuple(self.returns), self.opaque[0] if self.opaque else None, tuple(self.updates))
+
+
 class _CheckSpec(_Table):
     """What every kind of check has; each kind adds ``kind: Literal[...]`` and its settings."""
 
@@ -346,6 +425,9 @@ class _CheckSpec(_Table):
     kind: str
     function: str
     key: str | None = None
+    output: str | None = None
+    rtol: PositiveNumber | None = None
+    floor: PositiveNumber | None = None
     cases: list[str]
     points: Points = Field(default=0, validate_default=True)
     hidden: bool = False
@@ -365,6 +447,10 @@ class _CheckSpec(_Table):
         """The cases the check names (each must be defined in [cases])."""
         return list(self.cases)
 
+    def outputs(self) -> list[tuple[str, str | None]]:
+        """(function, output) pairs the check reads: each output must be one the function has."""
+        return [(self.function, self.output)]
+
     def check(self, part: str) -> Check:
         settings = self.model_dump()
         settings["cases"] = tuple(settings["cases"])
@@ -377,12 +463,15 @@ class ReferenceCheckSpec(_CheckSpec):
 
 class GradcheckCheckSpec(_CheckSpec):
     kind: Literal["gradcheck"]
-    key: str
     loss: str
+    loss_output: str | None = None
     wrt: str
     samples: DirectionCount = 6  # coordinates: directions along one parameter each
     directions: DirectionCount = 2
     probe: str | None = None
+
+    def outputs(self) -> list[tuple[str, str | None]]:
+        return [(self.function, self.output), (self.loss, self.loss_output)]
 
     @model_validator(mode="after")
     def _some_directions(self) -> GradcheckCheckSpec:
@@ -397,8 +486,30 @@ class GradcheckCheckSpec(_CheckSpec):
         return [*self.cases, *([self.probe] if self.probe else [])]
 
 
+class VjpCheckSpec(_CheckSpec):
+    """A backward pass ``function(dout, cache)`` against centered differences of
+    ``sum(dout * forward(...)[forward_output])`` with respect to the forward's argument ``wrt``."""
+
+    kind: Literal["vjp"]
+    forward: str
+    wrt: str
+    wrt_key: str | None = None
+    forward_output: str | None = None
+    upstream: str | None = None
+    kinks: str | None = None
+    samples: DirectionCount = 6  # the student's own forward: coordinates differenced
+    directions: DirectionCount = 2  # and random directions
+
+    def functions(self) -> tuple[str, ...]:
+        return (self.function, self.forward)
+
+    def outputs(self) -> list[tuple[str, str | None]]:
+        # without forward_output, the forward's first element that is not its cache
+        return [(self.function, self.output)] + ([(self.forward, self.forward_output)] if self.forward_output else [])
+
+
 #: the kinds of check, told apart by ``kind``: a new kind is one more class here
-CheckSpec = Annotated[ReferenceCheckSpec | GradcheckCheckSpec, Field(discriminator="kind")]
+CheckSpec = Annotated[ReferenceCheckSpec | GradcheckCheckSpec | VjpCheckSpec, Field(discriminator="kind")]
 CHECK_KINDS: tuple[str, ...] = tuple(
     get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(CheckSpec)[0])
 )
@@ -435,6 +546,7 @@ class RubricSpec(_Table):
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     notation: dict[str, str] = Field(default_factory=dict)
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    functions: dict[str, FunctionSpec] = Field(default_factory=dict)
     cases: dict[str, CaseSpec]
     parts: list[PartSpec]
 
@@ -454,6 +566,9 @@ class RubricSpec(_Table):
 
     @model_validator(mode="after")
     def _checks_name_what_exists_and_ids_are_unique(self) -> RubricSpec:
+        for name in self.functions:
+            if name not in self.assignment.functions:
+                raise _problem(f"describes function {name!r}, which is not in [assignment] functions", "functions", name)
         seen: dict[str, Loc] = {}
         for p, part in enumerate(self.parts):
             places: list[tuple[str, Loc]] = [(part.id, ("parts", p))]
@@ -471,7 +586,30 @@ class RubricSpec(_Table):
                 for case in check.named_cases():
                     if case not in self.cases:
                         raise _problem(f"names unknown case {case!r}", *at)
+                for function, output in check.outputs():
+                    problem = self._output_problem(function, output)
+                    if problem:
+                        raise _problem(problem, *at)
+                if check.kind == "vjp":
+                    forward = self.functions.get(check.forward, FunctionSpec()).signature()
+                    if forward.opaque is None:
+                        raise _problem(f"names forward {check.forward!r}, which keeps no cache: give it [functions.{check.forward}] opaque", *at)
         return self
+
+    def _output_problem(self, function: str, output: str | None) -> str:
+        """Why ``output`` is not an output of ``function`` (empty when it is)."""
+        signature = self.functions.get(function, FunctionSpec()).signature()
+        named = [n for n in signature.returns if n != signature.opaque] + list(signature.updates)
+        if output is None:
+            if len(signature.returns) > 1:
+                return f"must name the output of {function} it grades (output = one of {', '.join(map(repr, named))})"
+            return ""
+        if output == signature.opaque:
+            return f"names output {output!r} of {function}, which stays in the sandbox (opaque) and cannot be graded"
+        if output not in named and output not in signature.returns:
+            known = ", ".join(map(repr, named)) or "none: give it [functions." + function + "] returns"
+            return f"names output {output!r}, which {function} does not have (outputs: {known})"
+        return ""
 
     def rubric(self, digest: str) -> Rubric:
         head = self.assignment
@@ -489,6 +627,7 @@ class RubricSpec(_Table):
             notation=dict(self.notation),
             digest=digest,
             policy=self.policy.policy(),
+            signatures={name: spec.signature() for name, spec in self.functions.items()},
         )
 
 

@@ -59,7 +59,7 @@ def redact(check: CheckResult, rubric: Rubric | None) -> CheckResult:
     if not is_hidden(check, rubric):
         return check
     spec = next((c for c in rubric.checks if c.id == check.id), None) if rubric else None
-    name = rubric.name_of(spec.function, spec.key) if rubric and spec else check.id
+    name = rubric.name_of(spec.function, *spec.path) if rubric and spec else check.id
     message = HIDDEN_MESSAGES.get(check.status, "{name}: " + check.status + " on a hidden case.")
     return replace(
         check,

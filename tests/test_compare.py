@@ -108,20 +108,20 @@ def test_answer_that_is_not_an_array_is_refused(value: Any, what: str) -> None:
 
 def test_key_selects_an_entry_of_a_returned_dict() -> None:
     value = {"dict": {"W1": exported(np.ones((2, 3), dtype=np.float32)), "b1": exported([0.5, 1.5, 2.5])}}
-    assert answer_array(value, (3,), key="b1").tolist() == [0.5, 1.5, 2.5]
-    assert answer_array(value, (2, 3), key="W1").dtype == np.float64
+    assert answer_array(value, (3,), ("b1",)).tolist() == [0.5, 1.5, 2.5]
+    assert answer_array(value, (2, 3), ("W1",)).dtype == np.float64
 
 
 def test_missing_key_lists_the_keys_present() -> None:
     value = {"dict": {"b1": exported([1.0]), "W1": exported([1.0]), "w2": exported([1.0])}}
     with pytest.raises(BadAnswer) as info:
-        answer_array(value, (1,), key="W2")
+        answer_array(value, (1,), ("W2",))
     assert str(info.value) == "is missing: the returned dict has no key 'W2' (keys: 'W1', 'b1', 'w2')"
 
 
 def test_missing_key_in_an_empty_dict() -> None:
     with pytest.raises(BadAnswer, match=r"\(keys: none\)"):
-        answer_array({"dict": {}}, (1,), key="W2")
+        answer_array({"dict": {}}, (1,), ("W2",))
 
 
 @pytest.mark.parametrize(
@@ -130,16 +130,16 @@ def test_missing_key_in_an_empty_dict() -> None:
 )
 def test_key_asked_of_something_that_is_not_a_dict(value: Any, what: str) -> None:
     with pytest.raises(BadAnswer) as info:
-        answer_array(value, (1,), key="W1")
+        answer_array(value, (1,), ("W1",))
     assert str(info.value) == f"must be a dict with the key 'W1', but the function returned {what}"
 
 
 def test_entry_of_a_dict_is_checked_like_an_answer() -> None:
     value = {"dict": {"W1": {"unsupported": "a list"}, "b1": exported([True])}}
     with pytest.raises(BadAnswer, match="but it is a list"):
-        answer_array(value, (1,), key="W1")
+        answer_array(value, (1,), ("W1",))
     with pytest.raises(BadAnswer, match="booleans"):
-        answer_array(value, (1,), key="b1")
+        answer_array(value, (1,), ("b1",))
 
 
 def test_answer_is_not_mutated() -> None:

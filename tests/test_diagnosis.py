@@ -321,8 +321,8 @@ def scale_course(tmp_path: Path) -> Path:
         ("return x", ["forgot-factor"], 4.0, "s(x) is x: the factor 2 is missing. Partial credit: 4 of 8."),
         # credit 0.25 -> 0.25 * 8 = 2
         ("return -2.0 * x", ["sign-flip"], 2.0, "s(x) has the wrong sign. Partial credit: 2 of 8."),
-        # two mistakes compose; both are named, and the smaller share counts: min(.5, .25) * 8 = 2
-        ("return -x", ["forgot-factor", "sign-flip"], 2.0, "s(x) is x: the factor 2 is missing. s(x) has the wrong sign."),
+        # two mistakes compose; both are named, and each costs its share: .5 * .25 * 8 = 1
+        ("return -x", ["forgot-factor", "sign-flip"], 1.0, "s(x) is x: the factor 2 is missing. s(x) has the wrong sign."),
         # a named mistake the credit table does not list earns nothing; either of its forms is named
         ("return 2 * x ** 2", ["squared"], 0.0, "s(x) squares x."),
         ("return x ** 2", ["squared"], 0.0, "s(x) squares x."),

@@ -171,7 +171,7 @@ MALFORMED = {
     "points negative": (variant("points = 10", "points = -5"), "needs points, a positive number"),
     "points missing": (variant("points = 10\n", ""), "needs points, a positive number"),
     "points a string": (variant("points = 10", 'points = "10"'), "needs points, a positive number"),
-    "unknown kind": (variant('kind = "reference"', 'kind = "exact"'), "has kind 'exact'; use one of reference, gradcheck"),
+    "unknown kind": (variant('kind = "reference"', 'kind = "exact"'), "has kind 'exact'; use one of reference, gradcheck, vjp"),
     "gradcheck without loss": (variant('loss = "f"\n', ""), "parts[0].checks[1] (check 'q1_gradcheck'): needs 'loss', a string"),
     "gradcheck without wrt": (variant('wrt = "params"\n', ""), "needs 'wrt', a string"),
     "part without checks": (TOY.split("[[parts.checks]]")[0] + "checks = []\n", "parts[0] (part 'q1'): has no checks"),
@@ -223,7 +223,7 @@ REFERENCE = "parts[0].checks[0] (check 'q1_reference')"
 
 #: a key the README does not define is a typo wherever it is, and named with its place
 UNKNOWN_KEYS = {
-    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, policy, cases, parts)."),
+    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, policy, functions, cases, parts)."),
     "a misspelt section": (TOY.replace("[assignment]", "[asignment]"), "2 problems; first: the rubric has an unknown key 'asignment' (did you mean 'assignment'?)."),
     "assignment": (variant('name = "toy"', 'name = "toy"\nfunction = ["f"]'), "assignment: has an unknown key 'function' (did you mean 'functions'?)."),
     "tolerance": ("[tolerance]\nrtl = 1e-3\n\n" + TOY, "tolerance: has an unknown key 'rtl' (did you mean 'rtol'?)."),
@@ -235,9 +235,9 @@ UNKNOWN_KEYS = {
     "gradcheck check": (variant("points = 5", "points = 5\nsample = 3"), f"{GRADCHECK}: has an unknown key 'sample' (did you mean 'samples'?)."),
     "a gradcheck key on a reference check": (
         variant("points = 10", 'points = 10\nloss = "f"'),
-        f"{REFERENCE}: has an unknown key 'loss' (known keys: id, kind, function, key, cases, points, hidden).",
+        f"{REFERENCE}: has an unknown key 'loss' (known keys: id, kind, function, key, output, rtol, floor, cases, points, hidden).",
     ),
-    "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, cases, points, hidden, loss, wrt, samples, directions, probe)."),
+    "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, output, rtol, floor, cases, points, hidden, loss, loss_output, wrt, samples, directions, probe)."),
     # the misspelling is shown first: it explains the missing points
     "a misspelt required key": (variant("points = 10", "pionts = 10"), f"2 problems; first: {REFERENCE}: has an unknown key 'pionts' (did you mean 'points'?)."),
 }
@@ -339,9 +339,9 @@ def test_limits_and_counts_at_their_bounds_are_accepted(tmp_path: Path) -> None:
 
 
 KIND_ERRORS = {
-    "unknown": ('kind = "exact"', f"{REFERENCE}: has kind 'exact'; use one of reference, gradcheck."),
-    "not a string": ("kind = 3", f"{REFERENCE}: has kind 3; use one of reference, gradcheck."),
-    "missing": ("", f"{REFERENCE}: needs 'kind', one of reference, gradcheck."),
+    "unknown": ('kind = "exact"', f"{REFERENCE}: has kind 'exact'; use one of reference, gradcheck, vjp."),
+    "not a string": ("kind = 3", f"{REFERENCE}: has kind 3; use one of reference, gradcheck, vjp."),
+    "missing": ("", f"{REFERENCE}: needs 'kind', one of reference, gradcheck, vjp."),
 }
 
 
@@ -351,14 +351,14 @@ def test_kind_is_one_of_the_known_kinds(tmp_path: Path, kind: str, message: str)
 
 
 def test_every_kind_of_check_can_be_run() -> None:
-    assert set(CHECK_KINDS) == set(KINDS) == {"reference", "gradcheck"}
+    assert set(CHECK_KINDS) == set(KINDS) == {"reference", "gradcheck", "vjp"}
     # each kind's settings reach the grader as attributes of Check
     for model in get_args(get_args(CheckSpec)[0]):
         assert set(model.model_fields) <= {f.name for f in fields(Check)}, model
 
 
-@pytest.mark.parametrize("name", ["loss", "wrt", "key"])
-def test_gradcheck_needs_loss_wrt_and_key(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["loss", "wrt"])
+def test_gradcheck_needs_loss_and_wrt(tmp_path: Path, name: str) -> None:
     text = "".join(line for line in TOY.splitlines(keepends=True) if not line.startswith(f"{name} = "))
     assert rubric_error(tmp_path, text) == f"{GRADCHECK}: needs {name!r}, a string."
 

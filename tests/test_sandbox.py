@@ -165,6 +165,8 @@ def test_a_load_past_the_total_time_is_a_timeout_without_skipping() -> None:
     ("expression", "expected"),
     [
         ("[1.0, 2.0]", {"unsupported": "a list"}),
+        ("(None, 'x')", {"tuple": [{"unsupported": "None"}, {"unsupported": "a str"}]}),
+        ("tuple([None] * 17)", {"unsupported": "a tuple of 17 values"}),
         ("None", {"unsupported": "None"}),
         ("numpy.array([1 + 2j])", {"unsupported": "an array of dtype complex128"}),
         ("numpy.array(['a'], dtype=object)", {"unsupported": "an array of dtype object"}),
@@ -192,7 +194,7 @@ FORGE = (
     "            pass\n"
     "    time.sleep(30)\n"
     "def reply(value, status='ok'):\n"
-    "    return {'status': status, 'value': value, 'error': '', 'seconds': 0.0, 'mutated': [], 'inner_calls': {}}\n"
+    "    return {'status': status, 'value': value, 'error': '', 'seconds': 0.0, 'mutated': [], 'inner_calls': {}, 'updated': {}}\n"
     "def array(index, size):\n"
     "    return {'array': {'__nd__': index, 'dtype': '|u1', 'shape': [size]}}\n"
 )
@@ -227,6 +229,10 @@ def test_a_reply_of_the_wrong_form_is_refused_before_its_buffers_are_read() -> N
         ("dict(reply(None), mutated=[1])", "a reply whose mutated names are not a list of strings"),
         ("dict(reply(None), inner_calls={'f': -1})", "a reply whose inner calls are not counts"),
         ("reply({'array': 1.5})", "a reply whose value is not an answer as the sandbox exports it"),
+        ("reply({'tuple': [{'kept': 1}]})", "a reply whose value is not an answer as the sandbox exports it"),
+        ("reply({'tuple': [None] * 17})", "a reply whose value is not an answer as the sandbox exports it"),
+        ("dict(reply(None), updated=[1])", "a reply whose updated arguments are not answers as the sandbox exports them"),
+        ("dict(reply(None), updated={'p': {'array': 2}})", "a reply whose updated arguments are not answers as the sandbox exports them"),
     ],
 )
 def test_every_field_of_a_reply_has_its_form(body: str, reason: str) -> None:

@@ -39,20 +39,15 @@ class Comparison:
     got: float
 
 
-def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> Array:
+def answer_array(value: Any, shape: tuple[int, ...], path: tuple[str, ...] | str | None = ()) -> Array:
     """The float64 array in a child's exported value; raise BadAnswer saying what is wrong.
 
-    ``value`` comes from the wire: ``{"array": ndarray}``, ``{"dict": {...}}`` or
-    ``{"unsupported": "a list"}``. With ``key``, the answer is that entry of a returned dict.
+    ``value`` comes from the wire, named by the context: ``{"array": ndarray}``, ``{"dict":
+    {...}}`` (a returned dict, or a tuple's elements by name), ``{"wrong_return": value,
+    "returns": names}`` (not the tuple the rubric says) or ``{"unsupported": "a set"}``. The
+    answer is the place ``path`` of it: a tuple's element, then a dict's entry.
     """
-    if key is not None:
-        if not isinstance(value, dict) or "dict" not in value:
-            raise BadAnswer(f"must be a dict with the key {key!r}, but the function returned {_what(value)}", _unsupported(value))
-        entries = value["dict"]
-        if key not in entries:
-            keys = ", ".join(repr(k) for k in sorted(entries)[:20]) or "none"
-            raise BadAnswer(f"is missing: the returned dict has no key {key!r} (keys: {{student}})", keys[:200])
-        value = entries[key]
+    value = _place(value, (path,) if isinstance(path, str) else tuple(path or ()))
     if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
         raise BadAnswer(f"must be a numpy array or a float, but it is {_what(value)}", _unsupported(value))
     array = value["array"]
@@ -73,14 +68,36 @@ def answer_array(value: Any, shape: tuple[int, ...], key: str | None = None) -> 
     return result
 
 
+def _place(value: Any, path: tuple[str, ...]) -> Any:
+    if isinstance(value, dict) and "wrong_return" in value:
+        names = ", ".join(value["returns"])
+        count = len(value["returns"])
+        what = "a single value" if count == 1 else f"the tuple ({names})"
+        raise BadAnswer(
+            f"is missing: the function must return {what}, but it returned {_what(value['wrong_return'])}",
+            _unsupported(value["wrong_return"]),
+        )
+    for step in path:
+        if not isinstance(value, dict) or "dict" not in value:
+            raise BadAnswer(f"must be a dict with the key {step!r}, but the function returned {_what(value)}", _unsupported(value))
+        entries = value["dict"]
+        if step not in entries:
+            keys = ", ".join(repr(k) for k in sorted(entries)[:20]) or "none"
+            raise BadAnswer(f"is missing: the returned dict has no key {step!r} (keys: {{student}})", keys[:200])
+        value = entries[step]
+    return value
+
+
 #: what a relative error too large to compute is reported as (JSON has no inf)
 HUGE = 1e300
 
 
-def raw_array(value: Any, key: str | None = None) -> Array | None:
+def raw_array(value: Any, path: tuple[str, ...] | str | None = ()) -> Array | None:
     """The answer as a float64 array of whatever shape it has (for matching mistakes), or None."""
-    if key is not None:
-        value = value.get("dict", {}).get(key) if isinstance(value, dict) else None
+    try:
+        value = _place(value, (path,) if isinstance(path, str) else tuple(path or ()))
+    except BadAnswer:
+        return None
     if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
         return None
     array = value["array"]
@@ -122,6 +139,10 @@ def _what(value: Any) -> str:
         return "{student}"
     if isinstance(value, dict) and "dict" in value:
         return "a dict"
+    if isinstance(value, dict) and "tuple" in value:
+        return f"a tuple of {len(value['tuple'])} values"
+    if isinstance(value, dict) and "kept" in value:
+        return "a value kept in the sandbox"
     if isinstance(value, dict) and "array" in value:
         return "an array"
     return "nothing (None)" if value is None else "something else"

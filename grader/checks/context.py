@@ -3,19 +3,46 @@ the student's answers, each computed once.
 
 The reference runs here, in the grader, on its own deep copies of the inputs; the student's
 functions run in the sandbox on serialized copies, so neither can disturb the other.
+
+Answers are *named*: a function the rubric gives ``returns`` (``[functions.NAME]``) answers a
+dict of its elements by name, and of the arguments it ``updates`` as they were after the call;
+a check reads one place of it (``Check.path``). A forward pass's cache (its ``opaque`` element)
+never leaves the sandbox: the student's is kept there under ``forward:case`` and its backward is
+given a ``Handle`` to it, while the reference's backward gets the reference's own cache. A
+backward's upstream gradient is drawn here, once per case (``upstream``).
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from grader.course import Assignment
-from grader.rubric import Check
-from grader.sandbox.interface import LoadReport, Outcome, RunStatus, Timed
+from grader.rubric import Check, Signature
+from grader.sandbox.interface import Handle, LoadReport, Outcome, RunStatus, Timed
 from grader.sandbox.process import Sandbox
+
+#: how the child's reply to a backward given a cache it no longer holds begins (``child.call``)
+UNKEPT = "its cache was not kept"
+
+
+class Pairing:
+    """A backward pass and the forward pass whose cache it takes, as a vjp check names them."""
+
+    def __init__(self, check: Check, parameters: list[str]) -> None:
+        self.forward = str(check.forward)
+        self.forward_output = check.forward_output
+        self.upstream = check.upstream or parameters[0]
+        others = [p for p in parameters if p != self.upstream]
+        if self.upstream not in parameters or len(others) != 1:
+            raise ValueError(
+                f"check {check.id!r}: {check.function}({', '.join(parameters)}) must take the upstream gradient "
+                f"{self.upstream!r} and one cache"
+            )
+        self.cache = others[0]
 
 
 class Context:
@@ -29,6 +56,12 @@ class Context:
         self._expected: dict[tuple[str, str], Any] = {}
         self._answers: dict[tuple[str, str], Outcome] = {}
         self._parameters: dict[str, list[str]] = {}
+        self._upstream: dict[tuple[str, str], np.ndarray] = {}
+        #: backward -> its forward, from the vjp checks
+        self.pairings: dict[str, Pairing] = {}
+        for check in self.rubric.checks:
+            if check.kind == "vjp" and check.function not in self.pairings:
+                self.pairings[check.function] = Pairing(check, assignment.parameters(check.function))
         #: what other modules compute once per grading (diagnosis: the mistake variants' answers)
         self.memo: dict[str, Any] = {}
 
@@ -48,28 +81,93 @@ class Context:
             self._parameters[function] = self.assignment.parameters(function)
         return [inputs[name] for name in self._parameters[function]]
 
+    def signature(self, function: str) -> Signature:
+        return self.rubric.signature(function)
+
     def reference(self, function: str, inputs: dict[str, Any]) -> Any:
-        """The reference's answer on fresh copies of ``inputs``."""
-        return self.assignment.function(function)(*[_fresh(a) for a in self.arguments(function, inputs)])
+        """The reference's answer on fresh copies of ``inputs``, named (see the module's doc)."""
+        args = [_fresh(a) for a in self.arguments(function, inputs)]
+        value = self.assignment.function(function)(*args)
+        return named(value, self.signature(function), dict(zip(self._parameters[function], args, strict=True)))
 
     def expected(self, function: str, case: str) -> Any:
+        """The reference's named answer on ``case`` (a backward's: on the reference's cache)."""
         if (function, case) not in self._expected:
-            self._expected[function, case] = self.reference(function, self.inputs(case))
+            self._expected[function, case] = self.reference(function, self.reference_inputs(function, case))
         return self._expected[function, case]
+
+    def upstream(self, backward: str, case: str) -> np.ndarray:
+        """The upstream gradient a backward is given on ``case``: standard normal, shaped like its
+        forward's output on the case, the same for every check of that backward."""
+        if (backward, case) not in self._upstream:
+            pairing = self.pairings[backward]
+            out = pick(self.expected(pairing.forward, case), self.forward_path(backward))
+            shape = np.shape(out)
+            self._upstream[backward, case] = self.rng(f"dout:{backward}:{case}").standard_normal(shape)
+        return self._upstream[backward, case]
+
+    def forward_path(self, backward: str) -> tuple[str, ...]:
+        """Where the forward's output is in its named answer: its ``forward_output``, else the
+        first element that is not the cache."""
+        pairing = self.pairings[backward]
+        signature = self.signature(pairing.forward)
+        if pairing.forward_output is not None:
+            return (pairing.forward_output,)
+        names = [n for n in signature.returns if n != signature.opaque]
+        return (names[0],) if names else ()
+
+    def reference_inputs(self, function: str, case: str) -> dict[str, Any]:
+        """What the reference's ``function`` is given on ``case``: the case's inputs, and for a
+        backward, the upstream gradient and the reference forward's own cache."""
+        inputs = self.inputs(case)
+        pairing = self.pairings.get(function)
+        if pairing is not None:
+            forward = self.reference(pairing.forward, inputs)
+            inputs[pairing.upstream] = self.upstream(function, case)
+            inputs[pairing.cache] = forward[self.signature(pairing.forward).opaque]
+        return inputs
+
+    def student_inputs(self, function: str, case: str) -> dict[str, Any]:
+        """What the student's ``function`` is given on ``case``: for a backward, the upstream
+        gradient and a handle to the cache the student's own forward left on the case."""
+        inputs = self.inputs(case)
+        pairing = self.pairings.get(function)
+        if pairing is not None:
+            inputs[pairing.upstream] = self.upstream(function, case)
+            inputs[pairing.cache] = Handle(f"{pairing.forward}:{case}")
+        return inputs
+
+    def variant_inputs(self, function: str, case: str) -> dict[str, Any]:
+        """What a mistakes module's ``answer`` is given: the case's inputs, and for a backward
+        the upstream gradient (the variant runs its own forward)."""
+        inputs = self.inputs(case)
+        pairing = self.pairings.get(function)
+        if pairing is not None:
+            inputs[pairing.upstream] = self.upstream(function, case)
+        return inputs
 
     def state(self, function: str) -> str:
         """ok, missing or not callable: how the submission defines ``function``."""
         return self.report.functions.get(function, "missing")
 
     def prefetch(self, checks: tuple[Check, ...]) -> None:
-        """Ask the sandbox for every (function, case) answer the checks need, one batch per function."""
+        """Ask the sandbox for every (function, case) answer the checks need, one batch per
+        function, a forward's before its backward's."""
         wanted: dict[str, list[str]] = {}
         for check in checks:
-            for case in check.cases:
-                if case not in wanted.setdefault(check.function, []):
-                    wanted[check.function].append(case)
-        for function, cases in wanted.items():
-            self._fetch(function, cases)
+            functions = [check.forward, check.function] if check.kind == "vjp" and check.forward else [check.function]
+            for function in functions:
+                for case in check.cases:
+                    if case not in wanted.setdefault(function, []):
+                        wanted[function].append(case)
+        # Each backward right after its forward: a restarted child has kept no cache.
+        forwards = {self.pairings[f].forward for f in wanted if f in self.pairings}
+        order = [f for f in wanted if f not in self.pairings and f not in forwards]
+        for backward in [f for f in wanted if f in self.pairings]:
+            order += [f for f in (self.pairings[backward].forward, backward) if f not in order]
+        order += [f for f in wanted if f not in order]
+        for function in order:
+            self._fetch(function, wanted[function])
 
     def answer(self, function: str, case: str) -> Outcome:
         if (function, case) not in self._answers:
@@ -80,17 +178,25 @@ class Context:
         """The answers of ``function`` fetched so far, by case (nothing new is run)."""
         return {case: outcome for (name, case), outcome in self._answers.items() if name == function}
 
-    def call(self, function: str, inputs: list[dict[str, Any]]) -> list[Outcome]:
-        """Run a student function once per set of inputs (used for finite differences)."""
+    def call(self, function: str, inputs: list[dict[str, Any]], keep: list[str | None] | None = None) -> list[Outcome]:
+        """Run a student function once per set of inputs (used for finite differences); answers
+        named. A forward's cache is kept under ``keep[i]`` (by default, dropped)."""
         if self.state(function) != "ok":
             return [Outcome(RunStatus.ERROR, error=f"{function} is not defined")] * len(inputs)
         args = [self.arguments(function, i) for i in inputs]
-        return self.sandbox.run(function, self._parameters[function], args)
+        signature = self.signature(function)
+        outcomes = self.sandbox.run(
+            function, self._parameters[function], args, opaque=signature.opaque_index, keep=keep, updates=signature.updates
+        )
+        return [replace(o, value=exported_named(o, signature)) if o.status == "ok" else o for o in outcomes]
 
     def timed(self, function: str, inputs: dict[str, Any], budget: float, deadline: float) -> Timed:
         """Run a student function once, its cost measured by the grader (see ``Sandbox.timed``)."""
         args = self.arguments(function, inputs)
-        return self.sandbox.timed(function, self._parameters[function], args, budget=budget, deadline=deadline)
+        timed = self.sandbox.timed(function, self._parameters[function], args, budget=budget, deadline=deadline)
+        if timed.outcome is not None and timed.outcome.status == "ok":
+            timed = replace(timed, outcome=replace(timed.outcome, value=exported_named(timed.outcome, self.signature(function))))
+        return timed
 
     def describe(self, case: str, hidden: bool = False) -> str:
         """``case 'basic' (N=8, D=5, H=7, C=3, lambda=0.1)`` in the assignment's notation."""
@@ -99,8 +205,55 @@ class Context:
     def _fetch(self, function: str, cases: list[str]) -> None:
         if self.state(function) != "ok":
             return
-        outcomes = self.call(function, [self.inputs(c) for c in cases])
+        keep: list[str | None] | None = [f"{function}:{c}" for c in cases] if self.signature(function).opaque is not None else None
+        outcomes = self.call(function, [self.student_inputs(function, c) for c in cases], keep)
         self._answers.update({(function, c): o for c, o in zip(cases, outcomes, strict=True)})
+        pairing = self.pairings.get(function)
+        lost = [c for c, o in zip(cases, outcomes, strict=True) if o.status == "error" and o.error.startswith(UNKEPT)]
+        if pairing is not None and lost and self.state(pairing.forward) == "ok":
+            # the child was restarted since the forward ran (another function crashed it): run
+            # the forward again on those cases, then the backward once more
+            self.call(pairing.forward, [self.student_inputs(pairing.forward, c) for c in lost], [f"{pairing.forward}:{c}" for c in lost])
+            again = self.call(function, [self.student_inputs(function, c) for c in lost])
+            self._answers.update({(function, c): o for c, o in zip(lost, again, strict=True)})
+
+
+def named(value: Any, signature: Signature, arguments: dict[str, Any]) -> Any:
+    """A reference's value as a dict of its elements and updated arguments, by name (the value
+    itself for a function the rubric gives neither)."""
+    if not signature.returns:
+        return value
+    if len(signature.returns) == 1:
+        elements = {signature.returns[0]: value}
+    else:
+        if not isinstance(value, (tuple, list)) or len(value) != len(signature.returns):
+            raise ValueError(f"the reference returned {type(value).__name__}, not a tuple ({', '.join(signature.returns)})")
+        elements = dict(zip(signature.returns, value, strict=True))
+    return {**elements, **{name: arguments[name] for name in signature.updates}}
+
+
+def exported_named(outcome: Outcome, signature: Signature) -> Any:
+    """A student's exported value, named like ``named``'s: ``{"dict": {element: exported}}``, or
+    ``{"wrong_return": what it returned instead}`` when it is not the tuple the rubric says."""
+    value = outcome.value
+    if not signature.returns:
+        return value
+    if len(signature.returns) == 1:
+        if isinstance(value, dict) and "tuple" in value and len(value["tuple"]) == 1:
+            value = value["tuple"][0]  # a 1-tuple for a single value
+        elements = {signature.returns[0]: value}
+    elif isinstance(value, dict) and "tuple" in value and len(value["tuple"]) == len(signature.returns):
+        elements = dict(zip(signature.returns, value["tuple"], strict=True))
+    else:
+        return {"wrong_return": value, "returns": list(signature.returns)}
+    return {"dict": {**elements, **{name: outcome.updated.get(name) for name in signature.updates}}}
+
+
+def pick(value: Any, path: tuple[str, ...]) -> Any:
+    """The place ``path`` of a reference's named answer."""
+    for step in path:
+        value = value[step]
+    return value
 
 
 def _fresh(value: Any) -> Any:

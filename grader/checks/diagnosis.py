@@ -54,13 +54,33 @@ def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
     if status == CheckStatus.FAILED:
         # Only a named mistake earns partial credit: conduct alone (mutating the inputs of a
         # wrong answer) must not turn garbage into points.
-        earned = values and all(c in credit for c in codes)
-        score = min(credit[c] for c in codes) * check.points if earned else 0.0
-    elif any(c in credit for c in codes):
-        score = min(credit[c] for c in codes if c in credit) * check.points
-        status = CheckStatus.FAILED if score < check.points else status
+        share = combined_credit(credit, codes) if values else None
+        score = share * check.points if share is not None else 0.0
+    else:
+        share = combined_credit(credit, [c for c in codes if c in credit])
+        if share is not None:
+            score = share * check.points
+            status = CheckStatus.FAILED if score < check.points else status
     diagnoses = tuple(Diagnosis(code, text, credit.get(code)) for code, text in found)
     return replace(result, status=status, score=score, diagnoses=diagnoses)
+
+
+def combined_credit(credit: dict[str, float], codes: list[str]) -> float | None:
+    """The share of a check's points that ``codes``, diagnosed together, still earn: what the
+    part's credit table gives the combination (``"missing-reg-grad+sign-flip"``, codes sorted),
+    else the product of each code's share (two mistakes cost what each costs alone); None when
+    a code has no credit (or there is no code)."""
+    if not codes:
+        return None
+    combination = "+".join(sorted(set(codes)))
+    if combination in credit:
+        return credit[combination]
+    if not all(c in credit for c in codes):
+        return None
+    share = 1.0
+    for code in set(codes):
+        share *= credit[code]
+    return share
 
 
 def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
@@ -70,7 +90,7 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
     answered = []
     for case in check.cases:
         outcome = ctx.answer(check.function, case)
-        got = raw_array(outcome.value, check.key) if outcome.status == "ok" else None
+        got = raw_array(outcome.value, check.path) if outcome.status == "ok" else None
         if got is not None:
             answered.append((case, got))
     if not answered:
@@ -79,8 +99,8 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
     combos = [[m] for m in mistakes] + [list(pair) for pair in itertools.combinations(mistakes, 2)]
     for combo in combos:
         forms = [_variants(ctx, check, case, combo) for case, _ in answered]
-        if any(all(_same(ctx, got, variants[i]) for (_, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
-            name = ctx.rubric.name_of(check.function, check.key)
+        if any(all(_same(ctx, check, got, variants[i]) for (_, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
+            name = ctx.rubric.name_of(check.function, *check.path)
             return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
     return []
 
@@ -92,26 +112,35 @@ def _variants(ctx: Context, check: Check, case: str, combo: list[Callable[..., A
     key = (check.function, case, tuple(m.__name__ for m in combo))
     if key not in cache:
         try:
-            cache[key] = ctx.assignment.mistakes.answer(check.function, ctx.inputs(case), combo)  # type: ignore[union-attr]
+            cache[key] = ctx.assignment.mistakes.answer(check.function, ctx.variant_inputs(check.function, case), combo)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - mistakes that do not apply to this function
             cache[key] = []
-    return [_pick(value, check.key) for value in cache[key]] or [None]
+    returns = ctx.signature(check.function).returns
+    return [_pick(value, returns, check.path) for value in cache[key]] or [None]
 
 
-def _pick(value: Any, key: str | None) -> np.ndarray | None:
+def _pick(value: Any, returns: tuple[str, ...], path: tuple[str, ...]) -> np.ndarray | None:
+    """The place ``path`` of a variant's answer: a tuple in ``returns`` order, or a dict."""
     try:
-        return np.asarray(value[key] if key else value, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - no such key in this variant
+        if isinstance(value, (tuple, list)) and len(returns) > 1:
+            value = dict(zip(returns, value, strict=True))
+        elif len(returns) == 1 and not isinstance(value, dict):
+            value = {returns[0]: value}
+        for step in path:
+            value = value[step]
+        return np.asarray(value, dtype=np.float64)
+    except Exception:  # noqa: BLE001 - no such place in this variant
         return None
 
 
-def _same(ctx: Context, got: np.ndarray, variant: np.ndarray | None) -> bool:
+def _same(ctx: Context, check: Check, got: np.ndarray, variant: np.ndarray | None) -> bool:
     if variant is None or got.shape != variant.shape:
         return False
     bad_got, bad_variant = ~np.isfinite(got), ~np.isfinite(variant)
     if bad_got.any() or bad_variant.any():
         return bool(bad_got.any() and bad_variant.any())  # both overflowed: the same instability
-    return relative_error(got, variant, ctx.rubric.floor) <= ctx.rubric.rtol
+    rtol, floor = ctx.rubric.tolerance(check)
+    return relative_error(got, variant, floor) <= rtol
 
 
 def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:
@@ -119,7 +148,8 @@ def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:
         return []
     outcomes = [ctx.answer(check.function, case) for case in check.cases]
     found = []
-    mutated = sorted({name for o in outcomes for name in o.mutated})
+    meant = ctx.signature(check.function).updates  # updated on purpose: not a mistake
+    mutated = sorted({name for o in outcomes for name in o.mutated if not any(name == u or name.startswith(f"{u}[") for u in meant)})
     if mutated:
         found.append((
             "mutates-input",
@@ -146,7 +176,7 @@ def _numerical(ctx: Context, check: Check) -> str:
             took = f"was stopped after {found.cost:.2g} s" if found.stopped else f"took {found.cost:.2g} s"
             return (
                 f"{check.function} {took} of CPU time on {where}: the time of {found.cost / found.unit:,.0f} evaluations of "
-                f"{ctx.rubric.name_of(loss)}, {found.per_parameter:.2g} per parameter for {found.parameters:,} parameters, where "
+                f"{ctx.rubric.name_of(loss, check.loss_output)}, {found.per_parameter:.2g} per parameter for {found.parameters:,} parameters, where "
                 f"backpropagation takes a few evaluations in all. It differences the loss numerically instead of "
                 f"backpropagating.{quoted} {advice}"
             )

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grader.checks.compare import BadAnswer, answer_array, relative_error
-from grader.checks.context import Context
+from grader.checks.context import Context, pick
 from grader.checks.verdicts import failed, passed, unanswered
 from grader.results import CheckResult
 from grader.rubric import Check
@@ -40,9 +40,10 @@ _ATTEMPTS = 20
 
 
 def gradcheck(ctx: Context, check: Check) -> CheckResult:
-    name = ctx.rubric.name_of(check.function, check.key)
-    loss, wrt, key = _spec(check)
-    loss_name = ctx.rubric.name_of(loss)
+    name = ctx.rubric.name_of(check.function, *check.path)
+    rtol, floor = ctx.rubric.tolerance(check)
+    loss, _ = _spec(check)
+    loss_name = ctx.rubric.name_of(loss, check.loss_output)
     worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
     own_problem, own_text = "", ""
     # Where the student's loss equals J, differencing it would only repeat the reference's
@@ -53,9 +54,9 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         if problem is not None:
             return problem
         inputs = ctx.inputs(case)
-        theta = np.asarray(inputs[wrt][key], dtype=np.float64)
+        theta = np.asarray(_theta(inputs, check), dtype=np.float64)
         try:
-            grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.key)
+            grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.path)
         except BadAnswer as exc:
             return failed(check, f"{name} {exc.message} (on {{case}}).", case=case, student_text=exc.student_text)
         directions, crossed = _directions(ctx, check, inputs, ctx.rng(f"{check.id}:{case}"))
@@ -65,7 +66,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             continue
         slopes = np.array([np.sum(grad * v) for v in directions])
         truth = np.array([_difference(ctx, check, inputs, v) for v in directions])
-        worst = max(worst, relative_error(slopes, truth, ctx.rubric.floor))
+        worst = max(worst, relative_error(slopes, truth, floor))
         if loss_is_j:
             continue
         differences, why, text = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
@@ -73,10 +74,10 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             if not own_problem:
                 own_problem, own_text = why, text
         else:
-            worst_own = max(worst_own, relative_error(slopes[-OWN_DIRECTIONS:], differences, ctx.rubric.floor))
+            worst_own = max(worst_own, relative_error(slopes[-OWN_DIRECTIONS:], differences, floor))
     errors: dict[str, Any] = {
         "rel_error": worst,
-        "tolerance": ctx.rubric.rtol,
+        "tolerance": rtol,
         "directions": count,
         "skipped_at_kinks": skipped,
         "own_loss_rel_error": None if own_problem or loss_is_j else worst_own,
@@ -90,12 +91,12 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     if loss_is_j:
         tail = (
             f" Your {loss}() computes {loss_name} here, so this is the gradient of your own {loss}() as well."
-            if worst <= ctx.rubric.rtol
+            if worst <= rtol
             else f" Your {loss}() computes {loss_name} here, so the mistake is in this gradient, not in the loss."
         )
     elif own_problem:
         tail = f" {own[0].upper()}{own[1:]} could not be compared: {own_problem}."
-    elif worst <= ctx.rubric.rtol:
+    elif worst <= rtol:
         tail = (
             f" It also agrees with finite differences of {own}."
             if own_ok
@@ -107,45 +108,60 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             if own_ok
             else f" It disagrees with finite differences of {own} too (relative error {worst_own:.2g})."
         )
-    if worst <= ctx.rubric.rtol:
+    if worst <= rtol:
         message = f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}"
         return replace(passed(check, message, errors), student_text=own_text)
-    message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {ctx.rubric.rtol:g}).{tail}"
+    message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {rtol:g}).{tail}"
     return failed(check, message, errors, student_text=own_text)
 
 
-def _spec(check: Check) -> tuple[str, str, str]:
-    """(loss, wrt, key) of a gradcheck; the rubric's model guarantees all three."""
-    if check.loss is None or check.wrt is None or check.key is None:
-        raise ValueError(f"check {check.id!r} is a gradcheck without loss, wrt and key")
-    return check.loss, check.wrt, check.key
+def _spec(check: Check) -> tuple[str, str]:
+    """(loss, wrt) of a gradcheck; the rubric's model guarantees both."""
+    if check.loss is None or check.wrt is None:
+        raise ValueError(f"check {check.id!r} is a gradcheck without loss and wrt")
+    return check.loss, check.wrt
+
+
+def _loss_path(check: Check) -> tuple[str, ...]:
+    return (check.loss_output,) if check.loss_output else ()
+
+
+def _theta(inputs: dict[str, Any], check: Check) -> Any:
+    """The parameter: the argument ``wrt``, or its entry ``key`` when the argument is a dict
+    (``params["W1"]``)."""
+    value = inputs[_spec(check)[1]]
+    if isinstance(value, dict):
+        if check.key is None:
+            raise ValueError(f"check {check.id!r}: argument {check.wrt!r} is a dict; name its entry with key")
+        return value[check.key]
+    return value
 
 
 def _loss_is_reference(ctx: Context, check: Check, case: str) -> bool:
     """Whether the student's loss gave J's value (within the tolerance) on ``case``."""
     loss = _spec(check)[0]
+    rtol, floor = ctx.rubric.tolerance(check)
     if ctx.state(loss) != "ok" or ctx.answer(loss, case).status != "ok":
         return False
     try:
-        got = answer_array(ctx.answer(loss, case).value, ())
+        got = answer_array(ctx.answer(loss, case).value, (), _loss_path(check))
     except BadAnswer:
         return False
-    expected = np.asarray(ctx.expected(loss, case), dtype=np.float64)
-    return relative_error(got, expected, ctx.rubric.floor) <= ctx.rubric.rtol
+    expected = np.asarray(pick(ctx.expected(loss, case), _loss_path(check)), dtype=np.float64)
+    return relative_error(got, expected, floor) <= rtol
 
 
 def _with(inputs: dict[str, Any], check: Check, theta: Array) -> dict[str, Any]:
     """``inputs`` with the checked parameter replaced (the rest shared, read-only use)."""
     changed = dict(inputs)
-    _, wrt, key = _spec(check)
-    changed[wrt] = {**inputs[wrt], key: theta}
+    wrt = _spec(check)[1]
+    changed[wrt] = {**inputs[wrt], str(check.key): theta} if isinstance(inputs[wrt], dict) else theta
     return changed
 
 
 def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.random.Generator) -> tuple[list[Array], int]:
     """Unit directions, coordinates first, none crossing a kink within +-H_OWN; and how many were skipped."""
-    _, wrt, key = _spec(check)
-    theta = np.asarray(inputs[wrt][key], dtype=np.float64)
+    theta = np.asarray(_theta(inputs, check), dtype=np.float64)
     kinks = "kinks" if callable(getattr(ctx.assignment.reference, "kinks", None)) else None
     signs = np.sign(ctx.reference(kinks, inputs)) if kinks else np.zeros(0)
 
@@ -183,27 +199,27 @@ def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.rand
 
 
 def _difference(ctx: Context, check: Check, inputs: dict[str, Any], v: Array) -> float:
-    loss, wrt, key = _spec(check)
-    theta = inputs[wrt][key]
-    plus = ctx.reference(loss, _with(inputs, check, theta + H_REFERENCE * v))
-    minus = ctx.reference(loss, _with(inputs, check, theta - H_REFERENCE * v))
+    loss = _spec(check)[0]
+    theta = _theta(inputs, check)
+    plus = pick(ctx.reference(loss, _with(inputs, check, theta + H_REFERENCE * v)), _loss_path(check))
+    minus = pick(ctx.reference(loss, _with(inputs, check, theta - H_REFERENCE * v)), _loss_path(check))
     return (float(plus) - float(minus)) / (2 * H_REFERENCE)
 
 
 def _own_differences(ctx: Context, check: Check, inputs: dict[str, Any], directions: list[Array]) -> tuple[Array | None, str, str]:
     """Finite differences of the student's own loss, or None, the reason (which may hold the
     slot ``{student}``) and the submission's own text for it."""
-    loss, wrt, key = _spec(check)
+    loss = _spec(check)[0]
     if ctx.state(loss) != "ok":
         return None, f"{loss} is not defined", ""
-    theta = inputs[wrt][key]
+    theta = _theta(inputs, check)
     batch = [_with(inputs, check, theta + s * H_OWN * v) for v in directions for s in (1.0, -1.0)]
     values = []
     for outcome in ctx.call(loss, batch):
         if outcome.status != "ok":
             return None, f"{loss} failed ({{student}})", outcome.error
         try:
-            values.append(float(answer_array(outcome.value, ())))
+            values.append(float(answer_array(outcome.value, (), _loss_path(check))))
         except BadAnswer as exc:
             return None, f"{loss} {exc.message}", exc.student_text
     pairs = np.array(values).reshape(len(directions), 2)

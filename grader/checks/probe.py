@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.compare import HUGE, raw_array, relative_error
-from grader.checks.context import Context
+from grader.checks.context import Context, pick
 from grader.sandbox.interface import Timed
 
 #: the loss evaluations per parameter a gradient may cost on the probe before it counts as
@@ -160,36 +160,39 @@ def _unit(loss: Callable[..., Any], args: list[Any]) -> float:
     return max(best, 1e-9)
 
 
-def _trusted(ctx: Context, function: str) -> list[str | None]:
-    """The keys of ``function``'s answer (None: the answer itself) that agree with the reference
-    on every case of every check of them: the probe's answer must agree there too."""
-    cases: dict[str | None, dict[str, None]] = {}
+def _trusted(ctx: Context, function: str) -> list[tuple[tuple[str, ...], float]]:
+    """The places of ``function``'s answer (``Check.path``), with their tolerance, that agree
+    with the reference on every case of every check of them: the probe's answer must agree
+    there too."""
+    cases: dict[tuple[str, ...], dict[str, None]] = {}
+    tolerance: dict[tuple[str, ...], float] = {}
     for check in ctx.rubric.checks:
         if check.function == function:
-            cases.setdefault(check.key, {}).update(dict.fromkeys(check.cases))
-    return [key for key, names in cases.items() if all(_agrees(ctx, function, key, c) for c in names)]
+            cases.setdefault(check.path, {}).update(dict.fromkeys(check.cases))
+            tolerance[check.path] = min(tolerance.get(check.path, math.inf), ctx.rubric.tolerance(check)[0])
+    return [(path, tolerance[path]) for path, names in cases.items() if all(_agrees(ctx, function, path, tolerance[path], c) for c in names)]
 
 
-def _agrees(ctx: Context, function: str, key: str | None, case: str) -> bool:
+def _agrees(ctx: Context, function: str, path: tuple[str, ...], rtol: float, case: str) -> bool:
     outcome = ctx.answer(function, case)
     if outcome.status != "ok":
         return False
-    return _error(ctx, outcome.value, ctx.expected(function, case), key) <= ctx.rubric.rtol
+    return _error(ctx, outcome.value, ctx.expected(function, case), path) <= rtol
 
 
-def _error(ctx: Context, value: Any, expected: Any, key: str | None) -> float:
-    """The relative error of the answer ``value`` at ``key``; infinite if it has none or the wrong shape."""
-    got = raw_array(value, key)
+def _error(ctx: Context, value: Any, expected: Any, path: tuple[str, ...]) -> float:
+    """The relative error of the answer ``value`` at ``path``; infinite if it has none or the wrong shape."""
+    got = raw_array(value, path)
     try:
-        want = np.asarray(expected[key] if key else expected, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - the reference has no such key
+        want = np.asarray(pick(expected, path), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - the reference has no such place
         return math.inf
     if got is None or got.shape != want.shape:
         return math.inf
     return relative_error(got, want, ctx.rubric.floor)
 
 
-def _problem(ctx: Context, function: str, inputs: dict[str, Any], timed: Timed, trusted: list[str | None], deadline: float) -> str:
+def _problem(ctx: Context, function: str, inputs: dict[str, Any], timed: Timed, trusted: list[tuple[tuple[str, ...], float]], deadline: float) -> str:
     """What is wrong with the probe's answer, in the grader's words; empty if it is right."""
     outcome = timed.outcome
     if outcome is None:
@@ -197,10 +200,10 @@ def _problem(ctx: Context, function: str, inputs: dict[str, Any], timed: Timed, 
     if outcome.status != "ok":
         return _FAILURES.get(outcome.status, "it failed")
     expected = ctx.reference(function, inputs) if trusted else None
-    for key in trusted:
-        error = _error(ctx, outcome.value, expected, key)
-        if error > ctx.rubric.rtol:
-            name = ctx.rubric.name_of(function, key)
+    for path, rtol in trusted:
+        error = _error(ctx, outcome.value, expected, path)
+        if error > rtol:
+            name = ctx.rubric.name_of(function, *path)
             if math.isinf(error):
                 return f"{name} is missing or has the wrong shape"
             return f"{name} is not finite" if error >= HUGE else f"{name} is off by a relative error of {error:.2g}"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.compare import BadAnswer, answer_array, compare, raw_array
-from grader.checks.context import Context
+from grader.checks.context import Context, pick
 from grader.checks.verdicts import failed, passed, unanswered
 from grader.results import CheckResult
 from grader.rubric import Check
@@ -17,7 +17,8 @@ from grader.rubric import Check
 def reference_check(ctx: Context, check: Check) -> CheckResult:
     """Passes when every case agrees with the reference within the rubric's tolerance."""
     rubric = ctx.rubric
-    name = rubric.name_of(check.function, check.key)
+    rtol, floor = rubric.tolerance(check)
+    name = rubric.name_of(check.function, *check.path)
     worst = 0.0
     for case in check.cases:
         problem = unanswered(ctx, check, check.function, case)
@@ -25,28 +26,28 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
             return problem
         outcome = ctx.answer(check.function, case)
         expected = ctx.expected(check.function, case)
-        expected = np.asarray(expected[check.key] if check.key else expected, dtype=np.float64)
+        expected = np.asarray(pick(expected, check.path), dtype=np.float64)
         try:
-            got = answer_array(outcome.value, expected.shape, check.key)
+            got = answer_array(outcome.value, expected.shape, check.path)
         except BadAnswer as exc:
-            pictures = _pictures(check, expected, raw_array(outcome.value, check.key))
+            pictures = _pictures(check, expected, raw_array(outcome.value, check.path))
             return failed(check, f"{name} {exc.message} (on {{case}}).", pictures, case=case, student_text=exc.student_text)
-        result = compare(got, expected, rubric.rtol, rubric.floor)
+        result = compare(got, expected, rtol, floor)
         worst = max(worst, result.rel_error)
         if not result.ok:
             # The worst element and the arrays are figures of their own: every output shows them
             # through grader.visibility, which leaves them out for a hidden check.
-            errors: dict[str, Any] = {"rel_error": result.rel_error, "tolerance": rubric.rtol}
+            errors: dict[str, Any] = {"rel_error": result.rel_error, "tolerance": rtol}
             errors.update(worst_index=list(result.worst), expected=result.expected, got=result.got)
             errors.update(_pictures(check, expected, got))
-            message = f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} (tolerance {rubric.rtol:g})."
+            message = f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} (tolerance {rtol:g})."
             return failed(check, message, errors, case=case)
     count = len(check.cases)
     cases = f"{count} case{'s' if count > 1 else ''}"
     return passed(
         check,
         f"{name} matches the reference on {cases} (largest relative error {worst:.1g}).",
-        {"rel_error": worst, "tolerance": rubric.rtol},
+        {"rel_error": worst, "tolerance": rtol},
     )
 
 

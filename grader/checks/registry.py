@@ -13,12 +13,14 @@ from grader.checks.diagnosis import diagnose
 from grader.checks.gradcheck import gradcheck
 from grader.checks.reference import reference_check
 from grader.checks.verdicts import failed
+from grader.checks.vjp import vjp_check
 from grader.results import CheckResult, CheckStatus
 from grader.rubric import Check
 
 KINDS: dict[str, Callable[[Context, Check], CheckResult]] = {
     "reference": reference_check,
     "gradcheck": gradcheck,
+    "vjp": vjp_check,
 }
 
 

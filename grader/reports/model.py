@@ -113,7 +113,7 @@ def build(
 
 
 def _view(result: CheckResult, spec: Check | None, rubric: Rubric | None) -> CheckView:
-    name = rubric.name_of(spec.function, spec.key) if rubric and spec else result.id
+    name = rubric.name_of(spec.function, *spec.path) if rubric and spec else result.id
     pieces = tuple(segments(result, rubric))
     text = "".join(t for _, t in pieces)
     errors = result.errors if result.status != "passed" else {}

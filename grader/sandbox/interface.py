@@ -86,6 +86,14 @@ class LoadReport:
 
 
 @dataclass(frozen=True)
+class Handle:
+    """An argument standing for a value the sandbox kept (``Sandbox.run``'s ``keep``): a forward
+    pass's cache, which never crosses the boundary."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     #: a plain string is accepted and stored as its RunStatus (ValueError for any other value)
     status: RunStatus
@@ -94,6 +102,9 @@ class Outcome:
     seconds: float = 0.0
     mutated: tuple[str, ...] = ()
     inner_calls: dict[str, int] = field(default_factory=dict)
+    #: the arguments the function is meant to update in place (``run``'s ``updates``), after the
+    #: call, exported like its return value
+    updated: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))

@@ -28,7 +28,7 @@ import numpy as np
 from grader.leases import output_folder
 from grader.sandbox import zygote_control
 from grader.sandbox.inside import wire
-from grader.sandbox.interface import Limits, LoadReport, Outcome, Program, RunStatus, Timed
+from grader.sandbox.interface import Handle, Limits, LoadReport, Outcome, Program, RunStatus, Timed
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,23 @@ class Sandbox:
             self._report = report
         return report
 
-    def run(self, function: str, names: list[str], calls: list[list[Any]]) -> list[Outcome]:
-        """Call ``function`` once per argument list; one Outcome per call, in order."""
+    def run(
+        self,
+        function: str,
+        names: list[str],
+        calls: list[list[Any]],
+        *,
+        opaque: int | None = None,
+        keep: list[str | None] | None = None,
+        updates: tuple[str, ...] = (),
+    ) -> list[Outcome]:
+        """Call ``function`` once per argument list; one Outcome per call, in order.
+
+        ``opaque``: the index of an element of the returned tuple that stays in the child (a
+        cache), kept under ``keep[i]`` for call i when that is not None; a ``Handle`` argument
+        stands for a kept value. ``updates``: arguments whose values after the call come back
+        in ``Outcome.updated``. A restarted child has kept nothing: a call given a handle it
+        lost is an error outcome."""
         if function in self._dead:
             return [self._dead[function]] * len(calls)
         if self.out_of_time:
@@ -104,7 +119,15 @@ class Sandbox:
                 return [Outcome(report.status, error=f"the submission could not be reloaded: {report.message}")] * len(calls)
         outcomes: list[Outcome] = []
         try:
-            self._send({"function": function, "names": names, "calls": calls}, self._deadline(self.limits.call_timeout))
+            request = {
+                "function": function,
+                "names": names,
+                "calls": [[{"__handle__": a.name} if isinstance(a, Handle) else a for a in args] for args in calls],
+                "opaque": opaque,
+                "keep": keep,
+                "updates": list(updates),
+            }
+            self._send(request, self._deadline(self.limits.call_timeout))
             for _ in calls:
                 outcomes.append(_outcome(self._receive(self._deadline(self.limits.call_timeout), _reply_form)))
         except wire.Timeout:
@@ -356,7 +379,7 @@ def _cells(program: Program) -> tuple[list[dict[str, Any]], np.ndarray]:
 # field of its type and arrays only where an answer's arrays go.
 
 #: the keys of a reply to a call (child.call)
-REPLY_KEYS = frozenset({"status", "value", "error", "seconds", "mutated", "inner_calls"})
+REPLY_KEYS = frozenset({"status", "value", "error", "seconds", "mutated", "inner_calls", "updated"})
 #: the keys of a load report (child.serve)
 REPORT_KEYS = frozenset({"warnings", "functions", "error"})
 
@@ -378,6 +401,9 @@ def _reply_form(body: Any) -> None:
     inner = body["inner_calls"]
     if type(inner) is not dict or not all(type(n) is int and n >= 0 for n in inner.values()):
         raise wire.WireError("a reply whose inner calls are not counts")
+    updated = body["updated"]
+    if type(updated) is not dict or len(updated) > MAX_UPDATED or not all(_exported(v) for v in updated.values()):
+        raise wire.WireError("a reply whose updated arguments are not answers as the sandbox exports them")
 
 
 def _load_form(body: Any) -> None:
@@ -397,10 +423,16 @@ def _load_form(body: Any) -> None:
         raise wire.WireError("a load report whose error is not a string")
 
 
+#: the most arguments a reply may say were updated, and elements a returned tuple may have
+MAX_UPDATED = 16
+MAX_TUPLE = 16
+
+
 def _exported(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` has a form the child's ``export`` gives: None (no answer),
-    ``{"array": <array>}``, ``{"unsupported": str}`` or ``{"dict": {str: <one of these>}}``,
-    where an array is still its description (``wire`` checks the description itself)."""
+    ``{"array": <array>}``, ``{"unsupported": str}``, ``{"kept": true}`` (a value left in the
+    child), ``{"dict": {str: <one of these>}}`` or ``{"tuple": [<one of these>, ...]}``, where an
+    array is still its description (``wire`` checks the description itself)."""
     if value is None:
         return True
     if type(value) is not dict or len(value) != 1 or depth > wire.MAX_DEPTH:
@@ -410,6 +442,10 @@ def _exported(value: Any, depth: int = 0) -> bool:
         return type(inner) is dict and "__nd__" in inner
     if kind == "unsupported":
         return type(inner) is str
+    if kind == "kept":
+        return inner is True
+    if kind == "tuple":
+        return type(inner) is list and len(inner) <= MAX_TUPLE and all(_exported(v, depth + 1) for v in inner)
     return kind == "dict" and type(inner) is dict and "__nd__" not in inner and all(_exported(v, depth + 1) for v in inner.values())
 
 
@@ -431,6 +467,7 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
         seconds=float(reply["seconds"]),
         mutated=tuple(m[:100] for m in reply["mutated"][:20]),
         inner_calls=dict(reply["inner_calls"]),
+        updated=dict(reply["updated"]),
     )
 
 

@@ -10,8 +10,15 @@ Protocol, over two pipes (requests in, replies out), in frames of ``wire``:
      one after the other, each ``size`` bytes long (see ``read_program``)
   2. the child runs the cells, sending {"running": index, "label"} before each piece of
      top-level code, and answers {"warnings", "functions": {name: state}, "error"}
-  3. then, per request {"function", "names", "calls": [[arg, ...], ...]}, one reply per call:
-     {"status", "value", "error", "seconds", "mutated", "inner_calls"}
+  3. then, per request {"function", "names", "calls": [[arg, ...], ...], "opaque", "keep",
+     "updates"}, one reply per call:
+     {"status", "value", "error", "seconds", "mutated", "inner_calls", "updated"}
+
+A value the grader must not see, a forward pass's cache, stays here: with "opaque": i, element i
+of a returned tuple is exported as {"kept": true} and stored under the call's name in "keep"
+(when not null); an argument {"__handle__": name} is that stored value. "updates" names
+arguments the function is meant to update in place: their values after the call come back in
+"updated".
 """
 
 import __future__
@@ -102,10 +109,17 @@ def describe(exc, filenames):
     return (f"{text} ({place})" if place else text)[:500]
 
 
+MAX_TUPLE = 16
+
+
 def export(value, depth=0):
     """The student's return value as plain numbers, or a description of what it was."""
     if depth > 3:
         return {"unsupported": "a value nested too deeply"}
+    if isinstance(value, tuple):
+        if len(value) > MAX_TUPLE:
+            return {"unsupported": f"a tuple of {len(value)} values"}
+        return {"tuple": [export(item, depth + 1) for item in value]}
     if isinstance(value, dict):
         items = {}
         for key, item in value.items():
@@ -240,16 +254,46 @@ def load(program, module, replies):
     return filenames, warnings, None
 
 
-def call(function, tally, names, args, filenames):
+class Unkept(Exception):
+    pass
+
+
+def resolve(args, kept):
+    """The arguments with each handle {"__handle__": name} replaced by the value kept under it."""
+    out = []
+    for arg in args:
+        if type(arg) is dict and set(arg) == {"__handle__"}:
+            if arg["__handle__"] not in kept:
+                raise Unkept(arg["__handle__"])
+            arg = kept[arg["__handle__"]]
+        out.append(arg)
+    return out
+
+
+def call(function, tally, names, args, filenames, kept=None, opaque=None, keep=None, updates=()):
+    reply: dict = {"status": "ok", "value": None, "error": "", "mutated": [], "updated": {}, "inner_calls": {}}
+    try:
+        args = resolve(args, kept if kept is not None else {})
+    except Unkept:
+        reply.update(status="error", seconds=0.0, error="its cache was not kept: the forward pass that made it failed or its process was restarted")
+        return reply
     before = [snapshot(a) for a in args]
     for name in tally:
         tally[name] = 0
-    reply: dict = {"status": "ok", "value": None, "error": "", "mutated": []}
     start = time.perf_counter()
     try:
         value = function(*args)
         reply["seconds"] = time.perf_counter() - start
-        reply["value"] = export(value)
+        if opaque is not None and isinstance(value, tuple) and opaque < len(value) <= MAX_TUPLE:
+            items = list(value)
+            if keep is not None:
+                kept[keep] = items[opaque]
+            items[opaque] = None
+            exported = export(tuple(items))
+            exported["tuple"][opaque] = {"kept": True}
+            reply["value"] = exported
+        else:
+            reply["value"] = export(value)
     except MemoryError:
         reply.update(status="memory", error="MemoryError: ran out of memory")
     except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the student's failure
@@ -258,6 +302,8 @@ def call(function, tally, names, args, filenames):
     reply["inner_calls"] = {name: n for name, n in tally.items() if n}
     for name, old, new in zip(names, before, args, strict=False):  # a call may have fewer arguments than names
         reply["mutated"] += changed(old, new, name)
+        if name in updates and reply["status"] == "ok":
+            reply["updated"][name] = export(new)
     return reply
 
 
@@ -290,6 +336,7 @@ def serve(requests, replies):
     sys.modules[program["module"]] = module
     filenames, warnings, error = load(program, module, replies)
     states, counters, tally = {}, {}, {}
+    kept: dict = {}
     for name in program["functions"]:
         function = module.__dict__.get(name)
         states[name] = "missing" if function is None else "ok" if callable(function) else "not callable"
@@ -305,6 +352,8 @@ def serve(requests, replies):
         except Closed:
             return
         function = counters[request["function"]].function
-        for args in request["calls"]:
-            write_frame(replies, call(function, tally, request["names"], args, filenames))
+        keep = request.get("keep") or [None] * len(request["calls"])
+        for args, name in zip(request["calls"], keep, strict=True):
+            reply = call(function, tally, request["names"], args, filenames, kept, request.get("opaque"), name, request.get("updates") or ())
+            write_frame(replies, reply)
 
