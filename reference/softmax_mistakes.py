@@ -14,8 +14,9 @@ Pure numpy; like the reference, this module never imports the grader.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import softmax as ref
