@@ -7,13 +7,17 @@ A rubric (``rubrics/NAME.toml``) has the sections::
     [tolerance]   rtol, floor          relative error = ||got - expected|| / max(||expected||, floor)
     [limits]      load_timeout, call_timeout, total_timeout (seconds), memory_mb, processes
     [notation]    how messages name things: "loss" = "J", "gradients.W1" = "dJ/dW1", reg = "lambda"
+    [functions.NAME]  returns (a tuple's element names), opaque (the one element kept in the
+                  sandbox: a cache), updates (arguments meant to be updated in place)
     [policy]      opens, due, closes (ISO 8601 with offset), late_penalty_per_day, max_submissions,
                   rate ("3/10min"), max_upload_kb: every key optional (``grader.policy``)
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
-                  and [[parts.checks]]: id, kind, function, key, cases, points, hidden,
-                  and for kind = "gradcheck": loss, wrt, key (required), samples, directions,
-                  probe (a case on which the gradient's cost is measured: numerical-gradient)
+                  and [[parts.checks]]: id, kind, function, output, key, cases, points, hidden,
+                  rtol, floor; for kind = "gradcheck": loss, loss_output, wrt, samples,
+                  directions, probe (a case on which the gradient's cost is measured:
+                  numerical-gradient); for kind = "vjp": forward, wrt, wrt_key, forward_output,
+                  upstream, kinks
 
 Every check's id starts with its part's id. See the README for the full format.
 
@@ -497,8 +501,6 @@ class VjpCheckSpec(_CheckSpec):
     forward_output: str | None = None
     upstream: str | None = None
     kinks: str | None = None
-    samples: DirectionCount = 6  # the student's own forward: coordinates differenced
-    directions: DirectionCount = 2  # and random directions
 
     def functions(self) -> tuple[str, ...]:
         return (self.function, self.forward)

@@ -100,9 +100,10 @@ def summary_text(summary: ClassSummary) -> str:
             f"Score of {summary.max_score:g}: mean {_round(summary.mean)}, median {_round(summary.median)}, "
             f"lowest {min(summary.scores):g}, highest {max(summary.scores):g} ({len(summary.scores)} finished)."
         )
-    lines += ["", "part".ljust(12) + "mean".rjust(10) + "of".rjust(8) + "%".rjust(8) + "  title"]
+    width = max([12, *(len(part.id) + 2 for part in summary.parts)])
+    lines += ["", "part".ljust(width) + "mean".rjust(10) + "of".rjust(8) + "%".rjust(8) + "  title"]
     for part in summary.parts:
-        lines.append(f"{part.id:<12}{_round(part.mean):>10}{part.points:>8g}{part.percent:>7.0f}%  {part.title}")
+        lines.append(f"{part.id:<{width}}{_round(part.mean):>10}{part.points:>8g}{part.percent:>7.0f}%  {part.title}")
     lines += ["", "Most frequent diagnoses (students, parts):" if summary.diagnoses else "No diagnoses."]
     lines += [f"  {d.students:>4}  {d.code:<30} {', '.join(d.parts)}" for d in summary.diagnoses[:10]]
     return printable("\n".join(lines))
