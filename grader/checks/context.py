@@ -20,10 +20,20 @@ from typing import Any
 
 import numpy as np
 
+from grader.checks.compare import relative_error
 from grader.course import Assignment
 from grader.rubric import Check, Signature
 from grader.sandbox.interface import Handle, LoadReport, Outcome, RunStatus, Timed
 from grader.sandbox.process import Sandbox
+
+#: a case's tolerance is at least this many times the error the reference itself makes on it in
+#: float32 (``Context.tolerance``): a float32 answer computed another way (loops, another order
+#: of sums) rounds differently, by a few times that at most
+FLOAT32_MARGIN = 10.0
+#: a case whose answer float32 cannot resolve (a gradient that is a near-total cancellation: a
+#: confident right prediction on N = 1 gives dJ/db2 ~ 1e-6 from terms ~ 1) widens the tolerance
+#: to at most FLOAT32_MARGIN times this: 1.0, under which a wrong sign or scale still fails
+MAX_ROUNDING = 0.1
 
 #: how the child's reply to a backward given a cache it no longer holds begins (``child.call``)
 UNKEPT = "its cache was not kept"
@@ -136,6 +146,39 @@ class Context:
             inputs[pairing.upstream] = self.upstream(function, case)
             inputs[pairing.cache] = Handle(f"{pairing.forward}:{case}")
         return inputs
+
+    def tolerance(self, check: Check, case: str) -> tuple[float, float]:
+        """(rtol, floor) of ``check`` on ``case``: the rubric's, widened to FLOAT32_MARGIN times
+        what the case itself costs an answer computed in float32 (``rounding``), so that a correct
+        float32 answer never fails where the inputs make its rounding error large (a sum that
+        cancels, N = 1), and is not widened where they do not."""
+        rtol, floor = self.rubric.tolerance(check)
+        return max(rtol, FLOAT32_MARGIN * self.rounding(check.function, case, check.path, floor)), floor
+
+    def rounding(self, function: str, case: str, path: tuple[str, ...], floor: float) -> float:
+        """The relative error of the reference's own answer at ``path`` on ``case`` when every
+        input (and, for a backward, the upstream gradient and its forward) is float32: the error
+        a correct float32 answer cannot avoid on these inputs. 0 where the reference cannot run
+        in float32."""
+        key = (function, case, path, floor)
+        memo = self.memo.setdefault("rounding", {})
+        if key not in memo:
+            try:
+                inputs = _float32(self.inputs(case))
+                pairing = self.pairings.get(function)
+                if pairing is not None:
+                    forward = self.reference(pairing.forward, inputs)
+                    inputs[pairing.upstream] = self.upstream(function, case).astype(np.float32)
+                    inputs[pairing.cache] = forward[self.signature(pairing.forward).opaque]
+                with np.errstate(all="ignore"):
+                    single = np.asarray(pick(self.reference(function, inputs), path), dtype=np.float64)
+                double = np.asarray(pick(self.expected(function, case), path), dtype=np.float64)
+                error = relative_error(single, double, floor) if single.shape == double.shape and np.isfinite(single).all() else 0.0
+            except Exception:  # noqa: BLE001 - a reference that cannot run in float32: no widening
+                error = 0.0
+            memo[key] = min(error, MAX_ROUNDING)
+        result: float = memo[key]
+        return result
 
     def variant_inputs(self, function: str, case: str) -> dict[str, Any]:
         """What a mistakes module's ``answer`` is given: the case's inputs, and for a backward
@@ -253,6 +296,19 @@ def pick(value: Any, path: tuple[str, ...]) -> Any:
     """The place ``path`` of a reference's named answer."""
     for step in path:
         value = value[step]
+    return value
+
+
+def _float32(value: Any) -> Any:
+    """``value`` with every floating-point array (and float) rounded to float32."""
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32) if value.dtype.kind == "f" else value.copy()
+    if isinstance(value, float):
+        return np.float32(value)
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float32(v) for v in value)
     return value
 
 

@@ -99,7 +99,7 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
     combos = [[m] for m in mistakes] + [list(pair) for pair in itertools.combinations(mistakes, 2)]
     for combo in combos:
         forms = [_variants(ctx, check, case, combo) for case, _ in answered]
-        if any(all(_same(ctx, check, got, variants[i]) for (_, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
+        if any(all(_same(ctx, check, case, got, variants[i]) for (case, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
             name = ctx.rubric.name_of(check.function, *check.path)
             return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
     return []
@@ -133,13 +133,13 @@ def _pick(value: Any, returns: tuple[str, ...], path: tuple[str, ...]) -> np.nda
         return None
 
 
-def _same(ctx: Context, check: Check, got: np.ndarray, variant: np.ndarray | None) -> bool:
+def _same(ctx: Context, check: Check, case: str, got: np.ndarray, variant: np.ndarray | None) -> bool:
     if variant is None or got.shape != variant.shape:
         return False
     bad_got, bad_variant = ~np.isfinite(got), ~np.isfinite(variant)
     if bad_got.any() or bad_variant.any():
         return bool(bad_got.any() and bad_variant.any())  # both overflowed: the same instability
-    rtol, floor = ctx.rubric.tolerance(check)
+    rtol, floor = ctx.tolerance(check, case)
     return relative_error(got, variant, floor) <= rtol
 
 

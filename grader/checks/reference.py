@@ -15,18 +15,19 @@ from grader.rubric import Check
 
 
 def reference_check(ctx: Context, check: Check) -> CheckResult:
-    """Passes when every case agrees with the reference within the rubric's tolerance."""
+    """Passes when every case agrees with the reference within the check's tolerance on that
+    case (``Context.tolerance``)."""
     rubric = ctx.rubric
-    rtol, floor = rubric.tolerance(check)
     name = rubric.name_of(check.function, *check.path)
-    worst = 0.0
+    worst, widest = 0.0, rubric.tolerance(check)[0]
     for case in check.cases:
         problem = unanswered(ctx, check, check.function, case)
         if problem is not None:
             return problem
+        rtol, floor = ctx.tolerance(check, case)
+        widest = max(widest, rtol)
         outcome = ctx.answer(check.function, case)
-        expected = ctx.expected(check.function, case)
-        expected = np.asarray(pick(expected, check.path), dtype=np.float64)
+        expected = np.asarray(pick(ctx.expected(check.function, case), check.path), dtype=np.float64)
         try:
             got = answer_array(outcome.value, expected.shape, check.path)
         except BadAnswer as exc:
@@ -40,14 +41,14 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
             errors: dict[str, Any] = {"rel_error": result.rel_error, "tolerance": rtol}
             errors.update(worst_index=list(result.worst), expected=result.expected, got=result.got)
             errors.update(_pictures(check, expected, got))
-            message = f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} (tolerance {rtol:g})."
+            message = f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} (tolerance {rtol:.2g})."
             return failed(check, message, errors, case=case)
     count = len(check.cases)
     cases = f"{count} case{'s' if count > 1 else ''}"
     return passed(
         check,
         f"{name} matches the reference on {cases} (largest relative error {worst:.1g}).",
-        {"rel_error": worst, "tolerance": rtol},
+        {"rel_error": worst, "tolerance": widest},
     )
 
 

@@ -74,6 +74,7 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
         entries += int(smooth.sum())
         if not smooth.any():
             continue
+        rtol = ctx.tolerance(check, case)[0]
         result = compare(got[smooth], truth[smooth], rtol, floor)
         worst = max(worst, result.rel_error)
         own, why, text = _own(ctx, check, case, got)
@@ -90,10 +91,10 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
             errors["own_forward_rel_error"] = own
             message = (
                 f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} against centered differences of {of} "
-                f"(tolerance {rtol:g}).{_tail(check, forward, own, why, passed_check=False)}"
+                f"(tolerance {rtol:.2g}).{_tail(check, forward, own, why, passed_check=False)}"
             )
             return failed(check, message, errors, case=case, student_text=text)
-    errors = {"rel_error": worst, "tolerance": rtol, "entries": entries, "skipped_at_kinks": skipped}
+    errors = {"rel_error": worst, "tolerance": ctx.rubric.tolerance(check)[0], "entries": entries, "skipped_at_kinks": skipped}
     errors["own_forward_rel_error"] = worst_own if own_checked else None
     if entries == 0:
         return passed(check, f"{name} could not be checked by centered differences: every entry crossed a kink of {forward}.", errors)
