@@ -53,7 +53,7 @@ class Assignment:
         what = f"mistakes module's answer for {function} with {'+'.join(code(m) for m in mistakes)}"
         try:
             answers = self.mistakes.answer(function, inputs, mistakes)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the author's code
+        except (Exception, SystemExit) as exc:  # any failure of the author's code
             raise AssignmentFault.of(what, exc) from exc
         if not isinstance(answers, list):
             raise AssignmentFault(what, f"it returned a {type(answers).__name__}, not a list of answers")
@@ -137,7 +137,7 @@ def _guarded(function: Callable[..., Any], what: str) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the author's code
+        except (Exception, SystemExit) as exc:  # any failure of the author's code
             raise AssignmentFault.of(what, exc) from exc
 
     return guarded
@@ -197,10 +197,10 @@ def try_assignment(assignment: Assignment, path: Path) -> None:
     and ``answer`` of every mistake for every checked function, on the first case of its checks."""
     rubric, module = assignment.rubric, assignment.reference
     inputs: dict[str, dict[str, Any]] = {}
-    for name, case in rubric.cases.items():
-        arguments = ", ".join(f"{k}={v!r}" for k, v in case.arguments.items())
+    for name, spec in rubric.cases.items():
+        arguments = ", ".join(f"{k}={v!r}" for k, v in spec.arguments.items())
         try:
-            made = module.make_inputs(np.random.default_rng(0), **case.arguments)
+            made = module.make_inputs(np.random.default_rng(0), **spec.arguments)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the author's code
             raise RubricError(f"{path}: case {name!r}: make_inputs({arguments}) fails: {_reason(exc)}.") from None
         if not isinstance(made, dict):
