@@ -438,6 +438,37 @@ def gradescope_bundle(cli: Cli, assignment: str, output: Path) -> None:
     click.echo(printable(f"wrote {output} ({len(members)} files): upload it as the autograder of {assignment} on Gradescope"), err=True)
 
 
+@main.command("check")
+@click.argument("assignment", metavar="NAME")
+@click.option("--seeds", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Seeds the reference is graded on, in float64 and in float32.")
+@click.option("--mistake-seeds", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="Seeds every form of every mistake is graded on.")
+@click.pass_obj
+@_one_line_errors
+def check(cli: Cli, assignment: str, seeds: int, mistake_seeds: int) -> None:
+    """Self-test assignment NAME for its authors: the reference (also in float32) scores full
+    marks, every mistake loses points and is diagnosed as itself, no two mistakes look alike,
+    float32 and the mistakes sit well clear of each tolerance, and every output has notation.
+    Prints the mistake x check table and one line per problem; exit 0 only when there are none."""
+    from grader.authoring import check_assignment, render
+    from grader.course import Course
+
+    loaded = Course(cli.course).assignment(assignment)
+    shown: dict[str, int] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        step = max(1, total // 4)
+        if done == total or done // step > shown.get(phase, 0):
+            shown[phase] = done // step
+            click.echo(f"{phase}: {done}/{total}", err=True)
+
+    found = check_assignment(loaded, seeds=seeds, mistake_seeds=mistake_seeds, progress=progress)
+    click.echo(printable(render(found, loaded)))
+    if not found.ok:
+        sys.exit(1)
+
+
 @main.command()
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), help="Grading processes (default: the number of cores).")
 @click.pass_obj

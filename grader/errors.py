@@ -21,7 +21,9 @@ A student's failure is never one of these: it is data, a ``CheckResult``.
 
 Not a ``GraderError``: ``UnstorableResult``, a grading result the gradebook refuses (a status
 that is not a submission status, measured errors that are not plain JSON), is a bug of the
-grader, not something an operator can fix.
+grader, not something an operator can fix. Nor ``AssignmentFault``: the assignment's own code
+(the reference, its ``make_inputs``, the mistakes module) raised while grading, on inputs the
+checks at load did not try; the grading goes on and the checks it touched say so.
 """
 
 from __future__ import annotations
@@ -88,3 +90,19 @@ class ExportError(GraderError):
 
 class UnstorableResult(Exception):
     """A grading result the gradebook cannot store: a programming error of the grader."""
+
+
+class AssignmentFault(Exception):
+    """The assignment's code raised while grading (``Assignment.function``, ``Assignment.variants``):
+    the instructor has to fix the assignment. Never the student's failure, and not an operator's
+    mistake at the command line either: ``grader.checks.registry.run_check`` turns it into the
+    check's result. ``what`` names the code ("reference's gradients"), ``reason`` the exception."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"the assignment's {what} failed ({reason})")
+        self.what = what
+        self.reason = reason
+
+    @classmethod
+    def of(cls, what: str, exc: BaseException) -> AssignmentFault:
+        return cls(what, " ".join(f"{type(exc).__name__}: {exc}".split())[:200])

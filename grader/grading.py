@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from grader.checks.context import Context
-from grader.checks.registry import run_check
+from grader.checks.registry import ASSIGNMENT_FAILED, run_check
 from grader.checks.verdicts import failed
 from grader.course import Assignment
+from grader.errors import AssignmentFault
 from grader.loading import Submission, Unloadable, to_program
 from grader.results import GradingResult
+from grader.sandbox.interface import Limits, Program
 from grader.sandbox.isolation import require
 from grader.sandbox.process import Sandbox
 
 log = logging.getLogger(__name__)
 
+#: what runs a submission: ``Sandbox(program, functions, limits)``, or anything with its surface
+#: (load, run, timed, out_of_time, output, isolation, a context manager), e.g.
+#: ``grader.authoring.TrustedSandbox`` answering for a simulated student
+SandboxFactory = Callable[[Program, list[str], Limits], Any]
 
-def grade(assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "strict") -> GradingResult:
+
+def grade(
+    assignment: Assignment, submission: Submission, *, seed: int, isolation: str = "strict", sandbox: SandboxFactory = Sandbox
+) -> GradingResult:
     """Grade ``submission``; a student's failure of any kind ends up in the result, never raised.
 
     ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces or the
@@ -25,7 +36,10 @@ def grade(assignment: Assignment, submission: Submission, *, seed: int, isolatio
     """
     level = require(isolation).level
     try:
-        return _grade(assignment, submission, seed, level)
+        return _grade(assignment, submission, seed, level, sandbox)
+    except AssignmentFault as exc:  # the assignment's code, outside any check
+        log.warning("grading %s: %s", submission.filename, exc)
+        return not_graded(assignment, "error", assignment_failed(exc), seed, isolation=level)
     except Exception as exc:  # a fault of the grader's own must not lose the submission
         log.exception("grading %s failed", submission.filename)
         return not_graded(assignment, "error", grader_failed(exc), seed, isolation=level)
@@ -37,22 +51,39 @@ def grader_failed(exc: BaseException) -> str:
     return f"the grader failed on this submission ({reason}); ask your instructor to grade it again."
 
 
-def _grade(assignment: Assignment, submission: Submission, seed: int, level: str) -> GradingResult:
+def assignment_failed(fault: AssignmentFault) -> str:
+    """What a submission's result says when the assignment's own code failed on it."""
+    return (
+        f"the assignment's {fault.what} failed ({fault.reason}): not a mistake of yours; "
+        "your instructor has to fix the assignment, then grade again."
+    )
+
+
+def _grade(assignment: Assignment, submission: Submission, seed: int, level: str, sandbox: SandboxFactory) -> GradingResult:
     rubric = assignment.rubric
     try:
         program = to_program(submission)
     except Unloadable as exc:
         return not_graded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
-    with Sandbox(program, list(rubric.functions), rubric.limits) as sandbox:
-        report = sandbox.load()
-        level = sandbox.isolation or level
-        if report.status != "ok":
-            return not_graded(assignment, report.status, report.message, seed, report.warnings, sandbox.output, level)
-        ctx = Context(assignment, sandbox, report, seed)
+    with sandbox(program, list(rubric.functions), rubric.limits) as running:
+        return run_checks(assignment, running, seed, level)
+
+
+def run_checks(assignment: Assignment, sandbox: Any, seed: int, level: str = "") -> GradingResult:
+    """Load the submission in ``sandbox`` (open; the caller closes it) and run the rubric's checks."""
+    rubric = assignment.rubric
+    report = sandbox.load()
+    level = sandbox.isolation or level
+    if report.status != "ok":
+        return not_graded(assignment, report.status, report.message, seed, report.warnings, sandbox.output, level)
+    ctx = Context(assignment, sandbox, report, seed)
+    try:
         ctx.prefetch(rubric.checks)
-        checks = tuple(run_check(ctx, check) for check in rubric.checks)
-        output = sandbox.output
-        out_of_time = sandbox.out_of_time
+    except AssignmentFault:
+        pass  # each check that needs what failed reports it
+    checks = tuple(run_check(ctx, check) for check in rubric.checks)
+    output = sandbox.output
+    out_of_time = sandbox.out_of_time
     score = sum(c.score for c in checks)
     missing = [f for f, state in report.functions.items() if state != "ok"]
     message = f"{score:g} of {rubric.max_score:g} points."
@@ -62,6 +93,12 @@ def _grade(assignment: Assignment, submission: Submission, seed: int, level: str
         message += f" It used its total time of {rubric.limits.total_timeout:g} s: what was left did not run."
     if report.warnings:
         message += f" {len(report.warnings)} warning(s) while loading."
+    faulted = sum(1 for c in checks if c.errors.get(ASSIGNMENT_FAILED))
+    if faulted:
+        message += (
+            f" The assignment itself failed on {faulted} check(s): not a mistake of yours; your instructor has to "
+            "fix the assignment, then grade again."
+        )
     return GradingResult("graded", message, seed, checks, rubric.max_score, report.warnings, output, level)
 
 

@@ -24,7 +24,7 @@ from grader.rubric import Rubric
 
 #: measured figures a hidden check keeps: how far off the answer was, never where or on what
 HIDDEN_KEEPS = frozenset(
-    {"rel_error", "tolerance", "directions", "skipped_at_kinks", "own_loss_rel_error", "loss_is_reference"}
+    {"rel_error", "tolerance", "directions", "skipped_at_kinks", "own_loss_rel_error", "loss_is_reference", "assignment_failed"}
 )
 HIDDEN_CASE = "a hidden case"
 _SLOT = re.compile(r"\{(case|student)\}")
@@ -52,6 +52,12 @@ HIDDEN_MESSAGES = {
     "crashed": "{name}: your code ended its process on a hidden case.",
 }
 
+#: what a hidden check the assignment's own code failed on says
+ASSIGNMENT_FAILED_HIDDEN = (
+    "{name}: the assignment failed on this hidden check: not a mistake of yours; your instructor has to fix the "
+    "assignment, then grade again."
+)
+
 
 def redact(check: CheckResult, rubric: Rubric | None) -> CheckResult:
     """``check`` as a student may see it under ``rubric`` (the course's current one, or None
@@ -61,6 +67,8 @@ def redact(check: CheckResult, rubric: Rubric | None) -> CheckResult:
     spec = next((c for c in rubric.checks if c.id == check.id), None) if rubric else None
     name = rubric.name_of(spec.function, *spec.path) if rubric and spec else check.id
     message = HIDDEN_MESSAGES.get(check.status, "{name}: " + check.status + " on a hidden case.")
+    if check.errors.get("assignment_failed"):  # grader.checks.registry.assignment_failed
+        message = ASSIGNMENT_FAILED_HIDDEN
     return replace(
         check,
         hidden=True,

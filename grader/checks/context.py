@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.arrays import float32, fresh
 from grader.checks.compare import relative_error
 from grader.course import Assignment
 from grader.rubric import Check, Signature
@@ -84,7 +85,7 @@ class Context:
         if case not in self._inputs:
             spec = self.rubric.cases[case]
             self._inputs[case] = self.assignment.function("make_inputs")(self.rng(f"case:{case}"), **spec.arguments)
-        return _fresh(self._inputs[case])
+        return fresh(self._inputs[case])
 
     def arguments(self, function: str, inputs: dict[str, Any]) -> list[Any]:
         if function not in self._parameters:
@@ -96,7 +97,7 @@ class Context:
 
     def reference(self, function: str, inputs: dict[str, Any]) -> Any:
         """The reference's answer on fresh copies of ``inputs``, named (see the module's doc)."""
-        args = [_fresh(a) for a in self.arguments(function, inputs)]
+        args = [fresh(a) for a in self.arguments(function, inputs)]
         value = self.assignment.function(function)(*args)
         return named(value, self.signature(function), dict(zip(self._parameters[function], args, strict=True)))
 
@@ -157,28 +158,33 @@ class Context:
 
     def rounding(self, function: str, case: str, path: tuple[str, ...], floor: float) -> float:
         """The relative error of the reference's own answer at ``path`` on ``case`` when every
-        input (and, for a backward, the upstream gradient and its forward) is float32: the error
-        a correct float32 answer cannot avoid on these inputs. 0 where the reference cannot run
-        in float32."""
+        input (and, for a backward, the upstream gradient and its forward) and the answer are
+        float32: the error a correct float32 answer cannot avoid on these inputs. 0 where the
+        reference cannot run in float32."""
         key = (function, case, path, floor)
         memo = self.memo.setdefault("rounding", {})
         if key not in memo:
-            try:
-                inputs = _float32(self.inputs(case))
-                pairing = self.pairings.get(function)
-                if pairing is not None:
-                    forward = self.reference(pairing.forward, inputs)
-                    inputs[pairing.upstream] = self.upstream(function, case).astype(np.float32)
-                    inputs[pairing.cache] = forward[self.signature(pairing.forward).opaque]
-                with np.errstate(all="ignore"):
-                    single = np.asarray(pick(self.reference(function, inputs), path), dtype=np.float64)
-                double = np.asarray(pick(self.expected(function, case), path), dtype=np.float64)
-                error = relative_error(single, double, floor) if single.shape == double.shape and np.isfinite(single).all() else 0.0
-            except Exception:  # noqa: BLE001 - a reference that cannot run in float32: no widening
-                error = 0.0
-            memo[key] = min(error, MAX_ROUNDING)
+            memo[key] = self.rounding_on(function, self.inputs(case), path, floor, self.expected(function, case), case)
         result: float = memo[key]
         return result
+
+    def rounding_on(self, function: str, inputs: dict[str, Any], path: tuple[str, ...], floor: float, expected: Any, case: str = "") -> float:
+        """``rounding`` on any inputs, whose float64 answer is ``expected`` (``case`` names the
+        upstream gradient of a backward)."""
+        try:
+            inputs = float32(inputs)
+            pairing = self.pairings.get(function)
+            if pairing is not None:
+                forward = self.reference(pairing.forward, inputs)
+                inputs[pairing.upstream] = self.upstream(function, case).astype(np.float32)
+                inputs[pairing.cache] = forward[self.signature(pairing.forward).opaque]
+            with np.errstate(all="ignore"):  # the answer as a float32 one arrives: rounded
+                single = np.asarray(pick(self.reference(function, inputs), path), dtype=np.float32).astype(np.float64)
+            double = np.asarray(pick(expected, path), dtype=np.float64)
+            error = relative_error(single, double, floor) if single.shape == double.shape and np.isfinite(single).all() else 0.0
+        except Exception:  # noqa: BLE001 - a reference that cannot run in float32: no widening
+            error = 0.0
+        return min(error, MAX_ROUNDING)
 
     def variant_inputs(self, function: str, case: str) -> dict[str, Any]:
         """What a mistakes module's ``answer`` is given: the case's inputs, and for a backward
@@ -296,28 +302,4 @@ def pick(value: Any, path: tuple[str, ...]) -> Any:
     """The place ``path`` of a reference's named answer."""
     for step in path:
         value = value[step]
-    return value
-
-
-def _float32(value: Any) -> Any:
-    """``value`` with every floating-point array (and float) rounded to float32."""
-    if isinstance(value, np.ndarray):
-        return value.astype(np.float32) if value.dtype.kind == "f" else value.copy()
-    if isinstance(value, float):
-        return np.float32(value)
-    if isinstance(value, dict):
-        return {k: _float32(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_float32(v) for v in value)
-    return value
-
-
-def _fresh(value: Any) -> Any:
-    """A copy of every array in ``value`` (much faster than copy.deepcopy for these inputs)."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_fresh(v) for v in value)
     return value

@@ -111,10 +111,9 @@ def _variants(ctx: Context, check: Check, case: str, combo: list[Callable[..., A
     cache = ctx.memo.setdefault("variants", {})
     key = (check.function, case, tuple(m.__name__ for m in combo))
     if key not in cache:
-        try:
-            cache[key] = ctx.assignment.mistakes.answer(check.function, ctx.variant_inputs(check.function, case), combo)  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - mistakes that do not apply to this function
-            cache[key] = []
+        # [] where the mistakes do not change the function; what the module raises is the
+        # assignment's fault (AssignmentFault), which the check reports as such
+        cache[key] = ctx.assignment.variants(check.function, ctx.variant_inputs(check.function, case), combo)
     returns = ctx.signature(check.function).returns
     return [_pick(value, returns, check.path) for value in cache[key]] or [None]
 

@@ -14,6 +14,7 @@ from grader.checks.gradcheck import gradcheck
 from grader.checks.reference import reference_check
 from grader.checks.verdicts import failed
 from grader.checks.vjp import vjp_check
+from grader.errors import AssignmentFault
 from grader.results import CheckResult, CheckStatus
 from grader.rubric import Check
 
@@ -25,11 +26,26 @@ KINDS: dict[str, Callable[[Context, Check], CheckResult]] = {
 
 
 def run_check(ctx: Context, check: Check) -> CheckResult:
-    """Run one check. A fault of the grader's own is recorded on the check, not raised, so one
-    bad check never loses the rest of a submission's results."""
+    """Run one check. A fault of the grader's own, or of the assignment's code, is recorded on
+    the check, not raised, so one bad check never loses the rest of a submission's results."""
     try:
         return diagnose(ctx, check, KINDS[check.kind](ctx, check))
+    except AssignmentFault as exc:
+        return assignment_failed(check, exc)
     except Exception as exc:  # noqa: BLE001 - see docstring
         reason = f"{type(exc).__name__}: {exc}"[:300]
         message = f"the grader failed on this check ({reason}); ask your instructor to regrade."
         return failed(check, message, status=CheckStatus.ERROR)
+
+
+#: ``errors`` key of a check the assignment's own code failed (visibility words a hidden one by it)
+ASSIGNMENT_FAILED = "assignment_failed"
+
+
+def assignment_failed(check: Check, fault: AssignmentFault) -> CheckResult:
+    """The result of a check on which the assignment's code raised: not the student's doing."""
+    message = (
+        f"the assignment's {fault.what} failed on this check ({fault.reason}): not a mistake of yours; "
+        "your instructor has to fix the assignment, then grade again."
+    )
+    return failed(check, message, {ASSIGNMENT_FAILED: True}, status=CheckStatus.ERROR)
