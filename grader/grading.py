@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+from grader import environment
 from grader.checks.context import Context
 from grader.checks.registry import run_check
 from grader.checks.verdicts import failed
@@ -21,9 +23,11 @@ def grade(assignment: Assignment, submission: Submission, *, seed: int, isolatio
 
     ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces or the
     Landlock path) or ``none`` (run with what the machine has, even a plain process); the result
-    records the level.
+    records the level. A package the rubric declares that the grader's Python lacks is
+    PackagesMissing, raised like IsolationError: the instructor's setup, not the student's.
     """
     level = require(isolation).level
+    environment.require(assignment.rubric)
     try:
         return _grade(assignment, submission, seed, level)
     except Exception as exc:  # a fault of the grader's own must not lose the submission
@@ -40,7 +44,7 @@ def grader_failed(exc: BaseException) -> str:
 def _grade(assignment: Assignment, submission: Submission, seed: int, level: str) -> GradingResult:
     rubric = assignment.rubric
     try:
-        program = to_program(submission)
+        program = replace(to_program(submission), imports=environment.imports(rubric.packages))
     except Unloadable as exc:
         return not_graded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
     with Sandbox(program, list(rubric.functions), rubric.limits) as sandbox:
