@@ -534,6 +534,42 @@ def doctor() -> None:
     click.echo(f"level: {layers.level}")
 
 
+@main.command("env")
+@click.argument("assignment", metavar="NAME")
+@click.option("--install", "install_missing", is_flag=True, help="Run the pip command that installs the missing packages into the grader's Python.")
+@click.pass_obj
+@_one_line_errors
+def env_command(cli: Cli, assignment: str, install_missing: bool) -> None:
+    """Say what submissions to assignment NAME may import (the standard library, numpy and the
+    rubric's [environment] packages) and which of those the grader's Python lacks, with the
+    pip command that installs them. Exit code 1 while any is missing."""
+    from grader import environment
+    from grader.course import Course
+    from grader.sandbox.isolation import detect
+
+    rubric = Course(cli.course).assignment(assignment).rubric
+    absent = environment.missing(rubric.packages)
+    if absent and install_missing:
+        command = environment.install_command(absent)
+        click.echo(f"running: {environment.shown(command)}", err=True)
+        code = environment.install(absent)
+        if code != 0:
+            raise GraderError(f"pip failed (exit code {code}); nothing else was changed.")
+        absent = environment.missing(rubric.packages)
+    for requirement in ("numpy", *rubric.packages):
+        state = environment.status(requirement)
+        click.echo(printable(f"{requirement:<20} {'no ' if requirement in absent else 'yes'}  {state}"))
+    imports = environment.imports(rubric.packages)
+    click.echo(printable(f"submissions may import the standard library and the modules {', '.join(imports.modules)}"))
+    layers = detect()
+    if layers.path == "landlock" and not layers.stdlib_readable:
+        click.echo("note: on this machine's Landlock path a submission cannot read the standard library, so a package imports only "
+                   "what the zygote preloads (see grade doctor)")
+    if absent:
+        click.echo(printable(f"missing: {', '.join(absent)}; install with: {environment.shown(environment.install_command(absent))}"))
+        sys.exit(1)
+
+
 def _warn_if_weakly_isolated(mode: str) -> None:
     from grader.sandbox.isolation import detect
 

@@ -6,7 +6,7 @@ with the student's files in ``/autograder/submission``; it shows what that write
 ``/autograder/results/results.json``. The zip holds:
 
 - ``setup.sh``: Python, bubblewrap and libseccomp from apt where missing, and the bundled grader
-  installed into ``/autograder/venv``;
+  installed into ``/autograder/venv``, with the packages the rubric's ``[environment]`` declares;
 - ``run_autograder``: ``python -m grader.gradescope run`` with Gradescope's paths (``run``);
 - ``project/``: the grader's own project (``pyproject.toml``, its readme, ``grader/``);
 - ``course/``: the course cut down to one assignment: its rubric, reference and mistakes.
@@ -84,7 +84,7 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < @PYTHON_TUPLE@)'; then
 fi
 "$python" -m venv @AUTOGRADER@/venv
 @AUTOGRADER@/venv/bin/python -m pip install -q --no-cache-dir @AUTOGRADER@/source/project
-@AUTOGRADER@/venv/bin/grade doctor
+@PACKAGES@@AUTOGRADER@/venv/bin/grade doctor
 """
 
 RUN_AUTOGRADER = """\
@@ -111,7 +111,12 @@ def bundle(assignment: str, output: Path, *, course: Path | str = ".") -> list[s
     if rubric.mistakes:
         course_files.append(Path("reference") / f"{rubric.mistakes}.py")
     project, project_files, minimum = _project()
-    scripts = {"AUTOGRADER": AUTOGRADER, "ASSIGNMENT": shlex.quote(assignment), "PYTHON_TUPLE": repr(minimum), "PYTHON_MIN": ".".join(map(str, minimum))}
+    # what the assignment's submissions may import besides numpy, installed where the grader runs
+    packages = f"{AUTOGRADER}/venv/bin/python -m pip install -q --no-cache-dir {shlex.join(rubric.packages)}\n" if rubric.packages else ""
+    scripts = {
+        "AUTOGRADER": AUTOGRADER, "ASSIGNMENT": shlex.quote(assignment), "PYTHON_TUPLE": repr(minimum), "PYTHON_MIN": ".".join(map(str, minimum)),
+        "PACKAGES": packages,
+    }
     members: dict[str, tuple[bytes, int]] = {
         "setup.sh": (_fill(SETUP_SH, scripts), 0o755),
         "run_autograder": (_fill(RUN_AUTOGRADER, scripts), 0o755),

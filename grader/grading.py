@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from grader import environment
 from grader.checks.context import Context
 from grader.checks.registry import ASSIGNMENT_FAILED, run_check
 from grader.checks.verdicts import failed
@@ -32,9 +34,11 @@ def grade(
 
     ``isolation`` is ``strict`` (refuse, with IsolationError, to run without namespaces or the
     Landlock path) or ``none`` (run with what the machine has, even a plain process); the result
-    records the level.
+    records the level. A package the rubric declares that the grader's Python lacks is
+    PackagesMissing, raised like IsolationError: the instructor's setup, not the student's.
     """
     level = require(isolation).level
+    environment.require(assignment.rubric)
     try:
         return _grade(assignment, submission, seed, level, sandbox)
     except AssignmentFault as exc:  # the assignment's code, outside any check
@@ -62,7 +66,7 @@ def assignment_failed(fault: AssignmentFault) -> str:
 def _grade(assignment: Assignment, submission: Submission, seed: int, level: str, sandbox: SandboxFactory) -> GradingResult:
     rubric = assignment.rubric
     try:
-        program = to_program(submission)
+        program = replace(to_program(submission), imports=environment.imports(rubric.packages))
     except Unloadable as exc:
         return not_graded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
     with sandbox(program, list(rubric.functions), rubric.limits) as running:

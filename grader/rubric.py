@@ -11,6 +11,8 @@ A rubric (``rubrics/NAME.toml``) has the sections::
                   sandbox: a cache), updates (arguments meant to be updated in place)
     [policy]      opens, due, closes (ISO 8601 with offset), late_penalty_per_day, max_submissions,
                   rate ("3/10min"), max_upload_kb: every key optional (``grader.policy``)
+    [environment] packages: distributions a submission may import beyond the standard library and
+                  numpy ("scipy", "scipy>=1.11"), installed in the grader's Python (``grader.environment``)
     [cases.NAME]  keyword arguments of the reference's make_inputs(rng, ...), and an optional note
     [[parts]]     id, title, credit (diagnosis code -> share of a check's points it still earns),
                   and [[parts.checks]]: id, kind, function, output, key, cases, points, hidden,
@@ -159,6 +161,9 @@ class Rubric:
     policy: Policy = Policy()
     #: ``[functions.NAME]``: what each function returns and updates (a missing one: a value)
     signatures: dict[str, Signature] = field(default_factory=dict)
+    #: ``[environment] packages``: requirements (PEP 508 names, maybe with a version specifier)
+    #: of the distributions a submission may import beyond the standard library and numpy
+    packages: tuple[str, ...] = ()
 
     @property
     def checks(self) -> tuple[Check, ...]:
@@ -386,6 +391,54 @@ class PolicySpec(_Table):
         return Policy(**dict(self))
 
 
+#: a PEP 508 requirement without extras, markers or URL: a distribution's name (PEP 508's rule:
+#: letters, digits, ``.``, ``_``, ``-``, alphanumeric at both ends), maybe a version specifier
+_REQUIREMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+    r"\s*(?P<specifier>(?:(?:~=|==|!=|<=|>=|<|>|===)\s*[A-Za-z0-9.*+!_-]+\s*)(?:,\s*(?:~=|==|!=|<=|>=|<|>|===)\s*[A-Za-z0-9.*+!_-]+\s*)*)?"
+)
+
+
+def _requirement(value: object) -> str:
+    match = _REQUIREMENT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise _problem('must be a distribution\'s name as pip knows it, maybe with a version: "scipy" or "scipy>=1.11"', kind="rubric_value")
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(match["specifier"] or "")
+    except InvalidSpecifier:
+        raise _problem(f"has an invalid version specifier {match['specifier'].strip()!r}", kind="rubric_value") from None
+    return str(value).strip()
+
+
+Requirement = Annotated[str, PlainValidator(_requirement)]
+
+
+class EnvironmentSpec(_Table):
+    """``[environment]``: what a submission may import besides the standard library and numpy."""
+
+    packages: list[Requirement] = Field(default_factory=list)
+
+    @field_validator("packages")
+    @classmethod
+    def _each_once(cls, packages: list[str]) -> list[str]:
+        names = [_distribution(p) for p in packages]
+        for name in names:
+            if names.count(name) > 1:
+                raise _problem(f"names {name!r} twice", kind="rubric_field")
+            if name == "numpy":
+                raise _problem("names numpy, which every submission may import already", kind="rubric_field")
+        return packages
+
+
+def _distribution(requirement: str) -> str:
+    """The normalized name (PEP 503) of a requirement's distribution: ``Scikit_Learn>=1`` -> ``scikit-learn``."""
+    match = _REQUIREMENT.fullmatch(requirement.strip())
+    name = match["name"] if match else requirement
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 class CaseSpec(BaseModel):
     """``[cases.NAME]``: any keys (the keyword arguments of ``make_inputs``) and a note."""
 
@@ -549,6 +602,7 @@ class RubricSpec(_Table):
     notation: dict[str, str] = Field(default_factory=dict)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
+    environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
     cases: dict[str, CaseSpec]
     parts: list[PartSpec]
 
@@ -630,6 +684,7 @@ class RubricSpec(_Table):
             digest=digest,
             policy=self.policy.policy(),
             signatures={name: spec.signature() for name, spec in self.functions.items()},
+            packages=tuple(self.environment.packages),
         )
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from grader import students
+from grader import environment, students
 from grader.errors import DatabaseError
 from grader.grading import grade
 from grader.leases import Heartbeat, Lease
@@ -89,6 +89,7 @@ def submit(
     loaded = workspace.assignment(assignment)
     submission = read_submission(Path(path))
     require(isolation)  # refuse before anything is recorded
+    environment.require(loaded.rubric)
     seed = secrets.randbits(63) if seed is None else seed
     lease = Lease.mine("grade submit", current().lease_seconds)
     policy = loaded.rubric.policy

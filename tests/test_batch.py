@@ -104,16 +104,16 @@ def test_the_class_is_graded_once_and_a_rerun_grades_nothing(course: Path, db_ur
         (directory / sample.name).write_bytes(sample.read_bytes())
     (directory / "stray.csv").write_text("a,b\n")
     first = batch(course, directory, "--workers", "2")
-    assert first["submissions"] == 11 and first["graded"] == 11 and first["counts"] == {"graded": 11}
+    assert first["submissions"] == 12 and first["graded"] == 12 and first["counts"] == {"graded": 12}
     assert first["skipped"] == [{"path": "stray.csv", "reason": "not a .py file, a .ipynb notebook or a folder"}]
     scores = {student: score for student, _, score in rows(db_url)}
     assert scores["correct_vectorized"] == 100 and scores["seed_db2_not_summed"] == 95  # 10/2 of db2 lost
     again = batch(course, directory)
-    assert again["graded"] == 0 and again["already_graded"] == 11
-    assert len(rows(db_url)) == 11
+    assert again["graded"] == 0 and again["already_graded"] == 12
+    assert len(rows(db_url)) == 12
     (directory / "correct_loops.py").write_text(CORRECT + "\n# changed\n")
     third = batch(course, directory)
-    assert third["graded"] == 1 and len(rows(db_url)) == 12  # new content, new submission
+    assert third["graded"] == 1 and len(rows(db_url)) == 13  # new content, new submission
 
 
 @pytest.mark.slow

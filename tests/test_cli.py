@@ -19,6 +19,7 @@ EXPECTED: dict[str, dict[str, tuple[float, str]]] = {
     "correct_loops.py": {},
     "correct_float32.py": {},
     "correct_relu_ge.py": {},
+    "correct_scipy.py": {},  # scipy.special's logsumexp and softmax: backprop declares scipy
     "correct_notebook.ipynb": {},
     "correct_notebook_v3.ipynb": {},
     "seed_softmax_over_samples.py": {"q1_loss": (20 / 4, AXIS)},

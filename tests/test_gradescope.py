@@ -100,7 +100,9 @@ def test_the_bundle_holds_the_scripts_the_grader_project_and_one_assignment(bund
     setup = scripts["setup.sh"].decode()
     assert "install_missing python3 python3-venv bubblewrap libseccomp2" in setup and "apt-get install" in setup
     assert "python3 -m venv" not in setup and '"$python" -m venv /autograder/venv' in setup
-    assert "/autograder/venv/bin/python -m pip install -q --no-cache-dir /autograder/source/project" in setup
+    assert "/autograder/venv/bin/python -m pip install -q --no-cache-dir /autograder/source/project\n" in setup
+    # backprop's [environment] packages, installed into the same Python
+    assert "\n/autograder/venv/bin/python -m pip install -q --no-cache-dir scipy\n/autograder/venv/bin/grade doctor\n" in setup
     assert "-m grader.gradescope run --assignment backprop" in scripts["run_autograder"].decode()
     assert bundle(course, tmp_path / "again.zip").read_bytes() == bundled.read_bytes()  # the same course, the same zip
 

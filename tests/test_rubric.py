@@ -223,7 +223,7 @@ REFERENCE = "parts[0].checks[0] (check 'q1_reference')"
 
 #: a key the README does not define is a typo wherever it is, and named with its place
 UNKNOWN_KEYS = {
-    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, policy, functions, cases, parts)."),
+    "top level": ("colour = 1\n" + TOY, "the rubric has an unknown key 'colour' (known keys: assignment, tolerance, limits, notation, policy, functions, environment, cases, parts)."),
     "a misspelt section": (TOY.replace("[assignment]", "[asignment]"), "2 problems; first: the rubric has an unknown key 'asignment' (did you mean 'assignment'?)."),
     "assignment": (variant('name = "toy"', 'name = "toy"\nfunction = ["f"]'), "assignment: has an unknown key 'function' (did you mean 'functions'?)."),
     "tolerance": ("[tolerance]\nrtl = 1e-3\n\n" + TOY, "tolerance: has an unknown key 'rtl' (did you mean 'rtol'?)."),
@@ -240,6 +240,7 @@ UNKNOWN_KEYS = {
     "a quoted key": (variant("points = 5", 'points = 5\n"a.b" = 1'), f"{GRADCHECK}: has an unknown key 'a.b' (known keys: id, kind, function, key, output, rtol, floor, cases, points, hidden, loss, loss_output, wrt, samples, directions, probe)."),
     # the misspelling is shown first: it explains the missing points
     "a misspelt required key": (variant("points = 10", "pionts = 10"), f"2 problems; first: {REFERENCE}: has an unknown key 'pionts' (did you mean 'points'?)."),
+    "environment": ("[environment]\npackage = ['scipy']\n\n" + TOY, "environment: has an unknown key 'package' (did you mean 'packages'?)."),
 }
 
 
@@ -543,3 +544,30 @@ def test_reference_is_reimported_after_a_change(course_dir: Path) -> None:
     assert course.assignment("toy").function("f")(None, 1) == 0.0
     (course_dir / "reference" / "toy.py").write_text(TOY_REFERENCE.replace("return 0.0", "return 1.0"))
     assert course.assignment("toy").function("f")(None, 1) == 1.0
+
+
+# --- [environment] ------------------------------------------------------------------------------
+
+
+def test_environment_packages_are_requirements_kept_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "toy.toml"
+    path.write_text('[environment]\npackages = ["scipy", "scikit-learn >= 1.3, <2", "Pillow==10.*"]\n\n' + TOY)
+    assert load_rubric(path).packages == ("scipy", "scikit-learn >= 1.3, <2", "Pillow==10.*")
+    path.write_text(TOY)
+    assert load_rubric(path).packages == ()
+
+
+ENVIRONMENTS = {
+    "not a list": ('packages = "scipy"', "environment.packages must be a list, not 'scipy'."),
+    "a space in the name": ('packages = ["sci py"]', "environment.packages[0] must be a distribution's name as pip knows it, maybe with a version: \"scipy\" or \"scipy>=1.11\", not 'sci py'."),
+    "a shell command": ('packages = ["scipy; rm -rf /"]', "environment.packages[0] must be a distribution's name as pip knows it, maybe with a version: \"scipy\" or \"scipy>=1.11\", not 'scipy; rm -rf /'."),
+    "an option": ('packages = ["--index-url=http://x"]', "environment.packages[0] must be a distribution's name as pip knows it, maybe with a version: \"scipy\" or \"scipy>=1.11\", not '--index-url=http://x'."),
+    "an invalid version": ('packages = ["scipy>=1.*"]', "environment.packages[0] has an invalid version specifier '>=1.*', not 'scipy>=1.*'."),
+    "twice under two spellings": ('packages = ["scikit_learn", "Scikit-Learn>=1"]', "environment: names 'scikit-learn' twice."),
+    "numpy": ('packages = ["numpy>=2"]', "environment: names numpy, which every submission may import already."),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), ENVIRONMENTS.values(), ids=ENVIRONMENTS.keys())
+def test_environment_refuses_what_is_not_a_requirement(tmp_path: Path, text: str, message: str) -> None:
+    assert rubric_error(tmp_path, f"[environment]\n{text}\n\n{TOY}") == message

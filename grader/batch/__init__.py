@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from grader import environment
 from grader.batch.claims import Done, Summary, Unfinished, batch_key
 from grader.batch.directory import Job, Skipped, discover
 from grader.course import Assignment
@@ -58,6 +59,7 @@ def run_batch(
     workspace = Workspace(course, db_url)
     loaded = workspace.assignment(assignment)  # usage errors before anything starts
     require(isolation)
+    environment.require(loaded.rubric)
     found = discover(Path(directory), canvas_users(workspace) if canvas_names else None)
     url = workspace.db_url
     if backend == "celery":

@@ -61,6 +61,20 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Imports:
+    """What a submission may import besides the standard library (``grader.environment``)."""
+
+    #: the distributions, as messages name them: numpy and the rubric's declared packages
+    packages: tuple[str, ...] = ("numpy",)
+    #: the top-level modules they and their requirements install: the child refuses any other
+    #: top-level module that is not the standard library's
+    modules: tuple[str, ...] = ("numpy",)
+    #: the files and directories those modules are read from, which the Landlock path must let
+    #: the child read (numpy's it always may)
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Program:
     """What the child runs: cells in order, as one module."""
 
@@ -71,6 +85,8 @@ class Program:
     #: run a .py file statement by statement (a notebook runs cell by cell), so that a top-level
     #: statement that raises or hangs costs only itself
     by_statement: bool = True
+    #: what it may import beyond the standard library
+    imports: Imports = Imports()
 
 
 @dataclass(frozen=True)

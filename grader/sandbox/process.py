@@ -267,6 +267,7 @@ class Sandbox:
                 "cells": cells,
                 "source": source,
                 "functions": self.functions,
+                "imports": {"modules": list(self.program.imports.modules), "packages": list(self.program.imports.packages)},
             }
             self._send(program, deadline)
             while True:
@@ -323,7 +324,7 @@ class Sandbox:
                 self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
                 self._oom_kills = self._zygote.oom_kills()
-                return self._zygote.fork(self.limits.for_child(), fds)
+                return self._zygote.fork(self.limits.for_child(), fds, reads=self.program.imports.paths)
             except zygote_control.ZygoteDied as exc:
                 zygote_control.discard(str(exc))
                 if attempt:

@@ -140,15 +140,17 @@ class Zygote:
     def level(self) -> str:
         return replace(self.layers, seccomp=self.seccomp).level
 
-    def fork(self, limits: dict[str, int], fds: list[int]) -> int:
-        """A new child serving the given (requests, replies, output) fds; its pid."""
+    def fork(self, limits: dict[str, int], fds: list[int], reads: tuple[str, ...] = ()) -> int:
+        """A new child serving the given (requests, replies, output) fds; its pid. ``reads``:
+        what it may read besides the Python installation and numpy on the Landlock path (the
+        assignment's declared packages)."""
         self._answered()  # the last child's end is done: its cgroup is empty
         if self.cgroup is not None:
             try:
                 self.cgroup.prepare(limits["memory_mb"] << 20, limits["processes"] + limits["threads"])
             except OSError as exc:  # no child goes without its caps
                 raise ZygoteDied(f"the submission's cgroup could not be prepared ({exc})") from None
-        message = {"op": "fork", "limits": limits, "env": environment()}
+        message = {"op": "fork", "limits": limits, "env": environment(), "reads": list(reads)}
         try:
             socket.send_fds(self.control, [json.dumps(message).encode()], fds)
         except OSError as exc:

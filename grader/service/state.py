@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader import environment
 from grader.db import Gradebook
+from grader.errors import GraderError
 from grader.leases import Heartbeat, Lease
 from grader.sandbox.isolation import require
 from grader.service.dispatch import CeleryGraders, Dispatch, Graders, LocalGraders
@@ -46,12 +48,15 @@ class Service:
         """Open the course and its gradebook (upgraded, tidied), start the graders and the
         heartbeat of the uploads' lease; raise GraderError, one line, for an operator mistake."""
         if backend not in BACKENDS:
-            from grader.errors import GraderError
-
             raise GraderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
         workspace = Workspace(Path(course).resolve(), settings.db_url)
         for name in workspace.course.names():
-            workspace.find(name)  # load what loads now; a broken rubric is logged when asked for
+            loaded, _ = workspace.find(name)  # load what loads now; a broken rubric is logged when asked for
+            try:
+                if loaded is not None:
+                    environment.require(loaded.rubric)  # its uploads are graded as errors saying so
+            except GraderError as exc:
+                log.error("%s", exc)
         if backend == "local":
             require(isolation)  # Celery workers check their own
         lease = Lease.mine("grade serve", settings.lease_seconds)

@@ -5,7 +5,9 @@ submission, which calls ``serve`` with its two pipes.
 
 Protocol, over two pipes (requests in, replies out), in frames of ``wire``:
   1. the grader sends the program: {"module", "cells": [{"filename", "size"}], "source",
-     "functions", "strict_syntax", "by_statement", "skip": [indexes of pieces not to run]}, where
+     "functions", "strict_syntax", "by_statement", "skip": [indexes of pieces not to run],
+     "imports": {"modules", "packages"}: the top-level modules it may import besides the standard
+     library, and the distributions they come from (for the message of a refused import)}, where
      "source" is one raw buffer of bytes (a ``|u1`` array) holding every cell's text in UTF-8,
      one after the other, each ``size`` bytes long (see ``read_program``)
   2. the child runs the cells, sending {"running": index, "label"} before each piece of
@@ -25,6 +27,7 @@ import __future__
 
 import ast
 import functools
+import importlib.machinery
 import os
 import signal
 import sys
@@ -89,6 +92,33 @@ class NoGraderImports:
         if name.split(".")[0] in self.BLOCKED:
             raise ImportError(f"module {name!r} is not available to submissions")
         return None
+
+
+class AllowedImports:
+    """A meta-path finder that refuses every top-level module but the standard library's and
+    the assignment's (``modules``: numpy, the rubric's declared packages and what they require),
+    whatever else the Python installation holds. A rule of the assignment, not a wall: what the
+    submission can read at all is the sandbox's file rules' to decide.
+
+    A module of the standard library's directory that ``sys.stdlib_module_names`` does not name
+    (``_sysconfigdata_*``, which ``sysconfig`` imports by a platform's name) is allowed too."""
+
+    def __init__(self, modules, packages, own):
+        self.allowed = frozenset(modules) | sys.stdlib_module_names | frozenset(sys.builtin_module_names) | {own}
+        self.stdlib = os.path.dirname(os.__file__) + os.sep
+        names = ["the standard library", *packages]
+        listing = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        self.allows = f"this assignment allows {listing}"
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or name in self.allowed:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name)
+        origin = getattr(spec, "origin", None) or ""
+        inside = origin[len(self.stdlib) :].split(os.sep) if origin.startswith(self.stdlib) else None
+        if inside is not None and "site-packages" not in inside and "dist-packages" not in inside:
+            return spec
+        raise ModuleNotFoundError(f"No module named {name!r} ({self.allows})", name=name)
 
 
 def where(exc, filenames):
@@ -331,6 +361,8 @@ def serve(requests, replies):
         setattr(sys, f"__{name}__", stream)
     sys.meta_path.insert(0, NoGraderImports())
     program = read_program(requests)
+    imports = program["imports"]
+    sys.meta_path.insert(1, AllowedImports(imports["modules"], imports["packages"], program["module"]))
     module = types.ModuleType(program["module"])
     module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
     sys.modules[program["module"]] = module

@@ -8,7 +8,8 @@ serves the grader.
 
 Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv[0]:
   first, once numpy is loaded: -> {"ready": true, "seccomp": bool}
-  {"op": "fork", "limits": {...}, "env": {...}} + fds [requests, replies, output]
+  {"op": "fork", "limits": {...}, "env": {...}, "reads": [paths]} + fds [requests, replies, output]
+       ("reads": what the child may read besides the roots, on the Landlock path)
        -> {"pid": pid}, once the child is in the submission's cgroup (argv[2]), or
        {"pid": null, "error": why} when the kernel refused to move it there (it is ended)
   {"op": "cpu", "pid": pid}  -> {"seconds": CPU time the child has used, or null}
@@ -142,7 +143,8 @@ def become_child(control, fds, message, scratch, rules, confinement=None):
         os.environ.update(message["env"], HOME=scratch, TMPDIR=scratch)
         set_limits(message["limits"])
         if confinement is not None:
-            confine.confine(scratch, confinement)
+            reads = [path for path in message.get("reads", []) if type(path) is str]
+            confine.confine(scratch, dict(confinement, roots=list(confinement["roots"]) + reads))
         if rules is not None:
             rules.load()
         serve(requests, replies)
