@@ -36,8 +36,8 @@ import numpy as np
 
 from grader import arrays
 from grader.arrays import fresh
-from grader.checks.compare import relative_error
-from grader.checks.context import UNKEPT
+from grader.checks.compare import raw_array, relative_error
+from grader.checks.context import UNKEPT, Context
 from grader.course import Assignment, code, contract
 from grader.errors import AssignmentFault
 from grader.grading import run_checks
@@ -425,62 +425,16 @@ def _distinct(assignment: Assignment, found: Findings) -> dict[int, dict[str, di
 
 def checked_answers(assignment: Assignment, seed: int, row: Row | None) -> dict[tuple[str, str], np.ndarray | None]:
     """The answer of ``row`` (None: the reference) at every check's output on each of its cases,
-    on the inputs grading draws for ``seed``."""
+    on the inputs grading draws for ``seed``, named as grading names it (``Context``: tuples,
+    kept caches, updated arguments)."""
     sandbox = TrustedSandbox(assignment, mistakes=[row.mistake] if row else [], form=row.form if row else 0)
-    made: dict[str, dict[str, Any]] = {}
-    values: dict[tuple[str, str, str], Any] = {}
-    picked: dict[tuple[str, str], np.ndarray | None] = {}
-    for check in assignment.rubric.checks:
-        for case in check.cases:
-            if case not in made:
-                arguments = assignment.rubric.cases[case].arguments
-                made[case] = assignment.function("make_inputs")(_rng(seed, f"case:{case}"), **arguments)
-            inputs = dict(made[case])
-            if check.kind == "vjp":
-                inputs = upstream_inputs(assignment, check, inputs, seed, case)
-            if (check.function, case, check.kind) not in values:
-                values[check.function, case, check.kind] = sandbox_value(sandbox, check, fresh(inputs))
-            picked[check.id, case] = _pick(assignment, check, values[check.function, case, check.kind])
-    return picked
-
-
-def upstream_inputs(assignment: Assignment, check: Check, inputs: dict[str, Any], seed: int, case: str) -> dict[str, Any]:
-    """A vjp check's backward inputs: the case's and the upstream gradient grading draws."""
-    from grader.course import upstream
-
-    return upstream(assignment, check, inputs, _rng(seed, f"dout:{check.function}:{case}"))
-
-
-def sandbox_value(sandbox: TrustedSandbox, check: Check, inputs: dict[str, Any]) -> Any:
-    """The raw answer of ``sandbox``'s student to ``check.function`` on ``inputs`` by name; for
-    a vjp check's backward, the reference's own forward cache stands for the handle."""
-    assignment = sandbox.assignment
-    answers = assignment.variants(check.function, fresh(inputs), sandbox.mistakes) if sandbox.mistakes else []
-    if answers:
-        return sandbox._as_returned(check.function, answers[sandbox.form], ())[0]
-    names = assignment.parameters(check.function)
-    if check.kind == "vjp":
-        forward = str(getattr(check, "forward", ""))
-        made = assignment.function(forward)(*[fresh(inputs[p]) for p in assignment.parameters(forward)])
-        returns, opaque, _ = contract(assignment.rubric, forward)
-        cache = made[returns.index(opaque[0])] if opaque and isinstance(made, (tuple, list)) else made
-        return assignment.function(check.function)(*[fresh(inputs[p]) if p in inputs else cache for p in names])
-    return assignment.function(check.function)(*[fresh(inputs[p]) for p in names])
-
-
-def _pick(assignment: Assignment, check: Check, value: Any) -> np.ndarray | None:
-    """The checked part of an answer: its ``output`` element (by the function's ``returns``, or
-    a dict's entry), then its ``key``; None where it has none."""
-    output = getattr(check, "output", None)
-    try:
-        if output is not None:
-            returns, _, _ = contract(assignment.rubric, check.function)
-            value = value[returns.index(output)] if isinstance(value, (tuple, list)) else value[output]
-        if check.key is not None:
-            value = value[check.key]
-        return np.asarray(value, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - no such output in this answer
-        return None
+    ctx = Context(assignment, sandbox, sandbox.load(), seed)
+    ctx.prefetch(assignment.rubric.checks)
+    return {
+        (check.id, case): raw_array(ctx.answer(check.function, case).value, check.path)
+        for check in assignment.rubric.checks
+        for case in check.cases
+    }
 
 
 def _alike(assignment: Assignment, first: dict[tuple[str, str], np.ndarray | None], second: dict[tuple[str, str], np.ndarray | None]) -> bool:

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner, Result
 from test_authoring import edit
 
@@ -45,6 +46,21 @@ def test_the_shipped_assignment_passes_its_self_test(course: Path) -> None:
     assert problems(result) == []
     assert "reference: 200/200" in result.stderr and "reference in float32: 200/200" in result.stderr
     assert "mistakes: 240/240" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["softmax", "layers"])
+def test_the_other_shipped_assignments_pass_their_self_test(course: Path, name: str) -> None:
+    result = CliRunner().invoke(main, ["--course", str(course), "check", name])
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"{name}: no problems (")
+    # every mistake of the assignment is a row (a row per form) that loses points somewhere
+    table = result.stdout.split("\n\n")[0].splitlines()[1:]
+    rows = {line.split()[0].split("#")[0]: line.split()[1:] for line in table}
+    mistakes = Course(course).assignment(name).mistakes
+    assert mistakes is not None
+    assert set(rows) == {m.__name__.replace("_", "-") for m in mistakes.MISTAKES}
+    assert all(any(cell != "." for cell in cells) for cells in rows.values()), rows
 
 
 def test_a_mistake_that_changes_nothing(course: Path) -> None:

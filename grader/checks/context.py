@@ -24,8 +24,7 @@ from grader.arrays import float32, fresh
 from grader.checks.compare import relative_error
 from grader.course import Assignment
 from grader.rubric import Check, Signature
-from grader.sandbox.interface import Handle, LoadReport, Outcome, RunStatus, Timed
-from grader.sandbox.process import Sandbox
+from grader.sandbox.interface import Handle, LoadReport, Outcome, Runner, RunStatus, Timed
 
 #: a case's tolerance is at least this many times the error the reference itself makes on it in
 #: float32 (``Context.tolerance``): a float32 answer computed another way (loops, another order
@@ -57,7 +56,7 @@ class Pairing:
 
 
 class Context:
-    def __init__(self, assignment: Assignment, sandbox: Sandbox, report: LoadReport, seed: int) -> None:
+    def __init__(self, assignment: Assignment, sandbox: Runner, report: LoadReport, seed: int) -> None:
         self.assignment = assignment
         self.rubric = assignment.rubric
         self.sandbox = sandbox

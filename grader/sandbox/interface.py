@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class RunStatus(StrEnum):
@@ -140,3 +140,21 @@ class Timed:
     cost: float
     wall: float
     stopped: str = ""
+
+
+class Runner(Protocol):
+    """What the checks call a submission's functions through: a ``process.Sandbox``, or
+    ``authoring.TrustedSandbox`` for an assignment's self-test."""
+
+    def run(
+        self,
+        function: str,
+        names: list[str],
+        calls: list[list[Any]],
+        *,
+        opaque: int | None = None,
+        keep: list[str | None] | None = None,
+        updates: tuple[str, ...] = (),
+    ) -> list[Outcome]: ...
+
+    def timed(self, function: str, names: list[str], args: list[Any], *, budget: float, deadline: float) -> Timed: ...
