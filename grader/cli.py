@@ -469,6 +469,21 @@ def check(cli: Cli, assignment: str, seeds: int, mistake_seeds: int) -> None:
         sys.exit(1)
 
 
+@main.command("new")
+@click.argument("assignment", metavar="NAME")
+@click.pass_obj
+@_one_line_errors
+def new(cli: Cli, assignment: str) -> None:
+    """Write a starting assignment NAME that passes grade check: reference/NAME.py,
+    reference/NAME_mistakes.py and rubrics/NAME.toml (a linear layer's forward and backward
+    passes), to edit into your own. Never overwrites a file."""
+    from grader.scaffold import new_assignment
+
+    for path in new_assignment(cli.course, assignment):
+        click.echo(printable(f"wrote {path}"))
+    click.echo(printable(f"next: edit them, then run grade check {assignment} until it reports no problems"), err=True)
+
+
 @main.command()
 @click.option("--concurrency", "-c", type=click.IntRange(1, 256), help="Grading processes (default: the number of cores).")
 @click.pass_obj

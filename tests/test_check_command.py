@@ -14,6 +14,8 @@ from test_authoring import edit
 from grader.authoring import TrustedSandbox, check_assignment, simulate
 from grader.cli import main
 from grader.course import Course
+from grader.grading import grade
+from grader.loading import Submission
 from grader.sandbox.interface import Handle
 
 FEW = ("--seeds", "3", "--mistake-seeds", "2")
@@ -274,3 +276,37 @@ def test_findings_without_a_mistakes_module(tmp_path: Path) -> None:
     assert found.problems == ['[notation] has no name for "double" (checked by q1_forward): add "double" = "..." so that messages can name it']
     assert found.reference_error == {"q1_forward": 0.0}
     assert 0 < found.float32_error["q1_forward"] < 1e-6
+
+
+def test_grade_new_writes_an_assignment_that_passes_its_self_test_and_grades(tmp_path: Path) -> None:
+    course = tmp_path / "fresh"
+    course.mkdir()
+    made = CliRunner().invoke(main, ["--course", str(course), "new", "linear"])
+    assert made.exit_code == 0, made.output
+    assert made.stdout.splitlines() == [f"wrote {course / p}" for p in ("reference/linear.py", "reference/linear_mistakes.py", "rubrics/linear.toml")]
+    checked = CliRunner().invoke(main, ["--course", str(course), "check", "linear"])
+    assert checked.exit_code == 0, checked.stdout
+    # a student's own linear layer, its cache a dict: full marks; without the bias in out: the
+    # rubric's credit for missing-bias, 0.5 of the forward's 4 points
+    student = (
+        "import numpy as np\n\n"
+        "def linear_forward(x, w, b):\n    return x @ w + b, {'x': x, 'w': w}\n\n"
+        "def linear_backward(dout, cache):\n    return dout @ cache['w'].T, cache['x'].T @ dout, dout.sum(axis=0)\n"
+    )
+    loaded = Course(course).assignment("linear")
+    for source, score in ((student, 10.0), (student.replace("x @ w + b,", "x @ w,"), 8.0)):
+        result = grade(loaded, Submission("s.py", source.encode(), "python"), seed=4)
+        assert sum(c.score for c in result.checks) == score, [(c.id, c.message) for c in result.checks]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("linear", "already exist: grade new writes only new files; pick another name."),
+    ("2nd", "'2nd' cannot name an assignment: use letters, digits and _, starting with a letter (it is also a module's name)."),
+    ("../x", "'../x' cannot name an assignment"),
+])
+def test_grade_new_refuses_a_name_it_cannot_use(tmp_path: Path, name: str, message: str) -> None:
+    CliRunner().invoke(main, ["--course", str(tmp_path), "new", "linear"])
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = CliRunner().invoke(main, ["--course", str(tmp_path), "new", name])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and message in result.output, result.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
