@@ -19,7 +19,7 @@ A rubric (``rubrics/NAME.toml``) has the sections::
                   rtol, floor; for kind = "gradcheck": loss, loss_output, wrt, samples,
                   directions, probe (a case on which the gradient's cost is measured:
                   numerical-gradient); for kind = "vjp": forward, wrt, wrt_key, forward_output,
-                  upstream, kinks
+                  upstream, kinks, probe (the backward is timed against the forward)
 
 Every check's id starts with its part's id. See the README for the full format.
 
@@ -118,7 +118,7 @@ class Check:
     wrt_key: str | None = None  # vjp: the entry of a dict argument ``wrt``
     samples: int = 6  # gradcheck: coordinates checked
     directions: int = 2  # gradcheck: random directions checked
-    probe: str | None = None  # gradcheck: the case on which the function's cost is measured
+    probe: str | None = None  # gradcheck, vjp: the case on which the function's cost is measured
     forward: str | None = None  # vjp: the forward pass whose backward ``function`` is
     forward_output: str | None = None  # vjp: the forward's output the upstream gradient is of
     upstream: str | None = None  # vjp: the backward's parameter that takes the upstream gradient
@@ -554,9 +554,13 @@ class VjpCheckSpec(_CheckSpec):
     forward_output: str | None = None
     upstream: str | None = None
     kinks: str | None = None
+    probe: str | None = None
 
     def functions(self) -> tuple[str, ...]:
         return (self.function, self.forward)
+
+    def named_cases(self) -> list[str]:
+        return [*self.cases, *([self.probe] if self.probe else [])]
 
     def outputs(self) -> list[tuple[str, str | None]]:
         # without forward_output, the forward's first element that is not its cache

@@ -75,3 +75,18 @@ def test_every_check_id_names_its_function_and_output(assignment: str) -> None:
             assert check["function"] in check["id"], check["id"]
             output = check.get("output") if check.get("output") != "bn_param" else check.get("key")
             assert output is None or output in check["id"], check["id"]
+
+
+def test_a_backward_pass_that_differences_its_forward_is_diagnosed(course: Path, db_url: str) -> None:
+    """The probe times a backward pass against its forward on a case of ~20,000 inputs: one that
+    differences the forward through its cache costs two evaluations per input, and the rubric
+    gives numerical-gradient no credit; its answers are right, so nothing else is named."""
+    out = submitted(course, ROOT / "tests" / "layers_mistakes" / "numerical_affine_backward.py", "ada", assignment="layers")
+    checks = {c["id"]: c for c in out["checks"]}
+    affine = [i for i in checks if i.startswith("layers_affine_backward_")]
+    assert len(affine) == 3
+    for check_id in affine:
+        assert checks[check_id]["diagnoses"] == ["numerical-gradient"] and checks[check_id]["score"] == 0, checks[check_id]
+    others = [c for i, c in checks.items() if i not in affine]
+    assert all(c["status"] == "passed" and c["diagnoses"] == [] for c in others)
+    assert out["score"] == 100 - sum(checks[i]["max_score"] for i in affine)

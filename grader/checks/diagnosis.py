@@ -164,19 +164,24 @@ def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:
 def _numerical(ctx: Context, check: Check) -> str:
     """Why ``check.function`` is a numerical gradient, from the probe of every gradcheck of it
     that names one; empty if no probe shows it."""
-    probes = {(str(c.loss), str(c.wrt), c.probe) for c in ctx.rubric.checks if c.kind == "gradcheck" and c.function == check.function and c.probe}
-    for loss, wrt, case in sorted(probes):
+    probes = {
+        (str(c.loss), c.loss_output or "", str(c.wrt), c.probe) if c.kind == "gradcheck" else (str(c.forward), "", "", c.probe)
+        for c in ctx.rubric.checks
+        if c.kind in ("gradcheck", "vjp") and c.function == check.function and c.probe
+    }
+    for loss, loss_output, wrt, case in sorted(probes):
         found = probe(ctx, check.function, loss, wrt, case)
         where = ctx.describe(case, check.hidden)
         advice = "Derive the gradient with the chain rule, layer by layer."
+        what = "the loss" if wrt else f"{loss}"
         if found.verdict == "slow":
             calls = max((o.inner_calls.get(loss, 0) for o in ctx.answered(check.function).values()), default=0)
             quoted = f" It also called {loss}() {calls} times in one call on a graded case." if calls >= QUOTED_CALLS else ""
             took = f"was stopped after {found.cost:.2g} s" if found.stopped else f"took {found.cost:.2g} s"
             return (
                 f"{check.function} {took} of CPU time on {where}: the time of {found.cost / found.unit:,.0f} evaluations of "
-                f"{ctx.rubric.name_of(loss, check.loss_output)}, {found.per_parameter:.2g} per parameter for {found.parameters:,} parameters, where "
-                f"backpropagation takes a few evaluations in all. It differences the loss numerically instead of "
+                f"{ctx.rubric.name_of(loss, loss_output or None)}, {found.per_parameter:.2g} per parameter for {found.parameters:,} parameters, where "
+                f"backpropagation takes a few evaluations in all. It differences {what} numerically instead of "
                 f"backpropagating.{quoted} {advice}"
             )
         if found.verdict == "wrong":

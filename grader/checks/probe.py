@@ -45,7 +45,7 @@ import numpy as np
 
 from grader.checks.compare import HUGE, raw_array, relative_error
 from grader.checks.context import FLOAT32_MARGIN, Context, pick
-from grader.sandbox.interface import Timed
+from grader.sandbox.interface import Handle, Timed
 
 #: the loss evaluations per parameter a gradient may cost on the probe before it counts as
 #: differencing the loss
@@ -107,10 +107,15 @@ def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe
     graded = [c for check in ctx.rubric.checks if check.function == function for c in check.cases]
     if ctx.state(function) != "ok" or not graded:
         return Probe("none", case)
+    pairing = ctx.pairings.get(function)
+    if pairing is not None and ctx.state(pairing.forward) != "ok":
+        return Probe("none", case)
     make = ctx.assignment.function("make_inputs")
     arguments = ctx.rubric.cases[case].arguments
     inputs = make(ctx.rng(f"probe:{case}:0"), **arguments)
-    parameters = _size(inputs[wrt])
+    # a gradient differences its loss along each entry of ``wrt``; a backward pass its forward
+    # along each entry of every floating-point input
+    parameters = _size(inputs[wrt]) if pairing is None else sum(_floats(a) for a in ctx.arguments(loss, inputs))
     unit = _unit(ctx.assignment.function(loss), ctx.arguments(loss, inputs))
     budget = BUDGET * parameters * unit
     deadline = max(MIN_DEADLINE, DEADLINE_FACTOR * budget)
@@ -120,14 +125,22 @@ def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe
     for attempt in range(ATTEMPTS):
         if attempt:
             inputs = make(ctx.rng(f"probe:{case}:{attempt}"), **arguments)
-        # A call on a graded case first, so that the timed call is never the first in a new
-        # child (the one before was stopped): imports inside the function are not counted.
-        ctx.timed(function, ctx.inputs(graded[0]), deadline, deadline)
-        timed = ctx.timed(function, inputs, budget, deadline)
+        if pairing is None:
+            # A call on a graded case first, so that the timed call is never the first in a new
+            # child (the one before was stopped): imports inside the function are not counted.
+            ctx.timed(function, ctx.inputs(graded[0]), deadline, deadline)
+            student, reference = inputs, inputs
+        else:
+            # the student's forward on the probe's inputs first (which also warms a new child),
+            # its cache kept for the timed backward; the reference's backward gets its own
+            student, reference = _backward_inputs(ctx, function, inputs, f"probe:{case}:{attempt}")
+            if student is None:
+                continue
+        timed = ctx.timed(function, student, budget, deadline)
         if timed.cost >= budget:
             slow.append(timed)
             continue
-        problem = _problem(ctx, function, inputs, timed, trusted, deadline)
+        problem = _problem(ctx, function, reference, timed, trusted, deadline)
         if not problem:
             return Probe("analytic", case, parameters, unit, timed.cost)
         problems.append(problem)
@@ -137,6 +150,30 @@ def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe
     if problems and trusted:
         return Probe("wrong", case, parameters, unit, problem=problems[0])
     return Probe("none", case, parameters, unit)
+
+
+def _backward_inputs(ctx: Context, backward: str, inputs: dict[str, Any], label: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A backward's inputs on the probe's ``inputs``: the student's (a handle to the cache their
+    forward just left) or None where that forward failed, and the reference's (its own cache);
+    both with the same upstream gradient."""
+    pairing = ctx.pairings[backward]
+    forward = ctx.reference(pairing.forward, inputs)
+    out = np.asarray(pick(forward, ctx.forward_path(backward)))
+    dout = ctx.rng(f"{label}:dout").standard_normal(out.shape)
+    reference = {**inputs, pairing.upstream: dout, pairing.cache: forward[ctx.signature(pairing.forward).opaque]}
+    [made] = ctx.call(pairing.forward, [inputs], keep=[label])
+    if made.status != "ok":
+        return None, reference
+    return {**inputs, pairing.upstream: dout, pairing.cache: Handle(label)}, reference
+
+
+def _floats(value: Any) -> int:
+    """How many floating-point numbers ``value`` (an array, or a dict or list of them) holds."""
+    if isinstance(value, dict):
+        return sum(_floats(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_floats(v) for v in value)
+    return int(np.size(value)) if np.asarray(value).dtype.kind == "f" else 0
 
 
 def _size(value: Any) -> int:

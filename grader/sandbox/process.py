@@ -176,7 +176,7 @@ class Sandbox:
             return max(now - start_cpu, wall) if self.limits.processes > 1 else now - start_cpu
 
         try:
-            self._send({"function": function, "names": names, "calls": [args]}, start + deadline)
+            self._send({"function": function, "names": names, "calls": [[{"__handle__": a.name} if isinstance(a, Handle) else a for a in args]]}, start + deadline)
             while not select.select([self._replies], [], [], CPU_POLL)[0]:
                 spent = cost()
                 if spent >= budget or time.monotonic() - start >= deadline:
