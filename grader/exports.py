@@ -21,7 +21,7 @@ from grader.errors import ExportError, GraderError, NotFound
 from grader.identity import RosterEntry
 from grader.rubric import Rubric
 from grader.terminal import printable
-from grader.visibility import redact_all, sentence
+from grader.visibility import redact_all, reproduction, sentence
 from grader.workspace import Workspace
 
 FORMATS = ("csv", "canvas", "gradescope")
@@ -140,7 +140,8 @@ def canvas_column(assignment: str) -> str:
 def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
     """Gradescope's autograder ``results.json``: the score and one test per check.
 
-    Hidden checks are shown after the due date only (``after_due_date``), the rest at once. The
+    Hidden checks are shown after the due date only (``after_due_date``), the rest at once, a
+    failed one with the code that reproduces its case when it is small. The
     score is the final score; the tests' scores add up to the raw score, and the output says why
     they differ.
     """
@@ -153,7 +154,9 @@ def gradescope(submission: StoredSubmission, rubric: Rubric) -> dict[str, Any]:
                 "name": check.id,
                 "score": check.score,
                 "max_score": check.max_score,
-                "output": sentence(check, rubric) + (f"\nDiagnosis: {', '.join(check.codes)}" if check.codes else ""),
+                "output": sentence(check, rubric)
+                + (f"\nDiagnosis: {', '.join(check.codes)}" if check.codes else "")
+                + (f"\n\nTo reproduce:\n\n{reproduction(check)}" if reproduction(check) else ""),
                 "visibility": "after_due_date" if check.hidden else "visible",
             }
             for check in redact_all(submission.checks, rubric)

@@ -16,11 +16,11 @@ from grader.errors import DatabaseError
 from grader.grading import grade
 from grader.leases import Heartbeat, Lease
 from grader.loading import read_submission
-from grader.results import GradingResult
+from grader.results import CheckResult, GradingResult
 from grader.rubric import Rubric
 from grader.sandbox.isolation import require
 from grader.settings import current
-from grader.visibility import redact_all, sentence
+from grader.visibility import redact_all, reproduction, sentence
 from grader.workspace import Workspace
 
 
@@ -56,6 +56,7 @@ class Submitted:
                     "max_score": c.max_score,
                     "message": sentence(c, self.rubric),
                     "diagnoses": list(c.codes),
+                    "inputs": _inputs(c),
                 }
                 for c in checks
             ],
@@ -128,6 +129,13 @@ def submit(
                 f"{result.max_score:g}) but not stored; the next command closes it as interrupted: submit again."
             ) from exc
     return Submitted(submission_id, student, assignment, result, loaded.rubric, late_days, policy.penalty(result.score, late_days))
+
+
+def _inputs(check: CheckResult) -> dict[str, Any] | None:
+    """The inputs that reproduce a failed visible check's case, with the code written out
+    (``grader.checks.reproduce``), or None (hidden, passed, a large case)."""
+    code = reproduction(check)
+    return {**check.errors["inputs"], "code": code} if code else None
 
 
 @contextmanager

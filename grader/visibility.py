@@ -4,9 +4,10 @@ Reports (text, Markdown, HTML), exports (CSV, Canvas, Gradescope), ``grade submi
 any later API all pass stored results through ``redact`` and then read them with ``segments``
 or ``sentence``. A check is hidden when the rubric hid it at grading time or hides it now. A
 hidden check shows its status, score, relative error and diagnoses only: its message becomes a
-sentence naming none of its inputs, and it loses its case, its worst element, its arrays and any
-text the submission produced on it (an exception's message can carry the inputs' values and
-shapes, and the submission chooses what it says).
+sentence naming none of its inputs, and it loses its case, its worst element, its arrays, the
+inputs that reproduce it (``errors["inputs"]``) and any text the submission produced on it (an
+exception's message can carry the inputs' values and shapes, and the submission chooses what it
+says).
 
 Every text renderer also passes what it prints through ``grader.terminal.printable``.
 """
@@ -23,6 +24,7 @@ from grader.results import CheckResult
 from grader.rubric import Rubric
 
 #: measured figures a hidden check keeps: how far off the answer was, never where or on what
+#: (so never ``inputs``, the case's values as code: ``grader.checks.reproduce``)
 HIDDEN_KEEPS = frozenset(
     {"rel_error", "tolerance", "directions", "skipped_at_kinks", "own_loss_rel_error", "loss_is_reference", "assignment_failed"}
 )
@@ -142,6 +144,33 @@ def sentence(check: CheckResult, rubric: Rubric | None) -> str:
     if element:
         text = f"{text[:-1] if text.endswith('.') else text}; {element}."
     return " ".join(e for e in (text, explanation(check)) if e)
+
+
+def reproduction(check: CheckResult) -> str:
+    """The code that reproduces the case ``check`` failed on (``grader.checks.reproduce``): the
+    numpy import, one assignment per argument, the calls, and the graded value; "" when there is
+    none (a hidden or passed check, a large case, a stored field of another form). Call it on a
+    redacted check."""
+    found = check.errors.get("inputs")
+    if check.hidden or check.status == "passed" or not isinstance(found, dict):
+        return ""
+    arguments, calls, shows, functions = found.get("arguments"), found.get("calls"), found.get("shows"), found.get("functions")
+    if not (
+        isinstance(arguments, list)
+        and all(isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("literal"), str) for a in arguments)
+        and isinstance(calls, list)
+        and all(isinstance(c, str) for c in calls)
+        and isinstance(shows, str)
+        and isinstance(functions, list)
+        and all(isinstance(f, str) for f in functions)
+    ):
+        return ""
+    defined = " and ".join(functions)
+    lines = [f"# Run where your {defined} {'is' if len(functions) == 1 else 'are'} defined (your notebook, or after your file's code).", "import numpy as np", ""]
+    for argument in arguments:
+        note = argument.get("note")
+        lines.append(f"{argument['name']} = {argument['literal']}" + (f"  # {note}" if isinstance(note, str) and note else ""))
+    return "\n".join([*lines, "", *calls, shows])
 
 
 def _number(value: Any) -> str:

@@ -59,7 +59,7 @@ def test_json_contract(course: Path, db_url: str) -> None:
     assert isinstance(out["submission_id"], int)
     assert out["isolation"] == "namespaces+seccomp"
     for check in out["checks"]:
-        assert set(check) == {"id", "status", "score", "max_score", "message", "diagnoses"}
+        assert set(check) == {"id", "status", "score", "max_score", "message", "diagnoses", "inputs"}
         assert check["status"] in ("passed", "failed", "error", "timeout", "memory", "crashed")
     db2 = {c["id"]: c for c in out["checks"]}["q2c_db2_reference"]
     assert db2["status"] == "failed"

@@ -55,7 +55,7 @@ def test_a_student_uploads_and_reads_their_own_result(course: Path, db_url: str,
         assert result["submitted_at"] == accepted["submitted_at"] and result["late_days"] == 0
         assert result["message"] == "100 of 100 points." and result["isolation"] == "namespaces+seccomp"
         assert sum(c["max_score"] for c in result["checks"]) == sum(FULL.values())
-        assert {"id", "status", "score", "max_score", "message", "diagnoses"} == set(result["checks"][0])
+        assert {"id", "status", "score", "max_score", "message", "diagnoses", "inputs"} == set(result["checks"][0])
         assert "output" not in result and "seed" not in result
         [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
         assert (entry["submission_id"], entry["status"], entry["score"], entry["filename"]) == (accepted["submission_id"], "graded", 100.0, "backprop.py")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from grader.checks import reproduce
 from grader.checks.compare import BadAnswer, answer_array, relative_error
 from grader.checks.context import Context, pick
 from grader.checks.verdicts import failed, passed, unanswered
@@ -45,6 +46,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     loss, _ = _spec(check)
     loss_name = ctx.rubric.name_of(loss, check.loss_output)
     worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
+    worst_case = check.cases[0]
     own_problem, own_text = "", ""
     # Where the student's loss equals J, differencing it would only repeat the reference's
     # differences: skip those sandbox calls, most of a correct submission's.
@@ -69,7 +71,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         error, case_rtol = relative_error(slopes, truth, floor), ctx.tolerance(check, case)[0]
         # the case that comes nearest its tolerance (each case's is widened by its own rounding)
         if error / case_rtol > worst / rtol:
-            worst, rtol = error, case_rtol
+            worst, rtol, worst_case = error, case_rtol, case
         if loss_is_j:
             continue
         differences, why, text = _own_differences(ctx, check, inputs, directions[-OWN_DIRECTIONS:])
@@ -115,7 +117,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         message = f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}"
         return replace(passed(check, message, errors), student_text=own_text)
     message = f"{name} disagrees with finite differences of {loss_name} {along}: relative error {worst:.2g} (tolerance {rtol:g}).{tail}"
-    return failed(check, message, errors, student_text=own_text)
+    return failed(check, message, errors | reproduce.inputs(ctx, check, worst_case), student_text=own_text)
 
 
 def _spec(check: Check) -> tuple[str, str]:

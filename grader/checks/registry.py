@@ -12,6 +12,7 @@ from grader.checks.context import Context
 from grader.checks.diagnosis import diagnose
 from grader.checks.gradcheck import gradcheck
 from grader.checks.reference import reference_check
+from grader.checks.reproduce import attach
 from grader.checks.verdicts import failed
 from grader.checks.vjp import vjp_check
 from grader.errors import AssignmentFault
@@ -27,9 +28,10 @@ KINDS: dict[str, Callable[[Context, Check], CheckResult]] = {
 
 def run_check(ctx: Context, check: Check) -> CheckResult:
     """Run one check. A fault of the grader's own, or of the assignment's code, is recorded on
-    the check, not raised, so one bad check never loses the rest of a submission's results."""
+    the check, not raised, so one bad check never loses the rest of a submission's results.
+    A check failed on a small case carries its inputs (``checks/reproduce.py``)."""
     try:
-        return diagnose(ctx, check, KINDS[check.kind](ctx, check))
+        return diagnose(ctx, check, attach(ctx, check, KINDS[check.kind](ctx, check)))
     except AssignmentFault as exc:
         return assignment_failed(check, exc)
     except Exception as exc:  # noqa: BLE001 - see docstring

@@ -58,7 +58,16 @@ def _check(check: CheckView) -> list[str]:
     if check.facts:
         lines[-1] += "  "
         lines.append("  " + "; ".join(md(f) for f in check.facts) + ".")
+    if check.reproduce:
+        lines += ["", "  To reproduce:", "", *(f"  {line}" if line else "" for line in fenced(check.reproduce, "python").split("\n")), ""]
     return lines
+
+
+def fenced(source: str, language: str = "") -> str:
+    """``source`` as a fenced code block, its fence longer than any run of backquotes in it."""
+    text = printable(source)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}{language}\n{text}\n{fence}"
 
 
 def md(text: str) -> str:

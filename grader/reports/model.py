@@ -2,8 +2,8 @@
 
 Every renderer (text, Markdown, HTML) draws the same ``Report``, built from results that went
 through ``grader.visibility.redact``: a hidden check keeps its score, its diagnosis and its
-relative error, and loses its case, its worst element and its arrays, even when the rubric made
-it hidden only after it was graded.
+relative error, and loses its case, its worst element, its arrays and the code that reproduces
+its case, even when the rubric made it hidden only after it was graded.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from grader.results import CheckResult
 from grader.rubric import Check, Rubric
-from grader.visibility import Segment, explanation, redact_all, segments, worst_element
+from grader.visibility import Segment, explanation, redact_all, reproduction, segments, worst_element
 
 #: the message of a submission whose grading never completed
 PENDING_MESSAGE = "Grading did not finish: the submission is still pending; if no grader is working on it, submit again."
@@ -72,6 +72,8 @@ class CheckView:
     arrays: Arrays | None = None
     #: the message in pieces marked grader / case / student, for renderers that set them apart
     segments: tuple[tuple[Segment, str], ...] = ()
+    #: code that reproduces the failing case (``visibility.reproduction``), "" if none
+    reproduce: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def _view(result: CheckResult, spec: Check | None, rubric: Rubric | None) -> Che
         hidden=result.hidden,
         arrays=None if result.hidden else _arrays(errors, result.case),
         segments=pieces,
+        reproduce=reproduction(result),
     )
 
 

@@ -51,6 +51,9 @@ def text(report: Report) -> str:
                 lines.append(_wrap(f"diagnosis ({', '.join(check.codes)}): {check.diagnosis}", _INDENT))
             elif check.codes:
                 lines.append(_wrap("diagnosis: " + ", ".join(check.codes), _INDENT))
+            if check.reproduce:
+                # flush left, unwrapped: the lines paste into Python as they are
+                lines += [f"{_INDENT}To reproduce:", "", check.reproduce, ""]
     if report.warnings:
         lines += ["", "Warnings while loading:"] + [_wrap(w, "  - ", "    ") for w in report.warnings]
     # Messages, warnings and ids may come from a submission: no terminal escapes get through.
