@@ -36,7 +36,7 @@ import numpy as np
 
 from grader import arrays
 from grader.arrays import fresh
-from grader.checks.compare import raw_array, relative_error
+from grader.checks.compare import as_expected, raw_array, relative_error
 from grader.checks.context import UNKEPT, Context
 from grader.course import Assignment, code, contract
 from grader.errors import AssignmentFault
@@ -390,9 +390,10 @@ def _mistake_errors(
 def _distance(assignment: Assignment, check: Check, got: np.ndarray | None, want: np.ndarray | None) -> float:
     """The relative error of one answer, infinite where it cannot be compared (no answer, another
     shape, not finite)."""
-    if got is None or want is None or got.shape != want.shape or not (np.isfinite(got).all() and np.isfinite(want).all()):
+    shaped = as_expected(got, want.shape) if got is not None and want is not None else None
+    if shaped is None or want is None or not (np.isfinite(shaped).all() and np.isfinite(want).all()):
         return float("inf")
-    return relative_error(got, want, floor(assignment, check))
+    return relative_error(shaped, want, floor(assignment, check))
 
 
 # --- telling the mistakes apart -----------------------------------------------------------------
@@ -445,8 +446,10 @@ def _alike(assignment: Assignment, first: dict[tuple[str, str], np.ndarray | Non
             if a is not b:
                 return False
             continue
-        if a.shape != b.shape:
+        shaped = as_expected(a, b.shape)  # the shape rule: axes of length 1 apart
+        if shaped is None:
             return False
+        a = shaped
         bad_a, bad_b = ~np.isfinite(a), ~np.isfinite(b)
         if bad_a.any() or bad_b.any():
             if not np.array_equal(bad_a, bad_b):

@@ -24,6 +24,9 @@ class CheckStatus(StrEnum):
 
     PASSED = "passed"
     FAILED = "failed"
+    #: the right answer, with points deducted for how it was computed (a conduct diagnosis:
+    #: mutates-input, numerical-gradient); a wrong answer is FAILED
+    DEDUCTED = "deducted"
     ERROR = "error"
     TIMEOUT = "timeout"
     MEMORY = "memory"

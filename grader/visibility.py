@@ -48,6 +48,7 @@ def is_hidden(check: CheckResult, rubric: Rubric | None) -> bool:
 HIDDEN_MESSAGES = {
     "passed": "{name} passes this hidden check.",
     "failed": "{name} is wrong on a hidden case.",
+    "deducted": "{name} is right on the hidden cases, with points deducted for how it was computed.",
     "error": "{name}: your code raised an exception on a hidden case.",
     "timeout": "{name}: your code ran out of time on a hidden case.",
     "memory": "{name}: your code ran out of memory on a hidden case.",
@@ -124,7 +125,13 @@ def worst_element(errors: dict[str, Any]) -> str:
     return f"{where}expected {_number(errors['expected'])}, got {_number(errors['got'])}"
 
 
+#: what a ``deducted`` check is, in every output's words
+DEDUCTED = "right answer, points deducted for how it was computed"
+
+
 def partial_credit(check: CheckResult) -> str:
+    if check.status == "deducted":
+        return f"Deducted ({DEDUCTED}): {check.score:g} of {check.max_score:g}."
     if check.diagnoses and 0 < check.score < check.max_score:
         return f"Partial credit: {check.score:g} of {check.max_score:g}."
     return ""

@@ -95,6 +95,9 @@ def make_inputs(
     C: int,
     reg: float,
     logit_shift: float = 0.0,
+    skip_top: bool = False,
+    weight_scale: float = 1.0,
+    min_grad: float = 0.0,
 ) -> dict[str, object]:
     """One randomized grading case: the arguments of every function of the assignment.
 
@@ -102,18 +105,40 @@ def make_inputs(
     for softmax_grad), so that only a max-subtracted softmax stays finite. Each hidden bias is
     chosen to keep its column of z2 clear of the ReLU kink, so the derivative is unambiguous
     (``z2 > 0`` and ``z2 >= 0`` agree) and small finite-difference steps rarely cross it.
+
+    The labels always include the top class C - 1, unless ``skip_top``: then they never do (y
+    in [0, C - 1)), so that a one-hot of ``y.max() + 1`` columns is wrong on every draw of that
+    case and right on every draw of the others, never on some draws only. ``weight_scale``
+    multiplies W1 and W2; with ``min_grad``, the case is drawn again (from the same generator)
+    until dJ/dW1, dJ/db1 and dJ/dW2 each have an entry of magnitude at least ``min_grad``, so
+    that a gradient clipped to [-1, 1] is wrong on every draw of it.
     """
+    for _ in range(1000):
+        inputs = _draw(rng, N, D, H, C, reg, logit_shift, skip_top, weight_scale)
+        if min_grad <= 0:
+            return inputs
+        grads = gradients(inputs["params"], inputs["X"], inputs["y"], reg)  # type: ignore[arg-type]
+        if all(np.abs(grads[k]).max() >= min_grad for k in ("W1", "b1", "W2")):
+            return inputs
+    raise ValueError(f"no draw of 1000 has every gradient entry above {min_grad}: raise weight_scale or reg")
+
+
+def _draw(
+    rng: np.random.Generator, N: int, D: int, H: int, C: int, reg: float, logit_shift: float, skip_top: bool, weight_scale: float
+) -> dict[str, object]:
     X = rng.standard_normal((N, D))
-    W1 = rng.standard_normal((D, H)) / np.sqrt(D)
+    W1 = weight_scale * rng.standard_normal((D, H)) / np.sqrt(D)
     pre = X @ W1
     # For each hidden unit, of 64 candidate biases keep the one whose column of z2 stays
     # farthest from the kink.
     candidates = 0.5 * rng.standard_normal((64, H))
     clearance = np.abs(pre[None, :, :] + candidates[:, None, :]).min(axis=1)  # (64, H)
     b1 = candidates[clearance.argmax(axis=0), np.arange(H)]
-    W2 = 2.0 * rng.standard_normal((H, C)) / np.sqrt(H)
+    W2 = weight_scale * 2.0 * rng.standard_normal((H, C)) / np.sqrt(H)
     b2 = 0.5 * rng.standard_normal(C) + logit_shift
-    y = rng.integers(0, C, size=N)
+    y = rng.integers(0, C - 1 if skip_top else C, size=N)
+    if not skip_top and C - 1 not in y:
+        y[rng.integers(N)] = C - 1
     params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     _, _, z3 = forward(params, X)
     return {"params": params, "X": X, "y": y, "reg": float(reg), "z3": z3}

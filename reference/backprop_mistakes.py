@@ -27,7 +27,9 @@ class Knobs:
     shift_axis: int | None = None  # the axis of the max subtracted before exp (None: softmax_axis)
     stable: bool = True  # max subtracted before exp
     batch_mean: bool = True  # the 1/N
-    loss_reg: bool = True  # lambda (||W1||^2 + ||W2||^2) in J
+    over_classes: bool = False  # the data term averaged over the N*C entries of psi(z3), 1/(N*C)
+    loss_reg_W1: bool = True  # lambda ||W1||^2 in J
+    loss_reg_W2: bool = True  # lambda ||W2||^2 in J
     grad_reg: float = 2.0  # factor of lambda W in dJ/dW
     activation_derivative: bool = True  # phi'(z2), not phi(z2)
     sum_bias: bool = True  # bias gradients summed over the batch
@@ -54,9 +56,15 @@ def missing_batch_mean() -> list[Form]:
     return [{"batch_mean": False}]
 
 
+def mean_over_classes() -> list[Form]:
+    """{name} has its cross-entropy term C times too small: it is averaged over the N*C entries of psi(z3), but J = (1/N) sum_i -log psi(z3)[i, y_i] averages over the N samples only. dJ/dz3 = (psi(z3) - Delta)/N, and every gradient after it inherits the 1/N."""
+    return [{"over_classes": True}]
+
+
 def missing_reg_loss() -> list[Form]:
-    """{name} leaves out the regularization: add lambda (||W1||^2 + ||W2||^2) to the mean cross-entropy."""
-    return [{"loss_reg": False}]
+    """{name} leaves out the regularization, or part of it: add lambda (||W1||^2 + ||W2||^2), the terms of both weight matrices, to the mean cross-entropy."""
+    # all of it, only W1's term, or only W2's term: leaving out less never costs more
+    return [{"loss_reg_W1": False, "loss_reg_W2": False}, {"loss_reg_W1": False}, {"loss_reg_W2": False}]
 
 
 def missing_reg_grad() -> list[Form]:
@@ -93,6 +101,7 @@ MISTAKES: list[Callable[[], list[Form]]] = [
     softmax_wrong_axis,
     unstable_softmax,
     missing_batch_mean,
+    mean_over_classes,
     missing_reg_loss,
     missing_reg_grad,
     reg_grad_factor,
@@ -148,8 +157,8 @@ def _loss(k: Knobs, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray,
     _, _, z3 = ref.forward(params, X)
     n = X.shape[0]
     picked = -np.log(_psi(k, z3)[np.arange(n), y])
-    data = picked.mean() if k.batch_mean else picked.sum()
-    penalty = reg * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)) if k.loss_reg else 0.0
+    data = (picked.mean() if k.batch_mean else picked.sum()) / (z3.shape[1] if k.over_classes else 1)
+    penalty = reg * (k.loss_reg_W1 * np.sum(params["W1"] ** 2) + k.loss_reg_W2 * np.sum(params["W2"] ** 2))
     return float(data + penalty)
 
 
@@ -157,7 +166,8 @@ def _dz3(k: Knobs, z3: np.ndarray, y: np.ndarray) -> np.ndarray:
     n = z3.shape[0]
     dz3 = _psi(k, z3)
     dz3[np.arange(n), y] -= 1.0
-    return k.sign * k.data_sign * (dz3 / n if k.batch_mean else dz3)
+    dz3 = (dz3 / n if k.batch_mean else dz3) / (z3.shape[1] if k.over_classes else 1)
+    return k.sign * k.data_sign * dz3
 
 
 def _gradients(k: Knobs, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, reg: float) -> dict[str, np.ndarray]:

@@ -36,9 +36,10 @@ def test_the_shipped_assignment_passes_its_self_test(course: Path) -> None:
     assert result.exit_code == 0, result.stdout
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["mistake", *map(str, range(1, 14))]
-    # sign-flip has two forms, each a row; a row shows the points its mistake loses per check
-    rows = {line.split()[0]: line.split()[1:] for line in lines[1:13]}
-    assert set(rows) >= {"sign-flip#1", "sign-flip#2", "bias-not-summed", "unstable-softmax", "transposed"}
+    # sign-flip has two forms, each a row, missing-reg-loss three (all of the penalty, W1's
+    # term, W2's term); a row shows the points its mistake loses per check: 15 rows
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:16]}
+    assert set(rows) >= {"sign-flip#1", "sign-flip#2", "bias-not-summed", "unstable-softmax", "transposed", "missing-reg-loss#3", "mean-over-classes"}
     # bias-not-summed: dJ/db1 and dJ/db2 only (checks 10-13), at half credit
     assert rows["bias-not-summed"] == ["."] * 9 + ["5", "2.5", "3", "2"]
     # unstable-softmax: the three stability checks only, each of 5 points, at no credit
@@ -47,7 +48,7 @@ def test_the_shipped_assignment_passes_its_self_test(course: Path) -> None:
     assert lines[-1].startswith("backprop: no problems (")
     assert problems(result) == []
     assert "reference: 200/200" in result.stderr and "reference in float32: 200/200" in result.stderr
-    assert "mistakes: 240/240" in result.stderr
+    assert "mistakes: 300/300" in result.stderr  # 15 rows, 20 seeds each
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ def test_json_contract(course: Path, db_url: str) -> None:
     assert out["isolation"] == "namespaces+seccomp"
     for check in out["checks"]:
         assert set(check) == {"id", "status", "score", "max_score", "message", "diagnoses", "inputs"}
-        assert check["status"] in ("passed", "failed", "error", "timeout", "memory", "crashed")
+        assert check["status"] in ("passed", "failed", "deducted", "error", "timeout", "memory", "crashed")
     db2 = {c["id"]: c for c in out["checks"]}["q2c_db2_reference"]
     assert db2["status"] == "failed"
     assert "(8, 3)" in db2["message"] and "(3,)" in db2["message"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.checks.compare import HUGE, BadAnswer, Comparison, answer_array, compare, relative_error
+from grader.checks.compare import HUGE, BadAnswer, Comparison, answer_array, compare, read_answer, relative_error, shape_note
 
 
 def exported(array: Any) -> dict[str, Any]:
@@ -49,7 +49,10 @@ def test_complex_answer_is_refused() -> None:
     [
         ((8, 3), (3,), "(8, 3)", "(3,)"),
         ((3, 8), (8, 3), "(3, 8)", "(8, 3)"),
-        ((3,), (1, 3), "(3,)", "(1, 3)"),
+        # (3,) for (1, 3) used to be refused here; the shape rule accepts it now (below). A
+        # difference by more than axes of length 1 is still refused:
+        ((3,), (1, 4), "(3,)", "(1, 4)"),
+        ((6,), (2, 3), "(6,)", "(2, 3)"),
         ((2,), (), "(2,)", "()"),
         ((), (3,), "()", "(3,)"),
     ],
@@ -60,6 +63,30 @@ def test_wrong_shape_names_both_shapes(
     with pytest.raises(BadAnswer) as info:
         answer_array(exported(np.zeros(got_shape)), expected_shape)
     assert str(info.value) == f"has shape {got_text}, but it must have shape {expected_text}"
+
+
+@pytest.mark.parametrize(
+    ("got_shape", "expected_shape"),
+    [((1, 7), (7,)), ((7, 1), (7,)), ((7,), (1, 7)), ((1, 1), ()), ((1,), ()), ((1, 4, 1, 3), (4, 3)), ((4, 1, 3), (1, 4, 3))],
+)
+def test_the_shape_rule_accepts_shapes_that_differ_only_by_axes_of_length_one(
+    got_shape: tuple[int, ...], expected_shape: tuple[int, ...]
+) -> None:
+    values = np.arange(1.0, 1.0 + math.prod(got_shape)).reshape(got_shape)
+    got, given = read_answer(exported(values), expected_shape)
+    assert got.shape == expected_shape and given == got_shape
+    # the same values in the same order
+    assert got.ravel().tolist() == list(range(1, 1 + math.prod(got_shape)))
+
+
+def test_an_answer_of_the_expected_shape_has_no_note() -> None:
+    assert read_answer(exported(np.zeros((2, 3))), (2, 3))[1] is None
+
+
+def test_the_shape_note_names_both_shapes() -> None:
+    assert shape_note("dJ/db1", (1, 7), (7,)) == (
+        "dJ/db1 has shape (1, 7) where (7,) is expected; accepted, since they differ only by axes of length 1."
+    )
 
 
 @pytest.mark.parametrize("array", [np.array(2.5), np.array([2.5]), np.array([[2.5]]), np.array([[[2.5]]])])

@@ -10,22 +10,26 @@ Points and credit come from ``rubrics/backprop.toml``:
 
     part      checks (points)                         credit (share of a check's points)
     q1_loss   reference 15, stability 5               missing-reg-loss .5, missing-batch-mean .5,
-                                                      softmax-wrong-axis .25, mutates-input .9
-    q2a_dz3   reference 10, stability 5               missing-batch-mean .5, sign-flip .5, transposed .5,
+                                                      mean-over-classes .5, softmax-wrong-axis .25,
+                                                      mutates-input .9
+    q2a_dz3   reference 10, stability 5               missing-batch-mean .5, mean-over-classes .5,
+                                                      sign-flip .5, transposed .5,
                                                       softmax-wrong-axis .25, mutates-input .9
     q2b_dW2   reference 10, gradcheck 5, stability 5  reg-grad-factor .5, missing-reg-grad .5,
-                                                      missing-batch-mean .5, sign-flip .5, transposed .5,
+                                                      missing-batch-mean .5, mean-over-classes .5,
+                                                      sign-flip .5, transposed .5,
                                                       mutates-input .9, numerical-gradient 0
     q2c_dW1   reference 12, gradcheck 8               as q2b, plus wrong-activation-derivative .25
     q2c_db1   reference 10, gradcheck 5               wrong-activation-derivative .25, bias-not-summed .5,
-                                                      missing-batch-mean .5, sign-flip .5, mutates-input .9,
-                                                      numerical-gradient 0
-    q2c_db2   reference 6, gradcheck 4                bias-not-summed .5, missing-batch-mean .5, sign-flip .5,
+                                                      missing-batch-mean .5, mean-over-classes .5, sign-flip .5,
                                                       mutates-input .9, numerical-gradient 0
+    q2c_db2   reference 6, gradcheck 4                bias-not-summed .5, missing-batch-mean .5,
+                                                      mean-over-classes .5, sign-flip .5, mutates-input .9,
+                                                      numerical-gradient 0
 
 A failed check whose diagnoses all have credit earns the smallest share times its points; a
 diagnosis missing from the part's table earns 0. Conduct diagnoses (mutates-input,
-numerical-gradient) also cut a check that passed on values.
+numerical-gradient) also cut a check that passed on values, which then ends "deducted".
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ SEEDS = (1, pytest.param(2, marks=pytest.mark.slow))
 AXIS = "softmax-wrong-axis"
 UNSTABLE = "unstable-softmax"
 MEAN = "missing-batch-mean"
+MEAN_C = "mean-over-classes"
 REG_LOSS = "missing-reg-loss"
 REG_GRAD = "missing-reg-grad"
 FACTOR = "reg-grad-factor"
@@ -93,6 +98,11 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
     "batch_mean_missing_loss_sum.py": {"q1_loss": (10.0, (MEAN,))},
     # J without lambda (||W1||^2 + ||W2||^2).  J: (15 + 5) * .5 = 10
     "reg_loss_missing_pipeline.py": {"q1_loss": (10.0, (REG_LOSS,))},
+    # J without lambda ||W2||^2 (W1's term is there): the same code and credit as the whole
+    # penalty left out, never less.  J: (15 + 5) * .5 = 10
+    "reg_loss_missing_W2_term.py": {"q1_loss": (10.0, (REG_LOSS,))},
+    # J averages the cross-entropy over the N*C entries, -mean(onehot * log psi).  J: (15 + 5) * .5 = 10
+    "mean_over_classes_loss.py": {"q1_loss": (10.0, (MEAN_C,))},
     # dW2 += lambda W2 (dW1 has 2 lambda W1).  dW2: (10 + 5 + 5) * .5 = 10
     "reg_grad_factor_dW2_layers.py": {"q2b_dW2": (10.0, (FACTOR,))},
     # delta = target - output carried with its minus sign everywhere but db2.  db2: (6 + 4) * .5 = 5
@@ -153,7 +163,7 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
 
 #: real single mistakes (checked numerically against the reference) that the grader misses today
 
-CATALOG = {AXIS, UNSTABLE, MEAN, REG_LOSS, REG_GRAD, FACTOR, PHI, BIAS, SIGN, TRANSPOSED, MUTATES, NUMERICAL}
+CATALOG = {AXIS, UNSTABLE, MEAN, MEAN_C, REG_LOSS, REG_GRAD, FACTOR, PHI, BIAS, SIGN, TRANSPOSED, MUTATES, NUMERICAL}
 
 
 def test_the_corpus_covers_the_catalog_and_has_expectations() -> None:
@@ -178,6 +188,9 @@ def test_one_mistake_is_named_where_it_shows_with_the_rubrics_credit(course: Pat
             assert check["diagnoses"] == [], check
         else:
             assert check["diagnoses"] == list(expected[part][1]), check
+            # a conduct diagnosis alone means the values were right: deducted, not failed
+            conduct = set(expected[part][1]) <= {MUTATES, NUMERICAL}
+            assert check["status"] == ("deducted" if conduct else "failed"), check
     want = {**FULL, **{part: score for part, (score, _) in expected.items()}}
     assert part_scores(out["checks"]) == pytest.approx(want, abs=1e-9)
     assert out["score"] == pytest.approx(sum(want.values()), abs=1e-9)
@@ -211,7 +224,8 @@ def test_a_numerical_gradient_is_named_from_what_the_grader_measured(course: Pat
     out = submitted(course, HOSTILE / name, "s", "--seed", "3")
     for check in out["checks"]:
         if part_of(check["id"]) in GRADIENT_PARTS:
-            assert (check["status"], check["score"], check["diagnoses"]) == ("failed", 0, [NUMERICAL]), check
+            # right on the graded cases, no points for how: "deducted" (it read "failed" before)
+            assert (check["status"], check["score"], check["diagnoses"]) == ("deducted", 0, [NUMERICAL]), check
             assert said in check["message"] and "case 'probe' (N=8, D=1024, H=24, C=4" in check["message"], check["message"]
         else:
             assert check["status"] == "passed" and check["diagnoses"] == [], check

@@ -108,7 +108,7 @@ def test_backprop_points_total_100() -> None:
 
 def test_backprop_cases_have_distinct_dimensions() -> None:
     rubric = load_rubric(BACKPROP)
-    assert set(rubric.cases) == {"basic", "no_reg", "single", "binary", "stable", "stable_low", "stable_wide", "probe"}
+    assert set(rubric.cases) == {"basic", "no_reg", "single", "binary", "skip_top", "large", "stable", "stable_low", "stable_wide", "probe"}
     for case in rubric.cases.values():
         dims = [case.arguments[d] for d in ("D", "H", "C")]
         assert len(set(dims)) == 3, (case.name, dims)

@@ -1,7 +1,7 @@
 """The tolerance accounts for the rounding error a case itself produces: a correct float32 answer
 never fails, and a real mistake still does.
 
-Seeds 256, 1355 and 1835 draw, on backprop's N = 1 case, a network so sure of the right class
+Seeds 256, 1072 and 1835 draw, on backprop's N = 1 case, a network so sure of the right class
 that dJ/db1 and dJ/db2 are ~1e-6 sums of terms ~1: float32 cannot resolve them, and the shipped
 float32 sample is 0.1 % to 10 % off there (found by drawing 3,000 seeds in numpy). With the plain
 rtol of 1e-3 it lost 10 to 20 points on each of them.
@@ -21,7 +21,7 @@ from grader.course import Course
 from grader.grading import grade
 from grader.loading import Submission
 
-ILL_CONDITIONED = [256, 1355, 1835]
+ILL_CONDITIONED = [256, 1072, 1835]
 
 
 def grading(course: Path, source: str, seed: int) -> dict:
@@ -45,23 +45,25 @@ def test_a_two_percent_mistake_still_fails_on_those_seeds(course: Path, seed: in
 
 
 def test_the_tolerance_is_ten_times_the_references_own_float32_error(course: Path) -> None:
-    """On seed 1355 the reference itself, given float32 inputs, is ~1.1e-3 off on dJ/db1: the
-    check's tolerance there is ten times that, computed here from the reference alone."""
+    """On seed 1072 the reference itself, given float32 inputs, is ~2.1e-3 off on dJ/db1: the
+    check's tolerance there is ten times that, computed here from the reference alone. (It was
+    seed 1072 until every case but skip_top had to include the top label, which changed the
+    N = 1 case's draws.)"""
     assignment = Course(course).assignment("backprop")
     ref = assignment.reference
     args = assignment.rubric.cases["single"].arguments
-    inputs = ref.make_inputs(np.random.default_rng([1355, zlib.crc32(b"case:single")]), **args)
+    inputs = ref.make_inputs(np.random.default_rng([1072, zlib.crc32(b"case:single")]), **args)
     exact = ref.gradients(inputs["params"], inputs["X"], inputs["y"], inputs["reg"])["b1"]
     single = {k: v.astype(np.float32) for k, v in inputs["params"].items()}
     rounded = ref.gradients(single, inputs["X"].astype(np.float32), inputs["y"], np.float32(inputs["reg"]))["b1"]
     error = np.linalg.norm(rounded - exact) / max(np.linalg.norm(exact), 1e-6)
     assert 1e-3 < error < 1e-2
     db1 = next(c for c in assignment.rubric.checks if c.id == "q2c_db1_reference")
-    ctx = Context(assignment, None, None, 1355)  # type: ignore[arg-type]  # the tolerance runs no submission
+    ctx = Context(assignment, None, None, 1072)  # type: ignore[arg-type]  # the tolerance runs no submission
     assert ctx.tolerance(db1, "single") == (pytest.approx(10 * error, rel=1e-6), 1e-6)
     assert ctx.tolerance(db1, "basic")[0] == pytest.approx(1e-3)  # a well-conditioned case: the rubric's rtol
     source = (SAMPLES / "correct_vectorized.py").read_text().replace('"b1": ', '"b1": 1.005 * ')
-    check = grading(course, source, 1355)["q2c_db1_reference"]
+    check = grading(course, source, 1072)["q2c_db1_reference"]
     # 0.5 % off: within ten times the rounding on the N = 1 case, over 1e-3 on the others
     assert check.status == "failed" and check.case != "single"
     assert check.errors["tolerance"] == pytest.approx(1e-3)

@@ -40,13 +40,21 @@ class Comparison:
 
 
 def answer_array(value: Any, shape: tuple[int, ...], path: tuple[str, ...] | str | None = ()) -> Array:
-    """The float64 array in a child's exported value; raise BadAnswer saying what is wrong.
+    """The float64 array in a child's exported value, of ``shape``; raise BadAnswer saying what
+    is wrong. An array whose shape differs from ``shape`` only by axes of length 1 is accepted
+    (``squeezable``): ``read_answer`` also says which shape it had.
 
     ``value`` comes from the wire, named by the context: ``{"array": ndarray}``, ``{"dict":
     {...}}`` (a returned dict, or a tuple's elements by name), ``{"wrong_return": value,
     "returns": names}`` (not the tuple the rubric says) or ``{"unsupported": "a set"}``. The
     answer is the place ``path`` of it: a tuple's element, then a dict's entry.
     """
+    return read_answer(value, shape, path)[0]
+
+
+def read_answer(value: Any, shape: tuple[int, ...], path: tuple[str, ...] | str | None = ()) -> tuple[Array, tuple[int, ...] | None]:
+    """``answer_array``'s array, and the shape the answer had when it was accepted only by the
+    shape rule (axes of length 1 apart), else None."""
     value = _place(value, (path,) if isinstance(path, str) else tuple(path or ()))
     if not isinstance(value, dict) or type(value.get("array")) is not np.ndarray:
         raise BadAnswer(f"must be a numpy array or a float, but it is {_what(value)}", _unsupported(value))
@@ -55,11 +63,37 @@ def answer_array(value: Any, shape: tuple[int, ...], path: tuple[str, ...] | str
         raise BadAnswer("is an array of booleans; it must hold numbers")
     if array.dtype.kind not in "fiu":
         raise BadAnswer(f"has dtype {array.dtype}; it must hold real numbers")
-    if shape == () and array.size == 1:
-        array = array.reshape(())
+    given: tuple[int, ...] | None = None
+    if array.shape != shape and squeezable(array.shape, shape):
+        given, array = array.shape, array.reshape(shape)
     if array.shape != shape:
         raise BadAnswer(f"has shape {_shape(array.shape)}, but it must have shape {_shape(shape)}")
-    result = array.astype(np.float64)
+    return _finite(array.astype(np.float64)), given
+
+
+def squeezable(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """The shape rule: an answer whose shape differs from the expected one only by axes of
+    length 1 (the same shape once they are removed: ``(1, 7)`` for ``(7,)``, ``(1, 1)`` for a
+    scalar) holds the same values in the same order, and is compared as if it had the expected
+    shape; any other difference of shape fails."""
+    return tuple(n for n in got if n != 1) == tuple(n for n in expected if n != 1)
+
+
+def as_expected(got: Array, expected: tuple[int, ...]) -> Array | None:
+    """``got`` reshaped to ``expected`` when the shape rule accepts it, else None."""
+    if got.shape == expected:
+        return got
+    return got.reshape(expected) if squeezable(got.shape, expected) else None
+
+
+def shape_note(name: str, given: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """The sentence a check adds when the shape rule accepted an answer."""
+    return (
+        f"{name} has shape {_shape(given)} where {_shape(expected)} is expected; accepted, since they differ only by axes of length 1."
+    )
+
+
+def _finite(result: Array) -> Array:
     bad = ~np.isfinite(result)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -6,12 +6,14 @@ Two kinds of diagnosis:
   the rubric's tolerance) against the assignment's mistake variants (``reference/NAME_mistakes.py``:
   ``MISTAKES``, and ``answer(function, inputs, mistakes)`` giving one answer per form the
   mistakes can take in code), one mistake at a time, then in pairs, on the same inputs; a form
-  must match on every case. A new assignment brings its own variants; nothing here knows backprop.
+  must match on every case, and only a form that differs from the reference is evidence (see
+  ``_values``). A new assignment brings its own variants; nothing here knows backprop.
 - *conduct* diagnoses, from how the function behaved: ``mutates-input`` (it changed an input
   array in place) and ``numerical-gradient`` (a gradient function that costs as much as
   differencing its loss: finite differences instead of backpropagation). The latter rests on
   what the grader measures itself, the cost probe of ``checks/probe.py`` on the case a gradcheck
-  names as its ``probe``; the calls of the loss the child reports counting are only quoted.
+  names as its ``probe``; the calls of the loss the child reports counting are only quoted. A
+  check whose answer is right but whose conduct costs points ends ``deducted``, not ``failed``.
 
 A correct answer never matches a variant (that would need a failed check), and a correct
 function neither mutates its inputs nor costs more than a few loss evaluations, so it is never
@@ -27,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks.compare import raw_array, relative_error
-from grader.checks.context import Context
+from grader.checks.compare import as_expected, raw_array, relative_error
+from grader.checks.context import Context, pick
 from grader.checks.probe import probe
 from grader.results import CheckResult, CheckStatus, Diagnosis
 from grader.rubric import Check
@@ -60,7 +62,8 @@ def diagnose(ctx: Context, check: Check, result: CheckResult) -> CheckResult:
         share = combined_credit(credit, [c for c in codes if c in credit])
         if share is not None:
             score = share * check.points
-            status = CheckStatus.FAILED if score < check.points else status
+            # right values, points deducted for how they were computed: not a failure
+            status = CheckStatus.DEDUCTED if score < check.points else status
     diagnoses = tuple(Diagnosis(code, text, credit.get(code)) for code, text in found)
     return replace(result, status=status, score=score, diagnoses=diagnoses)
 
@@ -84,6 +87,15 @@ def combined_credit(credit: dict[str, float], codes: list[str]) -> float | None:
 
 
 def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
+    """The named mistakes whose variant the failed answer matches, on evidence only.
+
+    One error measure throughout, the checks' own: the relative error against each case's
+    tolerance (``Context.tolerance``). A form of a mistake is evidence on a case only where it
+    differs from the reference there (an unguarded softmax equals the reference on unshifted
+    logits: those cases say nothing about it), and it matches when the answer equals it on every
+    answered case, it differs from the reference on at least one case, and the answer differs
+    from the reference on at least one of those cases. A form equal to the reference on every
+    answered case never matches: an answer near the reference is not a mistake's evidence."""
     module = ctx.assignment.mistakes
     if module is None:
         return []
@@ -92,16 +104,25 @@ def _values(ctx: Context, check: Check) -> list[tuple[str, str]]:
         outcome = ctx.answer(check.function, case)
         got = raw_array(outcome.value, check.path) if outcome.status == "ok" else None
         if got is not None:
-            answered.append((case, got))
+            answered.append((case, got, np.asarray(pick(ctx.expected(check.function, case), check.path), dtype=np.float64)))
     if not answered:
         return []
     mistakes: list[Callable[..., Any]] = module.MISTAKES
     combos = [[m] for m in mistakes] + [list(pair) for pair in itertools.combinations(mistakes, 2)]
     for combo in combos:
-        forms = [_variants(ctx, check, case, combo) for case, _ in answered]
-        if any(all(_same(ctx, check, case, got, variants[i]) for (case, got), variants in zip(answered, forms, strict=True)) for i in range(len(forms[0]))):
-            name = ctx.rubric.name_of(check.function, *check.path)
-            return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
+        forms = [_variants(ctx, check, case, combo) for case, _, _ in answered]
+        for i in range(min(len(f) for f in forms)):
+            variants = [f[i] for f in forms]
+            if not all(_same(ctx, check, case, got, variant) for (case, got, _), variant in zip(answered, variants, strict=True)):
+                continue
+            evidence = [
+                (case, got, reference)
+                for (case, got, reference), variant in zip(answered, variants, strict=True)
+                if variant is not None and not _same(ctx, check, case, variant, reference)
+            ]
+            if any(not _same(ctx, check, case, got, reference) for case, got, reference in evidence):
+                name = ctx.rubric.name_of(check.function, *check.path)
+                return [(_code(m), (m.__doc__ or "").strip().format(name=name)) for m in combo]
     return []
 
 
@@ -133,8 +154,15 @@ def _pick(value: Any, returns: tuple[str, ...], path: tuple[str, ...]) -> np.nda
 
 
 def _same(ctx: Context, check: Check, case: str, got: np.ndarray, variant: np.ndarray | None) -> bool:
-    if variant is None or got.shape != variant.shape:
+    """Whether ``got`` equals ``variant`` by the checks' measure on ``case``: the shape rule
+    (axes of length 1 apart), then the relative error within the case's tolerance; arrays that
+    both hold inf or NaN are alike (the same instability)."""
+    if variant is None:
         return False
+    shaped = as_expected(got, variant.shape)
+    if shaped is None:
+        return False
+    got = shaped
     bad_got, bad_variant = ~np.isfinite(got), ~np.isfinite(variant)
     if bad_got.any() or bad_variant.any():
         return bool(bad_got.any() and bad_variant.any())  # both overflowed: the same instability

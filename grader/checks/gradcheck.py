@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grader.checks import reproduce
-from grader.checks.compare import BadAnswer, answer_array, relative_error
+from grader.checks.compare import BadAnswer, answer_array, read_answer, relative_error, shape_note
 from grader.checks.context import Context, pick
 from grader.checks.verdicts import failed, passed, unanswered
 from grader.results import CheckResult
@@ -48,6 +48,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
     worst, worst_own, count, skipped = 0.0, 0.0, 0, 0
     worst_case = check.cases[0]
     own_problem, own_text = "", ""
+    note: dict[str, Any] = {}
     # Where the student's loss equals J, differencing it would only repeat the reference's
     # differences: skip those sandbox calls, most of a correct submission's.
     loss_is_j = all(_loss_is_reference(ctx, check, case) for case in check.cases)
@@ -58,9 +59,11 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         inputs = ctx.inputs(case)
         theta = np.asarray(_theta(inputs, check), dtype=np.float64)
         try:
-            grad = answer_array(ctx.answer(check.function, case).value, theta.shape, check.path)
+            grad, given = read_answer(ctx.answer(check.function, case).value, theta.shape, check.path)
         except BadAnswer as exc:
             return failed(check, f"{name} {exc.message} (on {{case}}).", case=case, student_text=exc.student_text)
+        if given is not None and not note:
+            note = {"shape_note": shape_note(name, given, theta.shape), "given_shape": list(given), "expected_shape": list(theta.shape)}
         directions, crossed = _directions(ctx, check, inputs, ctx.rng(f"{check.id}:{case}"))
         count += len(directions)
         skipped += crossed
@@ -87,6 +90,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         "skipped_at_kinks": skipped,
         "own_loss_rel_error": None if own_problem or loss_is_j else worst_own,
         "loss_is_reference": loss_is_j,
+        **note,
     }
     if count == 0:
         return passed(check, f"{name} could not be checked by finite differences: every direction crossed a kink of {loss_name}.", errors)
@@ -113,6 +117,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             if own_ok
             else f" It disagrees with finite differences of {own} too (relative error {worst_own:.2g})."
         )
+    tail += f" {note['shape_note']}" if note else ""
     if worst <= rtol:
         message = f"{name} agrees with finite differences of {loss_name} {along} (relative error {worst:.1g}).{tail}"
         return replace(passed(check, message, errors), student_text=own_text)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from grader.checks.compare import BadAnswer, answer_array, compare, raw_array, relative_error
+from grader.checks.compare import BadAnswer, answer_array, compare, raw_array, read_answer, relative_error, shape_note
 from grader.checks.context import Context, pick
 from grader.checks.reference import _pictures
 from grader.checks.verdicts import failed, passed, unanswered
@@ -54,6 +54,7 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
     of = f"sum({upstream} * {out}) with respect to {wrt}"
     worst, worst_own, skipped, entries = 0.0, 0.0, 0, 0
     own_checked, own_problem, own_text = False, "", ""
+    note: dict[str, Any] = {}
     for case in check.cases:
         problem = unanswered(ctx, check, forward, case)
         if problem is not None:
@@ -64,11 +65,13 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
         inputs = ctx.inputs(case)
         theta = np.asarray(_theta(inputs, check), dtype=np.float64)
         try:
-            got = answer_array(ctx.answer(check.function, case).value, theta.shape, check.path)
+            got, given = read_answer(ctx.answer(check.function, case).value, theta.shape, check.path)
         except BadAnswer as exc:
             raw = raw_array(ctx.answer(check.function, case).value, check.path)
             pictures = _pictures(check, truth_for(ctx, check, case)[0], raw) if raw is not None else {}
             return failed(check, f"{name} {exc.message} (on {{case}}).", pictures, case=case, student_text=exc.student_text)
+        if given is not None and not note:
+            note = {"shape_note": shape_note(name, given, theta.shape), "given_shape": list(given), "expected_shape": list(theta.shape)}
         truth, smooth = truth_for(ctx, check, case)
         skipped += int(smooth.size - smooth.sum())
         entries += int(smooth.sum())
@@ -89,13 +92,15 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
             errors.update(worst_index=list(index), expected=float(truth[index]), got=float(got[index]))
             errors.update(_pictures(check, truth, got))
             errors["own_forward_rel_error"] = own
+            errors.update(note)
             message = (
                 f"{name} is wrong on {{case}}: relative error {result.rel_error:.2g} against centered differences of {of} "
                 f"(tolerance {rtol:.2g}).{_tail(check, forward, own, why, passed_check=False)}"
-            )
+            ) + (f" {note['shape_note']}" if note else "")
             return failed(check, message, errors, case=case, student_text=text)
     errors = {"rel_error": worst, "tolerance": ctx.rubric.tolerance(check)[0], "entries": entries, "skipped_at_kinks": skipped}
     errors["own_forward_rel_error"] = worst_own if own_checked else None
+    errors.update(note)
     if entries == 0:
         return passed(check, f"{name} could not be checked by centered differences: every entry crossed a kink of {forward}.", errors)
     count = len(check.cases)
@@ -103,7 +108,7 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
         f"{name} agrees with centered differences of {of} on {count} case{'s' if count > 1 else ''} "
         f"({entries} entries, largest relative error {worst:.1g})."
         f"{_tail(check, forward, worst_own if own_checked else None, own_problem, passed_check=True)}"
-    )
+    ) + (f" {note['shape_note']}" if note else "")
     return replace(passed(check, message, errors), student_text=own_text)
 
 

@@ -12,7 +12,7 @@ from html import escape
 from grader.reports.model import CheckView, Report
 from grader.terminal import printable
 
-_LABEL = {"passed": "passed", "failed": "**FAILED**"}
+_LABEL = {"passed": "passed", "failed": "**FAILED**", "deducted": "**DEDUCTED**"}
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 

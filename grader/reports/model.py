@@ -118,7 +118,7 @@ def _view(result: CheckResult, spec: Check | None, rubric: Rubric | None) -> Che
     name = rubric.name_of(spec.function, *spec.path) if rubric and spec else result.id
     pieces = tuple(segments(result, rubric))
     text = "".join(t for _, t in pieces)
-    errors = result.errors if result.status != "passed" else {}
+    errors = result.errors if result.status not in ("passed", "deducted") else {}
     return CheckView(
         id=result.id,
         name=name,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grader.db import StoredSubmission
 from grader.reports.templates import render
 from grader.rubric import Rubric
 from grader.terminal import printable
+from grader.visibility import DEDUCTED
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ClassSummary:
     max_score: float
     parts: tuple[PartAverage, ...]
     diagnoses: tuple[DiagnosisCount, ...]  # most frequent first
+    #: the checks of the finished latest submissions, by status (passed, failed, deducted, ...)
+    checks: dict[str, int] = field(default_factory=dict)
 
     @property
     def mean(self) -> float | None:
@@ -89,6 +92,7 @@ def summarize(assignment: str, latest: list[StoredSubmission], rubric: Rubric | 
         max_score=top,
         parts=parts,
         diagnoses=diagnoses,
+        checks=dict(Counter(c.status for s in finished for c in s.checks).most_common()),
     )
 
 
@@ -100,6 +104,9 @@ def summary_text(summary: ClassSummary) -> str:
             f"Score of {summary.max_score:g}: mean {_round(summary.mean)}, median {_round(summary.median)}, "
             f"lowest {min(summary.scores):g}, highest {max(summary.scores):g} ({len(summary.scores)} finished)."
         )
+    if summary.checks:
+        counts = ", ".join(f"{count} {status}" + (f" ({DEDUCTED})" if status == "deducted" else "") for status, count in summary.checks.items())
+        lines.append(f"Checks: {counts}.")
     width = max([12, *(len(part.id) + 2 for part in summary.parts)])
     lines += ["", "part".ljust(width) + "mean".rjust(10) + "of".rjust(8) + "%".rjust(8) + "  title"]
     for part in summary.parts:

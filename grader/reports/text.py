@@ -10,7 +10,7 @@ from grader.results import CheckResult
 from grader.rubric import Rubric
 from grader.terminal import printable
 
-_MARK = {"passed": "ok  ", "failed": "FAIL"}
+_MARK = {"passed": "ok  ", "failed": "FAIL", "deducted": "DED "}
 WIDTH = 100
 _INDENT = " " * 9
 
