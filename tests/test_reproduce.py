@@ -242,7 +242,7 @@ def test_a_gradcheck_shows_its_worst_case(course: Path, db_url: str) -> None:
 def test_a_large_case_stores_no_inputs(course: Path, db_url: str, tmp_path: Path) -> None:
     rubric = course / "rubrics" / "backprop.toml"
     text = rubric.read_text().replace(
-        'id = "q2c_db1_reference"\nkind = "reference"\nfunction = "gradients"\nkey = "b1"\ncases = ["basic", "no_reg", "single", "binary"]',
+        'id = "q2c_db1_reference"\nkind = "reference"\nfunction = "gradients"\nkey = "b1"\ncases = ["basic", "no_reg", "single", "binary", "skip_top", "large"]',
         'id = "q2c_db1_reference"\nkind = "reference"\nfunction = "gradients"\nkey = "b1"\ncases = ["probe"]',
     )
     assert text != rubric.read_text()
@@ -252,7 +252,7 @@ def test_a_large_case_stores_no_inputs(course: Path, db_url: str, tmp_path: Path
     assert checks["q2c_db1_reference"]["status"] == "failed" and "'probe'" in checks["q2c_db1_reference"]["message"]
     assert checks["q2c_db1_reference"]["inputs"] is None
     assert "inputs" not in next(c for c in latest(db_url).checks if c.id == "q2c_db1_reference").errors
-    assert checks["q2c_db1_gradcheck"]["inputs"] is not None  # on 'basic', small
+    assert checks["q2c_db1_gradcheck"]["inputs"] is not None  # on a small case
     assert report(course, "text", tmp_path).count("To reproduce:") == 1
 
 
