@@ -328,6 +328,15 @@ def _mistakes(assignment: Assignment, found: Findings, tell: Progress) -> dict[t
         found.problems += wrong.values()
         if silent:
             found.problems.append(f"mistake {row.label} loses no points on {len(silent)} of {found.mistake_seeds} seeds (seed {silent[0]})")
+        scores: dict[float, list[int]] = {}
+        for seed in range(found.mistake_seeds):
+            scores.setdefault(round(results[row.label, seed].score, 6), []).append(seed)
+        if len(scores) > 1:
+            seen = ", ".join(f"{score:g} on {len(seeds)} (seed {seeds[0]})" for score, seeds in sorted(scores.items()))
+            found.problems.append(
+                f"mistake {row.label} scores differently from draw to draw ({seen} of {found.mistake_seeds} seeds): "
+                "its detection depends on the draw; give it a case that exposes it every time"
+            )
     return results
 
 

@@ -311,3 +311,25 @@ def test_grade_new_refuses_a_name_it_cannot_use(tmp_path: Path, name: str, messa
     result = CliRunner().invoke(main, ["--course", str(tmp_path), "new", name])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1 and message in result.output, result.output
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_a_mistake_whose_detection_depends_on_the_draw(tmp_path: Path) -> None:
+    """Clipping 2x to [-1, 1] is caught only on draws where some |2x| > 1: with x ~ N(0, 0.3)
+    and n = 3 that is about one draw in ten, so the mistake's score changes from seed to seed."""
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "rubrics").mkdir()
+    (tmp_path / "reference" / "double.py").write_text(
+        "def double(x):\n    return 2 * x\n\n\ndef make_inputs(rng, n):\n    return {'x': 0.3 * rng.standard_normal(n)}\n"
+    )
+    (tmp_path / "reference" / "double_mistakes.py").write_text(
+        "import numpy as np\n\n\ndef clipped():\n    '''{name} is clipped to [-1, 1].'''\n    return [{}]\n\n\nMISTAKES = [clipped]\n\n\n"
+        "def answer(function, inputs, mistakes):\n    return [np.clip(2 * inputs['x'], -1, 1)] if mistakes else []\n"
+    )
+    (tmp_path / "rubrics" / "double.toml").write_text(
+        '[assignment]\nname = "double"\nfunctions = ["double"]\nmistakes = "double_mistakes"\n\n[notation]\ndouble = "2x"\n\n'
+        '[cases.basic]\nn = 3\n\n[[parts]]\nid = "q1"\n\n[[parts.checks]]\nid = "q1_double"\nkind = "reference"\nfunction = "double"\n'
+        'cases = ["basic"]\npoints = 1\n'
+    )
+    found = check_assignment(Course(tmp_path).assignment("double"), seeds=3, mistake_seeds=40)
+    [line] = [p for p in found.problems if "depends on the draw" in p]
+    assert line.startswith("mistake clipped scores differently from draw to draw (0 on ") and " of 40 seeds)" in line
