@@ -93,7 +93,9 @@ CORPUS: dict[str, tuple[str, dict[str, int]]] = {
     "complex_dtype.py": ("graded", LOSS),
     "bool_dtype.py": ("graded", LOSS),
     "nan_inf.py": ("graded", LOSS),
-    "scalar_broadcast.py": ("graded", LOSS),
+    # a scalar for an (N, C) array fails; the right values with extra axes of length 1 pass
+    # under the shape rule (compared after the unit axes, with a note), never by broadcasting
+    "scalar_broadcast.py": ("graded", honest("q1_loss", "q2b_dW2", "q2c_dW1", "q2c_db1", "q2c_db2")),
     "monkeypatch_numpy.py": ("graded", LOSS),
     "absurd_view.py": ("graded", LOSS),
     "large_answer.py": ("graded", LOSS),

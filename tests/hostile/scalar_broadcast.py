@@ -2,7 +2,9 @@
 right values with extra unit axes ((1, D, H), (H, 1), ...), which a lenient comparison would
 broadcast into a pass.
 
-Honest: loss. Attacked: softmax_grad and gradients (wrong shapes: a wrong shape fails first).
+Honest: loss. Attacked: softmax_grad (a scalar for (N, C): fails, it has the wrong size) and
+gradients (the right values with extra axes of length 1: accepted by the shape rule, which
+compares them without the unit axes and says so, never by broadcasting one into another).
 """
 
 import numpy as np
