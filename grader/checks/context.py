@@ -27,13 +27,14 @@ from grader.rubric import Check, Signature
 from grader.sandbox.interface import Handle, LoadReport, Outcome, Runner, RunStatus, Timed
 
 #: a case's tolerance is at least this many times the error the reference itself makes on it in
-#: float32 (``Context.tolerance``): a float32 answer computed another way (loops, another order
-#: of sums) rounds differently, by a few times that at most
-FLOAT32_MARGIN = 10.0
-#: a case whose answer float32 cannot resolve (a gradient that is a near-total cancellation: a
-#: confident right prediction on N = 1 gives dJ/db2 ~ 1e-6 from terms ~ 1) widens the tolerance
-#: to at most FLOAT32_MARGIN times this: 1.0, under which a wrong sign or scale still fails
-MAX_ROUNDING = 0.1
+#: float32 (``Context.tolerance``). A float32 answer computed another way (a softmax through exp
+#: where the reference goes through log-softmax, loops, another order of sums) rounds
+#: differently: on a case that cancels (N = 1, a confident right prediction: dJ/dz3 ~ 1e-6 from
+#: terms ~ 1) a shipped float32 sample was measured 10.7 times the reference's own error
+FLOAT32_MARGIN = 100.0
+#: a case whose answer float32 cannot resolve widens the tolerance to at most FLOAT32_MARGIN
+#: times this: 1.0, under which a wrong sign or scale still fails
+MAX_ROUNDING = 0.01
 
 #: how the child's reply to a backward given a cache it no longer holds begins (``child.call``)
 UNKEPT = "its cache was not kept"
