@@ -252,13 +252,11 @@ class Findings:
 
 def tolerance(assignment: Assignment, check: Check) -> float:
     """The check's rtol, else the rubric's."""
-    rtol = getattr(check, "rtol", None)
-    return float(rtol) if rtol is not None else assignment.rubric.rtol
+    return assignment.rubric.tolerance(check)[0]
 
 
 def floor(assignment: Assignment, check: Check) -> float:
-    value = getattr(check, "floor", None)
-    return float(value) if value is not None else assignment.rubric.floor
+    return assignment.rubric.tolerance(check)[1]
 
 
 def rows_of(assignment: Assignment) -> list[Row]:
@@ -487,7 +485,7 @@ def notation_problems(assignment: Assignment) -> list[str]:
     needed: dict[str, str] = {}
     checked: dict[str, list[str]] = {}  # function -> its checked outputs' notation keys
     for check in rubric.checks:
-        output = getattr(check, "output", None)
+        output = check.output
         parts = [check.function, *([output] if output else []), *([check.key] if check.key else [])]
         name = ".".join(parts)
         needed.setdefault(name, f"checked by {check.id}")

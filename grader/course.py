@@ -161,7 +161,7 @@ def input_functions(assignment: Assignment, check: Check) -> list[str]:
     """The functions a check calls with arguments from make_inputs (by name): a vjp check's
     backward takes the upstream gradient and the forward's cache instead."""
     if check.kind == "vjp":
-        names = [getattr(check, "forward", None), getattr(check, "kinks", None)]
+        names = [check.forward, check.kinks]
     else:
         names = [check.function, check.loss]
         if check.kind == "gradcheck" and callable(getattr(assignment.reference, "kinks", None)):
@@ -177,14 +177,14 @@ def named_cases(check: Check) -> list[str]:
 def upstream(assignment: Assignment, check: Check, inputs: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """A vjp check's backward inputs as the mistakes module gets them: the case's inputs and the
     upstream gradient, standard normal, shaped like the reference forward's checked output."""
-    forward = str(getattr(check, "forward", ""))
+    forward = str(check.forward)
     value = getattr(assignment.reference, forward)(*[inputs[p] for p in assignment.parameters(forward)])
     returns, opaque, _ = contract(assignment.rubric, forward)
     if isinstance(value, (tuple, list)):
         shown = [n for n in returns if n not in opaque]
-        element = getattr(check, "forward_output", None) or (shown[0] if shown else None)
+        element = check.forward_output or (shown[0] if shown else None)
         value = value[returns.index(element)] if element in returns else value[0]
-    name = getattr(check, "upstream", None) or assignment.parameters(check.function)[0]
+    name = check.upstream or assignment.parameters(check.function)[0]
     return {**inputs, name: rng.standard_normal(np.shape(value))}
 
 
