@@ -39,7 +39,7 @@ class Assignment:
     def function(self, name: str) -> Callable[..., Any]:
         """The reference's function ``name``; whatever it raises comes out as an AssignmentFault,
         so that a broken reference is never taken for a student's failure."""
-        return _guarded(getattr(self.reference, name), f"reference's {name}")
+        return _guarded_reference(self.reference, name)
 
     def parameters(self, name: str) -> list[str]:
         """The argument names of a contract function, in order, from the reference."""
@@ -131,6 +131,12 @@ def _import(path: Path, module_name: str) -> ModuleType:
 def code(mistake: Callable[..., Any]) -> str:
     """A mistake's diagnosis code: its function's name with dashes (``bias-not-summed``)."""
     return str(getattr(mistake, "__name__", mistake)).replace("_", "-")
+
+
+@functools.lru_cache(maxsize=1024)
+def _guarded_reference(reference: ModuleType, name: str) -> Callable[..., Any]:
+    """``Assignment.function``'s wrapper, made once per function of a loaded reference."""
+    return _guarded(getattr(reference, name), f"reference's {name}")
 
 
 def _guarded(function: Callable[..., Any], what: str) -> Callable[..., Any]:

@@ -25,6 +25,9 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -36,6 +39,9 @@ from grader.sandbox.interface import Imports
 
 #: what every submission may import besides the standard library
 BASE = ("numpy",)
+#: how long a requirement found satisfied is taken as still satisfied without reading the
+#: installed distributions' metadata again (a grading process checks before every grading)
+SATISFIED_SECONDS = 60.0
 
 
 class PackagesMissing(GraderError):
@@ -44,8 +50,27 @@ class PackagesMissing(GraderError):
 
 def missing(packages: tuple[str, ...]) -> list[str]:
     """The requirements among ``packages`` that the grader's Python does not satisfy: not
-    installed, or installed at a version the specifier excludes."""
-    return [p for p in packages if not _satisfied(Requirement(p))]
+    installed, or installed at a version the specifier excludes. One found satisfied is not
+    looked up again for SATISFIED_SECONDS; one found missing is looked up every time, so that
+    installing it takes effect at once."""
+    now = time.monotonic()
+    absent = []
+    for package in packages:
+        with _lock:
+            fresh = package in _found and now - _found[package] < SATISFIED_SECONDS
+        if fresh:
+            continue
+        if _satisfied(Requirement(package)):
+            with _lock:
+                _found[package] = now
+        else:
+            absent.append(package)
+    return absent
+
+
+#: requirement -> when it was last found satisfied (time.monotonic)
+_found: dict[str, float] = {}
+_lock = threading.Lock()
 
 
 def _satisfied(requirement: Requirement) -> bool:
@@ -78,12 +103,20 @@ def shown(command: list[str]) -> str:
 
 def require(rubric: Rubric) -> None:
     """Raise PackagesMissing, one line naming the command that installs them, when the grader's
-    Python lacks a package ``rubric`` declares."""
+    Python lacks a package ``rubric`` declares; and when its ``preload`` names a module that is
+    not one of those packages'."""
     absent = missing(rubric.packages)
     if absent:
         raise PackagesMissing(
             f"assignment {rubric.name!r} lets submissions import {', '.join(absent)}, which the grader's Python does not have; "
             f"install it with: {shown(install_command(absent))} (or grade env {rubric.name} --install)."
+        )
+    allowed = set(imports(rubric.packages).modules)
+    foreign = [m for m in rubric.preload if m.split(".")[0] not in allowed]
+    if foreign:
+        raise PackagesMissing(
+            f"assignment {rubric.name!r} preloads {', '.join(foreign)}, which is not a module of numpy or of the packages "
+            "it declares ([environment] packages)."
         )
 
 
@@ -92,10 +125,12 @@ def install(packages: list[str]) -> int:
     return subprocess.run(install_command(packages), check=False).returncode
 
 
-def imports(packages: tuple[str, ...]) -> Imports:
+def imports(packages: tuple[str, ...], preload: tuple[str, ...] = ()) -> Imports:
     """What a submission to an assignment declaring ``packages`` may import (see the module's
-    docstring). A requirement not installed is left out (``require`` refuses to grade then)."""
-    return _imports(tuple(sorted(packages)))
+    docstring), and the modules the sandbox imports before it forks (``preload``). A requirement
+    not installed is left out (``require`` refuses to grade then)."""
+    found = _imports(tuple(sorted(packages)))
+    return replace(found, preload=tuple(preload)) if preload else found
 
 
 @functools.cache

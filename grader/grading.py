@@ -66,7 +66,7 @@ def assignment_failed(fault: AssignmentFault) -> str:
 def _grade(assignment: Assignment, submission: Submission, seed: int, level: str, sandbox: SandboxFactory) -> GradingResult:
     rubric = assignment.rubric
     try:
-        program = replace(to_program(submission), imports=environment.imports(rubric.packages))
+        program = replace(to_program(submission), imports=environment.imports(rubric.packages, rubric.preload))
     except Unloadable as exc:
         return not_graded(assignment, "error", f"{submission.filename}: {exc}", seed, isolation=level)
     with sandbox(program, list(rubric.functions), rubric.limits) as running:

@@ -6,6 +6,7 @@ name a failed import left undefined says so."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,97 @@ def test_without_a_declaration_scipy_is_refused_though_installed() -> None:
     )
 
 
+# --- [environment] preload: imported once, by the zygote -------------------------------------------
+
+PRELOAD = environment.imports(("scipy",), ("scipy.special",))
+#: reports, before the submission imports anything, whether the module was there already
+LOADED_BEFORE = "import sys\nBEFORE = 'scipy.special' in sys.modules\n" + IMPORTS + "def before():\n    return float(BEFORE)\n"
+
+
+@pytest.fixture
+def new_zygote() -> Iterator[None]:
+    """A zygote of this test's own: what it preloads is this test's doing."""
+    zygote_control.discard()
+    yield
+    zygote_control.discard()
+
+
+def test_a_preloaded_module_is_loaded_before_the_submission_runs_and_counted_outside_its_memory(new_zygote: None) -> None:
+    limits = "import resource\ndef limit():\n    return float(resource.getrlimit(resource.RLIMIT_AS)[0])\n"
+    with sandbox(LOADED_BEFORE + limits, ["before", "limit"], SCIPY) as box:
+        box.load()
+        assert float(value(box, "before")) == 0.0  # not preloaded: the submission's own import loads it
+        plain = float(value(box, "limit"))
+    assert plain == LIMITS.memory_mb << 20
+    with sandbox(LOADED_BEFORE + limits + "from scipy.special import logsumexp\ndef lse(x):\n    return logsumexp(x)\n", ["before", "limit", "lse"], PRELOAD) as box:
+        box.load()
+        assert float(value(box, "before")) == 1.0
+        assert float(value(box, "lse", np.array([0.0, np.log(3.0)]))) == pytest.approx(np.log(4.0))
+        # the address space scipy.special took in the zygote is not taken from the submission's
+        assert float(value(box, "limit")) > plain
+    assert zygote_control.acquire().preloaded == {"scipy.special"}
+
+
+def test_a_module_preloaded_for_one_assignment_is_refused_to_another_that_does_not_declare_it(new_zygote: None) -> None:
+    with sandbox(LOADED_BEFORE, ["before"], PRELOAD) as box:
+        box.load()
+        assert float(value(box, "before")) == 1.0
+    # the same zygote, now for an assignment that allows numpy only: scipy is forgotten
+    probe = LOADED_BEFORE + "def uses():\n    return can('scipy.special')\n"
+    with sandbox(probe, ["before", "uses"], BASE) as box:
+        box.load()
+        assert float(value(box, "before")) == 0.0
+        assert float(value(box, "uses")) == 0.0
+        assert "No module named 'scipy' (this assignment allows the standard library and numpy)" in box.output
+
+
+def test_a_preload_that_fails_is_logged_and_the_submission_imports_for_itself(new_zygote: None, caplog: pytest.LogCaptureFixture) -> None:
+    failing = environment.imports(("scipy",), ("scipy.no_such_module", "scipy.special"))
+    with caplog.at_level("WARNING", logger="grader.sandbox.zygote_control"), sandbox(LOADED_BEFORE, ["before"], failing) as box:
+        box.load()
+        assert float(value(box, "before")) == 1.0  # the other one was preloaded all the same
+    assert any("could not preload scipy.no_such_module: ModuleNotFoundError" in r.getMessage() for r in caplog.records)
+
+
+def test_preload_must_name_modules_of_the_declared_packages(course: Path, db_url: str) -> None:
+    declare(course, '["scipy"]', '["sqlalchemy.orm"]')
+    result = run(course, "submit", str(SAMPLES / "correct_vectorized.py"), "-a", "backprop", "-s", "ada")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: assignment 'backprop' preloads sqlalchemy.orm, which is not a module of numpy or of the packages it declares "
+        "([environment] packages).\n"
+    )
+    declare(course, '["scipy"]', '["not a module"]')
+    bad = run(course, "submit", str(SAMPLES / "correct_vectorized.py"), "-a", "backprop", "-s", "ada")
+    assert bad.exit_code == 2 and "not a module" in bad.output and "Traceback" not in bad.output
+
+
+def test_what_is_preloaded_does_not_change_the_rubric_version(course: Path) -> None:
+    from grader.course import Course
+
+    before = Course(course).assignment("backprop").version
+    declare(course, '["scipy"]', '["scipy.special", "scipy.linalg"]')
+    assert Course(course).assignment("backprop").version == before
+    declare(course, '["scipy", "pydantic"]', '["scipy.special"]')
+    assert Course(course).assignment("backprop").version != before
+
+
+def test_a_requirement_found_satisfied_is_not_looked_up_again_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    looked: list[str] = []
+    real = environment._satisfied
+    monkeypatch.setattr(environment, "_satisfied", lambda requirement: looked.append(str(requirement)) or real(requirement))
+    monkeypatch.setattr(environment, "_found", {})
+    clock = [1000.0]
+    monkeypatch.setattr(environment.time, "monotonic", lambda: clock[0])
+    for _ in range(3):
+        assert environment.missing(("scipy", "no-such-distribution-xyz")) == ["no-such-distribution-xyz"]
+    # the missing one every time (installing it takes effect at once), the satisfied one once
+    assert looked == ["scipy", "no-such-distribution-xyz", "no-such-distribution-xyz", "no-such-distribution-xyz"]
+    clock[0] += environment.SATISFIED_SECONDS
+    environment.missing(("scipy",))
+    assert looked[-1] == "scipy"
+
+
 @pytest.fixture
 def without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("GRADE_NO_BWRAP", "1")
@@ -129,11 +221,13 @@ def test_a_correct_submission_using_scipy_scores_100(course: Path, db_url: str) 
     assert part_scores(out["checks"]) == FULL
 
 
-def declare(course: Path, packages: str) -> None:
+def declare(course: Path, packages: str, preload: str = "[]") -> None:
+    """Backprop's rubric with ``[environment] packages`` and ``preload`` set to these lists."""
     rubric = course / "rubrics" / "backprop.toml"
     text = rubric.read_text()
-    assert 'packages = ["scipy"]' in text
-    rubric.write_text(text.replace('packages = ["scipy"]', f"packages = {packages}"))
+    assert len(re.findall(r"^packages = .*$", text, re.M)) == 1 and len(re.findall(r"^preload = .*$", text, re.M)) == 1
+    text = re.sub(r"^packages = .*$", f"packages = {packages}", text, flags=re.M)
+    rubric.write_text(re.sub(r"^preload = .*$", f"preload = {preload}", text, flags=re.M))
 
 
 def test_without_the_declaration_the_checks_say_why_the_name_is_missing(course: Path, db_url: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ a real mistake is ~1e-2 and up, so a default rtol of 1e-3 separates them with ro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,10 @@ def raw_array(value: Any, path: tuple[str, ...] | str | None = ()) -> Array | No
     return array.astype(np.float64) if array.dtype.kind in "fiu" else None
 
 
+#: where a sum of squares neither overflowed nor lost precision to underflow
+SQUARES_LOW, SQUARES_HIGH = 1e-250, 1e250
+
+
 def relative_error(got: Array, expected: Array, floor: float) -> float:
     """``||got - expected|| / max(||expected||, floor)``, finite even for answers near overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -146,7 +151,11 @@ def relative_error(got: Array, expected: Array, floor: float) -> float:
 
 
 def _norm(a: Array) -> float:
-    """The 2-norm, scaled so that squaring 1e200 does not overflow."""
+    """The 2-norm, scaled so that squaring 1e200 does not overflow (nor 1e-200 underflow)."""
+    flat = a.reshape(-1)
+    squares = float(np.dot(flat, flat)) if flat.dtype == np.float64 else math.nan
+    if SQUARES_LOW < squares < SQUARES_HIGH:  # finite and in range: the plain norm is exact enough
+        return math.sqrt(squares)
     scale = float(np.max(np.abs(a))) if a.size else 0.0
     if scale == 0.0 or not np.isfinite(scale):
         return scale

@@ -156,26 +156,36 @@ class Context:
         rtol, floor = self.rubric.tolerance(check)
         return max(rtol, FLOAT32_MARGIN * self.rounding(check.function, case, check.path, floor)), floor
 
+    def judged_rtol(self, check: Check, case: str, error: float) -> float:
+        """The tolerance ``error`` on ``case`` is judged by: the rubric's when the error is
+        within it, else the case's widened one (``tolerance``). The same verdicts as the widened
+        tolerance everywhere, which is never narrower; the float32 reference runs only for an
+        answer the rubric's tolerance alone would fail."""
+        rtol = self.rubric.tolerance(check)[0]
+        return rtol if error <= rtol else self.tolerance(check, case)[0]
+
     def rounding(self, function: str, case: str, path: tuple[str, ...], floor: float) -> float:
         """The relative error of the reference's own answer at ``path`` on ``case`` when every
         input (and, for a backward, the upstream gradient and its forward) and the answer are
         float32: the error a correct float32 answer cannot avoid on these inputs. 0 where the
-        reference cannot run in float32."""
+        reference cannot run in float32. The float32 answer is computed once per case."""
         key = (function, case, path, floor)
         memo = self.memo.setdefault("rounding", {})
         if key not in memo:
-            memo[key] = self.rounding_on(function, self.inputs(case), path, floor, self.expected(function, case), case)
+            singles = self.memo.setdefault("single", {})
+            if (function, case) not in singles:
+                singles[function, case] = self.single(function, self.inputs(case), case)
+            memo[key] = rounding_of(singles[function, case], self.expected(function, case), path, floor)
         result: float = memo[key]
         return result
 
-    def rounding_on(self, function: str, inputs: dict[str, Any], path: tuple[str, ...], floor: float, expected: Any, case: str = "") -> float:
-        """``rounding`` on any inputs, whose float64 answer is ``expected`` (``case`` names the
-        upstream gradient of a backward)."""
+    def single(self, function: str, inputs: dict[str, Any], case: str = "") -> Any:
+        """The reference's named answer when every input (for a backward: the upstream gradient
+        given, else the case's, and the cache its float32 forward makes) is float32; None where
+        the reference cannot run in float32."""
         try:
             pairing = self.pairings.get(function)
             if pairing is not None:
-                # the upstream gradient given (the probe's), else the case's; the cache the
-                # float32 forward makes
                 dout = inputs[pairing.upstream] if pairing.upstream in inputs else self.upstream(function, case)
                 inputs = float32({k: v for k, v in inputs.items() if k != pairing.cache})
                 forward = self.reference(pairing.forward, inputs)
@@ -183,13 +193,10 @@ class Context:
                 inputs[pairing.cache] = forward[self.signature(pairing.forward).opaque]
             else:
                 inputs = float32(inputs)
-            with np.errstate(all="ignore"):  # the answer as a float32 one arrives: rounded
-                single = np.asarray(pick(self.reference(function, inputs), path), dtype=np.float32).astype(np.float64)
-            double = np.asarray(pick(expected, path), dtype=np.float64)
-            error = relative_error(single, double, floor) if single.shape == double.shape and np.isfinite(single).all() else 0.0
+            with np.errstate(all="ignore"):
+                return self.reference(function, inputs)
         except Exception:  # noqa: BLE001 - a reference that cannot run in float32: no widening
-            error = 0.0
-        return min(error, MAX_ROUNDING)
+            return None
 
     def variant_inputs(self, function: str, case: str) -> dict[str, Any]:
         """What a mistakes module's ``answer`` is given: the case's inputs, and for a backward
@@ -301,6 +308,22 @@ def exported_named(outcome: Outcome, signature: Signature) -> Any:
     else:
         return {"wrong_return": value, "returns": list(signature.returns)}
     return {"dict": {**elements, **{name: outcome.updated.get(name) for name in signature.updates}}}
+
+
+def rounding_of(single: Any, expected: Any, path: tuple[str, ...], floor: float) -> float:
+    """The relative error at ``path`` of the float32 answer ``single`` (``Context.single``; None:
+    no widening), rounded to float32 as a float32 answer arrives, against the float64 answer
+    ``expected``; at most MAX_ROUNDING."""
+    if single is None:
+        return 0.0
+    try:
+        with np.errstate(all="ignore"):
+            got = np.asarray(pick(single, path), dtype=np.float32).astype(np.float64)
+        want = np.asarray(pick(expected, path), dtype=np.float64)
+        error = relative_error(got, want, floor) if got.shape == want.shape and np.isfinite(got).all() else 0.0
+    except Exception:  # noqa: BLE001 - an answer without that place, or not numbers: no widening
+        error = 0.0
+    return min(error, MAX_ROUNDING)
 
 
 def pick(value: Any, path: tuple[str, ...]) -> Any:

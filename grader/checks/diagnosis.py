@@ -166,8 +166,8 @@ def _same(ctx: Context, check: Check, case: str, got: np.ndarray, variant: np.nd
     bad_got, bad_variant = ~np.isfinite(got), ~np.isfinite(variant)
     if bad_got.any() or bad_variant.any():
         return bool(bad_got.any() and bad_variant.any())  # both overflowed: the same instability
-    rtol, floor = ctx.tolerance(check, case)
-    return relative_error(got, variant, floor) <= rtol
+    error = relative_error(got, variant, ctx.rubric.tolerance(check)[1])
+    return error <= ctx.judged_rtol(check, case, error)
 
 
 def _conduct(ctx: Context, check: Check) -> list[tuple[str, str]]:

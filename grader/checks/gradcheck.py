@@ -71,7 +71,8 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
             continue
         slopes = np.array([np.sum(grad * v) for v in directions])
         truth = np.array([_difference(ctx, check, inputs, v) for v in directions])
-        error, case_rtol = relative_error(slopes, truth, floor), ctx.tolerance(check, case)[0]
+        error = relative_error(slopes, truth, floor)
+        case_rtol = ctx.judged_rtol(check, case, error)
         # the case that comes nearest its tolerance (each case's is widened by its own rounding)
         if error / case_rtol > worst / rtol:
             worst, rtol, worst_case = error, case_rtol, case

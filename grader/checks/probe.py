@@ -6,8 +6,8 @@ on the case a gradcheck names as its ``probe`` (many parameters, a cheap loss), 
 controls:
 
 - the unit, one evaluation of the loss, is the *reference* loss on that case, timed here in the
-  grader (CPU time, the least of UNIT_RUNS runs): the submission can neither slow it down nor
-  speed it up;
+  grader (CPU time, the least of UNIT_RUNS runs, measured again after UNIT_SECONDS): the
+  submission can neither slow it down nor speed it up;
 - the student's gradient is called on fresh inputs of that case, and its cost is the CPU time
   the kernel accounts to the sandboxed child over the call (``Sandbox.timed``: every thread
   counts, and nothing the child reports is used). The call is stopped once it has cost BUDGET
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.compare import HUGE, raw_array, relative_error
-from grader.checks.context import FLOAT32_MARGIN, Context, pick
+from grader.checks.context import FLOAT32_MARGIN, Context, pick, rounding_of
 from grader.sandbox.interface import Handle, Timed
 
 #: the loss evaluations per parameter a gradient may cost on the probe before it counts as
@@ -54,6 +55,9 @@ BUDGET = 0.2
 ATTEMPTS = 3
 #: runs of the reference loss timed for the unit; the least counts
 UNIT_RUNS = 9
+#: how long a grading process reuses a unit it measured (the cost of the reference loss on a
+#: probe case depends on its shapes, not on the draw): measuring costs UNIT_RUNS + 1 evaluations
+UNIT_SECONDS = 30.0
 #: the wall time an attempt may take: DEADLINE_FACTOR budgets, at least MIN_DEADLINE seconds. An
 #: attempt is stopped as soon as it has cost the budget; this only ends one that waits (or a
 #: machine too loaded to run it).
@@ -116,7 +120,7 @@ def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe
     # a gradient differences its loss along each entry of ``wrt``; a backward pass its forward
     # along each entry of every floating-point input
     parameters = _size(inputs[wrt]) if pairing is None else sum(_floats(a) for a in ctx.arguments(loss, inputs))
-    unit = _unit(ctx.assignment.function(loss), ctx.arguments(loss, inputs))
+    unit = _unit_of(ctx, loss, case, inputs)
     budget = BUDGET * parameters * unit
     deadline = max(MIN_DEADLINE, DEADLINE_FACTOR * budget)
     trusted = _trusted(ctx, function)
@@ -185,6 +189,26 @@ def _size(value: Any) -> int:
     return int(np.size(value))
 
 
+#: (assignment, rubric version, loss, case) -> (unit, when it was measured: time.monotonic)
+_units: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+_units_lock = threading.Lock()
+
+
+def _unit_of(ctx: Context, loss: str, case: str, inputs: dict[str, Any]) -> float:
+    """The unit of ``loss`` on the probe ``case``: measured on ``inputs``, or the one this
+    process measured within UNIT_SECONDS."""
+    key = (ctx.assignment.name, ctx.assignment.version, loss, case)
+    now = time.monotonic()
+    with _units_lock:
+        known = _units.get(key)
+    if known is not None and now - known[1] < UNIT_SECONDS:
+        return known[0]
+    unit = _unit(ctx.assignment.function(loss), ctx.arguments(loss, inputs))
+    with _units_lock:
+        _units[key] = (unit, now)
+    return unit
+
+
 def _unit(loss: Callable[..., Any], args: list[Any]) -> float:
     """CPU seconds of one evaluation of the reference loss: the least of UNIT_RUNS runs (the
     first warms up), each on its own copies of the arguments, made outside the timing."""
@@ -214,8 +238,8 @@ def _agrees(ctx: Context, function: str, path: tuple[str, ...], rtol: float, cas
     outcome = ctx.answer(function, case)
     if outcome.status != "ok":
         return False
-    rtol = max(rtol, FLOAT32_MARGIN * ctx.rounding(function, case, path, ctx.rubric.floor))
-    return _error(ctx, outcome.value, ctx.expected(function, case), path) <= rtol
+    error = _error(ctx, outcome.value, ctx.expected(function, case), path)
+    return error <= rtol or error <= FLOAT32_MARGIN * ctx.rounding(function, case, path, ctx.rubric.floor)
 
 
 def _error(ctx: Context, value: Any, expected: Any, path: tuple[str, ...]) -> float:
@@ -238,10 +262,13 @@ def _problem(ctx: Context, function: str, inputs: dict[str, Any], timed: Timed, 
     if outcome.status != "ok":
         return _FAILURES.get(outcome.status, "it failed")
     expected = ctx.reference(function, inputs) if trusted else None
+    single: Any = None
     for path, rtol in trusted:
         error = _error(ctx, outcome.value, expected, path)
-        # widened, as a graded case's is, by what float32 costs the reference on these inputs
-        rtol = max(rtol, FLOAT32_MARGIN * ctx.rounding_on(function, inputs, path, ctx.rubric.floor, expected))
+        if error > rtol:
+            # widened, as a graded case's is, by what float32 costs the reference on these inputs
+            single = ctx.single(function, inputs) if single is None else single
+            rtol = max(rtol, FLOAT32_MARGIN * rounding_of(single, expected, path, ctx.rubric.floor))
         if error > rtol:
             name = ctx.rubric.name_of(function, *path)
             if math.isinf(error):

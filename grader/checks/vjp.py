@@ -77,8 +77,8 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
         entries += int(smooth.sum())
         if not smooth.any():
             continue
-        rtol = ctx.tolerance(check, case)[0]
-        result = compare(got[smooth], truth[smooth], rtol, floor)
+        result = compare(got[smooth], truth[smooth], ctx.rubric.tolerance(check)[0], floor)
+        rtol = ctx.judged_rtol(check, case, result.rel_error)
         worst = max(worst, result.rel_error)
         own, why, text = _own(ctx, check, case, got)
         if own is not None:
@@ -86,7 +86,7 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
             worst_own = max(worst_own, own)
         elif why and not own_problem:
             own_problem, own_text = why, text
-        if not result.ok:
+        if result.rel_error > rtol:
             errors: dict[str, Any] = {"rel_error": result.rel_error, "tolerance": rtol, "skipped_at_kinks": skipped}
             index = tuple(int(i) for i in np.argwhere(smooth)[result.worst[0]]) if got.ndim else ()
             errors.update(worst_index=list(index), expected=float(truth[index]), got=float(got[index]))

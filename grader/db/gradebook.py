@@ -27,16 +27,16 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from grader.db import names, schema
 from grader.db.deadlines import Deadlines, extension_in, uploads_in
 from grader.db.engine import CHECK_URL, masked, open_engine
-from grader.db.models import Assignment, Student, Submission
+from grader.db.models import Assignment, CheckRow, Student, Submission
 from grader.db.people import People
-from grader.db.records import Recorded, StoredSubmission, check_row, stored
+from grader.db.records import CHECK_COLUMNS, STORED_COLUMNS, Recorded, StoredSubmission, check_values, stored
 from grader.db.retry import DEFAULT_SECONDS, retried
 from grader.db.sessions import Sessions
 from grader.errors import (
@@ -322,19 +322,21 @@ class Gradebook(People, Deadlines, Sessions):
                 update(Submission)
                 .where(Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
                 .values(values)
-            )
-            if _count(done) != 1:
+                .returning(Submission.late_days, Submission.late_penalty_per_day)
+            ).one_or_none()
+            if done is None:
                 found = s.execute(select(Submission.status, Submission.graded_at).where(Submission.id == submission_id)).one_or_none()
                 if found is None:
                     raise NotFound(f"Submission {submission_id} is not in the gradebook.")
                 if tuple(found) == (values["status"], values["graded_at"]):
                     return  # an earlier attempt of this call committed; its acknowledgement was lost
                 raise AlreadyFinished(f"Submission {submission_id} is already finished ({found.status}).")
-            late = s.execute(select(Submission.late_days, Submission.late_penalty_per_day).where(Submission.id == submission_id)).one()
-            if late.late_days and late.late_penalty_per_day:
-                penalty = late_penalty(result.score, late.late_penalty_per_day, late.late_days)
+            if done.late_days and done.late_penalty_per_day:
+                penalty = late_penalty(result.score, done.late_penalty_per_day, done.late_days)
                 s.execute(update(Submission).where(Submission.id == submission_id).values(penalty=penalty))
-            s.add_all(check_row(submission_id, check) for check in result.checks)
+            if result.checks:
+                # one INSERT for every check (no unit of work: these rows are only written)
+                s.execute(insert(CheckRow), [check_values(submission_id, check) for check in result.checks])
 
         self._transaction("store results in", store)
 
@@ -510,16 +512,28 @@ class Gradebook(People, Deadlines, Sessions):
         limit: int | None = None,
         order: tuple[Any, ...] = (Submission.submitted_at.desc(), Submission.id.desc()),
     ) -> list[StoredSubmission]:
+        """The submissions ``where`` says, with their checks: two reads of plain columns (no
+        objects to track, nor the uploaded files)."""
         query = (
-            select(Submission, Student.external_id, Assignment.name)
+            select(*STORED_COLUMNS)
             .join(Student, Submission.student_id == Student.id)
             .join(Assignment, Submission.assignment_id == Assignment.id)
             .where(*where)
             .order_by(*order)
             .limit(limit)
-            .options(selectinload(Submission.checks))
         )
-        return self._transaction("read gradebook", lambda s: [stored(*found) for found in s.execute(query).all()])
+
+        def read(s: Session) -> list[StoredSubmission]:
+            rows = s.execute(query).all()
+            checks: dict[int, list[Any]] = {row.id: [] for row in rows}
+            ids = list(checks)
+            for start in range(0, len(ids), 500):  # keep each IN list of parameters short
+                chunk = select(*CHECK_COLUMNS).where(CheckRow.submission_id.in_(ids[start : start + 500])).order_by(CheckRow.id)
+                for check in s.execute(chunk):
+                    checks[check.submission_id].append(check)
+            return [stored(row, checks[row.id]) for row in rows]
+
+        return self._transaction("read gradebook", read)
 
 
 def _count(result: Any) -> int:

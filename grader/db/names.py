@@ -20,8 +20,17 @@ def get_or_create(
     column: InstrumentedAttribute[str],
     value: str,
 ) -> int:
-    """The id of the row whose ``column`` is ``value``, inserting it if needed, race-free."""
+    """The id of the row whose ``column`` is ``value``, inserting it if needed, race-free.
+
+    On SQLite the insert is always tried first: callers rely on it to take the database's write
+    lock at the start of their transaction (a transaction that reads first and writes later may
+    be refused its upgrade to a writer). Elsewhere a row that exists (nearly always) costs one
+    read and no write."""
     dialect = session.get_bind().dialect.name
+    if dialect != "sqlite":
+        found = session.scalars(select(model.id).where(column == value)).first()
+        if found is not None:
+            return int(found)
     if dialect in ("sqlite", "postgresql"):
         insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
         stmt = insert_(model).values({column.key: value})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from grader.db.models import CheckRow, Submission
+from grader.db.models import Assignment, CheckRow, Student, Submission
 from grader.results import CheckResult, Diagnosis
 
 
@@ -58,28 +59,44 @@ class Recorded:
     rubric_version: str
 
 
-def check_row(submission_id: int, check: CheckResult) -> CheckRow:
-    return CheckRow(
-        submission_id=submission_id,
-        check_id=check.id,
-        part=check.part,
-        status=check.status,
-        score=check.score,
-        max_score=check.max_score,
-        message=check.message,
-        diagnoses=[d.to_json() for d in check.diagnoses],
-        errors=dict(check.errors),
-        case_name=check.case,
-        student_text=check.student_text,
-        hidden=check.hidden,
-    )
+def check_values(submission_id: int, check: CheckResult) -> dict[str, Any]:
+    """The columns of ``check``'s row."""
+    return {
+        "submission_id": submission_id,
+        "check_id": check.id,
+        "part": check.part,
+        "status": check.status,
+        "score": check.score,
+        "max_score": check.max_score,
+        "message": check.message,
+        "diagnoses": [d.to_json() for d in check.diagnoses],
+        "errors": dict(check.errors),
+        "case_name": check.case,
+        "student_text": check.student_text,
+        "hidden": check.hidden,
+    }
 
 
-def stored(row: Submission, student: str, assignment: str) -> StoredSubmission:
+#: what a StoredSubmission is read from (``stored``): the submission's columns, not its file
+STORED_COLUMNS = (
+    Submission.id, Student.external_id.label("student"), Assignment.name.label("assignment"), Submission.filename,
+    Submission.sha256, Submission.submitted_at, Submission.graded_at, Submission.status, Submission.message, Submission.seed,
+    Submission.rubric_version, Submission.score, Submission.max_score, Submission.warnings, Submission.output,
+    Submission.isolation, Submission.late_days, Submission.penalty,
+)
+#: and each of its checks
+CHECK_COLUMNS = (
+    CheckRow.submission_id, CheckRow.check_id, CheckRow.part, CheckRow.status, CheckRow.score, CheckRow.max_score,
+    CheckRow.message, CheckRow.diagnoses, CheckRow.errors, CheckRow.case_name, CheckRow.student_text, CheckRow.hidden,
+)
+
+
+def stored(row: Any, checks: list[Any]) -> StoredSubmission:
+    """A submission read as STORED_COLUMNS, with its checks read as CHECK_COLUMNS, in order."""
     return StoredSubmission(
         id=row.id,
-        student=student,
-        assignment=assignment,
+        student=row.student,
+        assignment=row.assignment,
         filename=row.filename,
         sha256=row.sha256,
         submitted_at=row.submitted_at,
@@ -107,7 +124,7 @@ def stored(row: Submission, student: str, assignment: str) -> StoredSubmission:
                 student_text=c.student_text,
                 hidden=c.hidden,
             )
-            for c in row.checks
+            for c in checks
         ),
         late_days=row.late_days,
         penalty=row.penalty,

@@ -72,6 +72,8 @@ class Imports:
     #: the files and directories those modules are read from, which the Landlock path must let
     #: the child read (numpy's it always may)
     paths: tuple[str, ...] = ()
+    #: modules of those the zygote imports before it forks (``[environment] preload``)
+    preload: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ class Sandbox:
                 self._zygote = zygote_control.acquire()
                 self.isolation = self._zygote.level
                 self._oom_kills = self._zygote.oom_kills()
-                return self._zygote.fork(self.limits.for_child(), fds, reads=self.program.imports.paths)
+                return self._zygote.fork(self.limits.for_child(), fds, reads=self.program.imports.paths, preload=self.program.imports.preload)
             except zygote_control.ZygoteDied as exc:
                 zygote_control.discard(str(exc))
                 if attempt:

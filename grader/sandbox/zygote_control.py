@@ -123,6 +123,8 @@ class Zygote:
         self.scratch: str | None = None
         #: children forked and not yet ended
         self.children: set[int] = set()
+        #: modules the zygote was asked to import (``fork``'s ``preload``)
+        self.preloaded: set[str] = set()
         self.control = ours
         self.control.settimeout(START_TIMEOUT)
         try:
@@ -140,11 +142,14 @@ class Zygote:
     def level(self) -> str:
         return replace(self.layers, seccomp=self.seccomp).level
 
-    def fork(self, limits: dict[str, int], fds: list[int], reads: tuple[str, ...] = ()) -> int:
+    def fork(self, limits: dict[str, int], fds: list[int], reads: tuple[str, ...] = (), preload: tuple[str, ...] = ()) -> int:
         """A new child serving the given (requests, replies, output) fds; its pid. ``reads``:
         what it may read besides the Python installation and numpy on the Landlock path (the
-        assignment's declared packages)."""
+        assignment's declared packages). ``preload``: modules the zygote imports first, once."""
         self._answered()  # the last child's end is done: its cgroup is empty
+        wanted = [m for m in preload if m not in self.preloaded]
+        if wanted:
+            self._preload(wanted)
         if self.cgroup is not None:
             try:
                 self.cgroup.prepare(limits["memory_mb"] << 20, limits["processes"] + limits["threads"])
@@ -161,6 +166,21 @@ class Zygote:
         pid = int(reply["pid"])
         self.children.add(pid)
         return pid
+
+    def _preload(self, modules: list[str]) -> None:
+        """Have the zygote import ``modules`` (the rubric's, trusted): every child forked later
+        has them loaded. One that fails to import is logged and not asked for again; the
+        submissions that import it then pay for it themselves, as without a preload."""
+        self.preloaded.update(modules)
+        try:
+            self.control.send(json.dumps({"op": "preload", "modules": modules}).encode())
+        except OSError as exc:
+            raise self._died(str(exc), ended=True) from None
+        reply = self._receive()
+        failed = reply.get("failed")
+        for module, why in (failed.items() if isinstance(failed, dict) else ()):
+            log.warning("the sandbox could not preload %s: %s", module, str(why)[:300])
+        log.info("zygote %d preloaded %s", self.process.pid, ", ".join(modules))
 
     def cpu(self, pid: int) -> float | None:
         """The CPU time (user and system, every thread) the child has used so far, read by the

@@ -351,8 +351,11 @@ def read_program(requests):
     return program
 
 
-def serve(requests, replies):
-    """Load the submission sent on ``requests`` and answer calls until the grader hangs up."""
+def serve(requests, replies, preloaded=()):
+    """Load the submission sent on ``requests`` and answer calls until the grader hangs up.
+    ``preloaded``: modules the zygote imported for some assignment (``zygote.preload``); those
+    this submission's assignment does not allow are dropped from ``sys.modules`` first, so that
+    importing them is refused as if they had never been loaded."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for name, fd in (("stdout", 1), ("stderr", 2)):
         # __stdout__ too: a submission "restoring" the original stream still gets the capped one
@@ -362,7 +365,11 @@ def serve(requests, replies):
     sys.meta_path.insert(0, NoGraderImports())
     program = read_program(requests)
     imports = program["imports"]
-    sys.meta_path.insert(1, AllowedImports(imports["modules"], imports["packages"], program["module"]))
+    allowed = AllowedImports(imports["modules"], imports["packages"], program["module"])
+    for name in preloaded:
+        if name.split(".")[0] not in allowed.allowed:
+            sys.modules.pop(name, None)
+    sys.meta_path.insert(1, allowed)
     module = types.ModuleType(program["module"])
     module.__file__ = program["cells"][0]["filename"] if program["cells"] else program["module"]
     sys.modules[program["module"]] = module

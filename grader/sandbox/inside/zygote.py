@@ -12,6 +12,9 @@ Control protocol, one JSON message per SOCK_SEQPACKET datagram on the fd in argv
        ("reads": what the child may read besides the roots, on the Landlock path)
        -> {"pid": pid}, once the child is in the submission's cgroup (argv[2]), or
        {"pid": null, "error": why} when the kernel refused to move it there (it is ended)
+  {"op": "preload", "modules": [names]} -> {"failed": {name: why}}: imports them, so that
+       every later child has them loaded (a child whose assignment does not allow them
+       forgets them: ``child.serve``)
   {"op": "cpu", "pid": pid}  -> {"seconds": CPU time the child has used, or null}
   {"op": "end", "pid": pid, "wait": bool}  -> {"status": wait status or null}
        kills the child's process group (after up to 1 s for it to exit, with "wait"),
@@ -26,6 +29,7 @@ while it waits for messages, and kills one over its budget (see ``watch``).
 """
 
 import ctypes
+import importlib
 import json
 import os
 import resource
@@ -105,8 +109,10 @@ def seccomp_filter(fork):
     return rules
 
 
-def set_limits(limits):
-    memory = limits["memory_mb"] << 20
+def set_limits(limits, preloaded_bytes=0):
+    """The child's rlimits. Its address space may grow by ``memory_mb`` beyond what the zygote
+    had mapped for preloaded modules (``preload``), which the submission did not ask for."""
+    memory = (limits["memory_mb"] << 20) + preloaded_bytes
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] << 20, limits["file_mb"] << 20))
@@ -119,9 +125,11 @@ def set_limits(limits):
     resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
 
 
-def become_child(control, fds, message, scratch, rules, confinement=None):
+def become_child(control, fds, message, scratch, rules, confinement=None, preloaded=(), preloaded_bytes=0):
     """In the forked child: detach, lock down, then serve the submission. Never returns.
-    With ``confinement`` (the Landlock path) it confines itself first (``confine.confine``)."""
+    With ``confinement`` (the Landlock path) it confines itself first (``confine.confine``).
+    ``preloaded``: the modules ``preload`` added, which the child forgets unless the submission's
+    assignment allows them."""
     try:
         control.close()
         requests, replies, output = fds
@@ -141,15 +149,41 @@ def become_child(control, fds, message, scratch, rules, confinement=None):
         os.chdir(scratch)
         os.environ.clear()
         os.environ.update(message["env"], HOME=scratch, TMPDIR=scratch)
-        set_limits(message["limits"])
+        set_limits(message["limits"], preloaded_bytes)
         if confinement is not None:
             reads = [path for path in message.get("reads", []) if type(path) is str]
             confine.confine(scratch, dict(confinement, roots=list(confinement["roots"]) + reads))
         if rules is not None:
             rules.load()
-        serve(requests, replies)
+        serve(requests, replies, preloaded)
     finally:
         os._exit(0)
+
+
+def address_space():
+    """The bytes this process has mapped (VmSize), or 0 where /proc cannot say."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def preload(modules):
+    """Import ``modules`` (the rubric's ``[environment] preload``, sent by the grader); returns
+    the names they added to ``sys.modules``, the bytes of address space they took, and why each
+    failure failed."""
+    before, mapped = set(sys.modules), address_space()
+    failed = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - a module that fails must not end the zygote
+            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+    return set(sys.modules) - before, max(0, address_space() - mapped), failed
 
 
 def cpu_seconds(pid):
@@ -337,6 +371,8 @@ def run(control_fd, own_namespace, cgroups=(), confinement=None):
     base = confine.scratch_base() if confinement is not None else tempfile.gettempdir()
     children: dict = {}
     budgets: dict = {}
+    preloaded: set = set()
+    preloaded_bytes = 0
     control.send(json.dumps({"ready": True, "seccomp": rules is not None, "scratch": base if confinement is not None else None}).encode())
     while True:
         if children and not cgroups and not select.select([control], [], [], WATCH_SECONDS)[0]:
@@ -359,7 +395,8 @@ def run(control_fd, own_namespace, cgroups=(), confinement=None):
             os.chmod(scratch, 0o700)
             pid = os.fork()
             if pid == 0:
-                become_child(control, fds, message, scratch, filters[message["limits"]["processes"] > 1], confinement)
+                rules = filters[message["limits"]["processes"] > 1]
+                become_child(control, fds, message, scratch, rules, confinement, preloaded, preloaded_bytes)
             for fd in fds:
                 os.close(fd)
             children[pid] = scratch
@@ -369,6 +406,11 @@ def run(control_fd, own_namespace, cgroups=(), confinement=None):
                 budgets.pop(pid, None)
                 end(children, pid, False, own_namespace, uid(pid))
             control.send(json.dumps({"pid": None, "error": refused} if refused else {"pid": pid}).encode())
+        elif message["op"] == "preload":
+            added, grown, failed = preload(message["modules"])
+            preloaded |= added
+            preloaded_bytes += grown
+            control.send(json.dumps({"failed": failed}).encode())
         elif message["op"] == "cpu":
             seconds = cpu_seconds(message["pid"]) if message["pid"] in children else None
             control.send(json.dumps({"seconds": seconds}).encode())
