@@ -390,3 +390,47 @@ def test_the_form_is_checked_before_any_buffer_is_read(pipe: tuple[int, int]) ->
 def test_an_accepted_form_gets_its_arrays(pipe: tuple[int, int]) -> None:
     got = send(pipe, wire.encode({"value": np.arange(3)}), form=lambda body: None)
     assert got["value"].tolist() == [0, 1, 2]
+
+
+# --- a Reader: frames read a chunk at a time ----------------------------------------------------
+
+
+def test_a_reader_keeps_what_it_read_past_a_frame_for_the_next(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+    frames = [{"n": i, "a": np.arange(i + 1, dtype="<f8"), "b": [np.full((2, 2), i, dtype="<i4")]} for i in range(5)]
+    os.write(write_end, b"".join(wire.encode(f) for f in frames))  # every frame in the pipe at once
+    reader = wire.Reader(read_end)
+    for frame in frames:
+        got = wire.read_frame(reader, deadline=deadline())
+        assert got["n"] == frame["n"]
+        np.testing.assert_array_equal(got["a"], frame["a"])
+        np.testing.assert_array_equal(got["b"][0], frame["b"][0])
+        got["a"][0] = -1.0  # each array owns its memory
+    assert reader.pending == bytearray()
+    with pytest.raises(Timeout):
+        wire.read_frame(reader, deadline=time.monotonic() + 0.1)
+
+
+def test_a_reader_reads_an_array_larger_than_its_chunk_in_pieces_and_stops_at_a_closed_pipe(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+    big = np.arange(3 * wire.Reader.CHUNK // 8 + 5, dtype="<f8")  # three chunks and a bit
+    data = wire.encode({"big": big}) + wire.encode({"after": 1})
+    writer = threading.Thread(target=lambda: os.write(write_end, data))
+    writer.start()
+    reader = wire.Reader(read_end)
+    got = wire.read_frame(reader, deadline=deadline())
+    writer.join()
+    np.testing.assert_array_equal(got["big"], big)
+    assert wire.read_frame(reader, deadline=deadline()) == {"after": 1}
+    os.write(write_end, wire.encode({"cut": np.zeros(100)})[:-8])  # a frame cut short by a crash
+    os.close(write_end)
+    with pytest.raises(Closed):
+        wire.read_frame(reader, deadline=deadline())
+
+
+def test_a_reader_refuses_a_hostile_header_as_the_plain_read_does(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+    header = {"body": [{"__nd__": 0, "dtype": "<f8", "shape": [50]}] * 2, "buffers": [400, 200]}
+    os.write(write_end, raw_frame(header))
+    with pytest.raises(WireError, match="600 bytes of arrays are over the 500-byte limit"):
+        wire.read_frame(wire.Reader(read_end), deadline=deadline(), max_bytes=500)

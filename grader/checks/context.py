@@ -68,6 +68,7 @@ class Context:
         self._answers: dict[tuple[str, str], Outcome] = {}
         self._parameters: dict[str, list[str]] = {}
         self._upstream: dict[tuple[str, str], np.ndarray] = {}
+        self._signatures: dict[str, Signature] = {}
         #: backward -> its forward, from the vjp checks
         self.pairings: dict[str, Pairing] = {}
         for check in self.rubric.checks:
@@ -82,10 +83,19 @@ class Context:
 
     def inputs(self, case: str) -> dict[str, Any]:
         """The case's inputs; callers get a deep copy and may change it."""
+        return fresh(self._case(case))
+
+    def shared_inputs(self, case: str) -> dict[str, Any]:
+        """The case's inputs, not copied (only the outer dict is new, so a caller may add
+        entries): for code that reads them, or hands them to ``reference`` (which copies them)
+        or to the sandbox (which serializes them); never change an array or inner dict of it."""
+        return dict(self._case(case))
+
+    def _case(self, case: str) -> dict[str, Any]:
         if case not in self._inputs:
             spec = self.rubric.cases[case]
             self._inputs[case] = self.assignment.function("make_inputs")(self.rng(f"case:{case}"), **spec.arguments)
-        return fresh(self._inputs[case])
+        return self._inputs[case]
 
     def arguments(self, function: str, inputs: dict[str, Any]) -> list[Any]:
         if function not in self._parameters:
@@ -93,7 +103,9 @@ class Context:
         return [inputs[name] for name in self._parameters[function]]
 
     def signature(self, function: str) -> Signature:
-        return self.rubric.signature(function)
+        if function not in self._signatures:
+            self._signatures[function] = self.rubric.signature(function)
+        return self._signatures[function]
 
     def reference(self, function: str, inputs: dict[str, Any]) -> Any:
         """The reference's answer on fresh copies of ``inputs``, named (see the module's doc)."""
@@ -130,7 +142,7 @@ class Context:
     def reference_inputs(self, function: str, case: str) -> dict[str, Any]:
         """What the reference's ``function`` is given on ``case``: the case's inputs, and for a
         backward, the upstream gradient and the reference forward's own cache."""
-        inputs = self.inputs(case)
+        inputs = self.shared_inputs(case)
         pairing = self.pairings.get(function)
         if pairing is not None:
             forward = self.reference(pairing.forward, inputs)
@@ -141,7 +153,7 @@ class Context:
     def student_inputs(self, function: str, case: str) -> dict[str, Any]:
         """What the student's ``function`` is given on ``case``: for a backward, the upstream
         gradient and a handle to the cache the student's own forward left on the case."""
-        inputs = self.inputs(case)
+        inputs = self.shared_inputs(case)
         pairing = self.pairings.get(function)
         if pairing is not None:
             inputs[pairing.upstream] = self.upstream(function, case)
@@ -174,7 +186,7 @@ class Context:
         if key not in memo:
             singles = self.memo.setdefault("single", {})
             if (function, case) not in singles:
-                singles[function, case] = self.single(function, self.inputs(case), case)
+                singles[function, case] = self.single(function, self.shared_inputs(case), case)
             memo[key] = rounding_of(singles[function, case], self.expected(function, case), path, floor)
         result: float = memo[key]
         return result

@@ -56,7 +56,7 @@ def gradcheck(ctx: Context, check: Check) -> CheckResult:
         problem = unanswered(ctx, check, check.function, case)
         if problem is not None:
             return problem
-        inputs = ctx.inputs(case)
+        inputs = ctx.shared_inputs(case)
         theta = np.asarray(_theta(inputs, check), dtype=np.float64)
         try:
             grad, given = read_answer(ctx.answer(check.function, case).value, theta.shape, check.path)

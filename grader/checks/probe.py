@@ -132,7 +132,7 @@ def _probe(ctx: Context, function: str, loss: str, wrt: str, case: str) -> Probe
         if pairing is None:
             # A call on a graded case first, so that the timed call is never the first in a new
             # child (the one before was stopped): imports inside the function are not counted.
-            ctx.timed(function, ctx.inputs(graded[0]), deadline, deadline)
+            ctx.timed(function, ctx.shared_inputs(graded[0]), deadline, deadline)
             student, reference = inputs, inputs
         else:
             # the student's forward on the probe's inputs first (which also warms a new child),

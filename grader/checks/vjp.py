@@ -62,7 +62,7 @@ def vjp_check(ctx: Context, check: Check) -> CheckResult:
         problem = unanswered(ctx, check, check.function, case)
         if problem is not None:
             return problem
-        inputs = ctx.inputs(case)
+        inputs = ctx.shared_inputs(case)
         theta = np.asarray(_theta(inputs, check), dtype=np.float64)
         try:
             got, given = read_answer(ctx.answer(check.function, case).value, theta.shape, check.path)
@@ -146,7 +146,7 @@ def truth_for(ctx: Context, check: Check, case: str) -> tuple[Array, npt.NDArray
 
 def _differences(ctx: Context, check: Check, case: str) -> tuple[Array, npt.NDArray[np.bool_]]:
     pairing = ctx.pairings[check.function]
-    inputs = ctx.inputs(case)
+    inputs = ctx.shared_inputs(case)
     dout = ctx.upstream(check.function, case)
     path = ctx.forward_path(check.function)
     theta = np.asarray(_theta(inputs, check), dtype=np.float64)
@@ -188,7 +188,7 @@ def _own(ctx: Context, check: Check, case: str, got: Array) -> tuple[float | Non
         return None, f"{forward} {exc.message}", exc.student_text
     if relative_error(mine, expected, floor) <= rtol:
         return None, "", ""
-    inputs = ctx.inputs(case)
+    inputs = ctx.shared_inputs(case)
     theta = np.asarray(_theta(inputs, check), dtype=np.float64)
     rng = ctx.rng(f"{check.id}:{case}:own")
     directions = [v / np.linalg.norm(v) for v in (rng.standard_normal(theta.shape) for _ in range(OWN_DIRECTIONS))]

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, Table, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +53,10 @@ from grader.results import SUBMISSION_STATUSES, GradingResult, SubmissionStatus
 T = TypeVar("T")
 #: the fix a failed operation on the rows suggests
 TRY_AGAIN = "try again, and check the database is reachable"
+
+#: the tables written without objects (an upload's row, a result's checks)
+SUBMISSIONS = cast("Table", Submission.__table__)
+CHECK_RESULTS = cast("Table", CheckRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -290,10 +294,9 @@ class Gradebook(People, Deadlines, Sessions):
             values = _new_submission(s, student, assignment, filename, content, seed, rubric_version)  # writes first
             late_days, per_day = admit(uploads_in(s, student, assignment), extension_in(s, student, assignment))
             values |= _lateness(submitted_at, late_days, per_day)
-            row = Submission(**values, batch_key=batch_key, **_leased(lease), attempts=0)
-            s.add(row)
-            s.flush()
-            return Claim(row.id, row.status, row.seed)
+            values.update(batch_key=batch_key, **_leased(lease), attempts=0)
+            recorded = s.connection().execute(insert(SUBMISSIONS).values(values).returning(SUBMISSIONS.c.id)).scalar_one()
+            return Claim(recorded, values["status"], seed)
 
         return self._transaction("record a submission in", record)
 
@@ -335,8 +338,8 @@ class Gradebook(People, Deadlines, Sessions):
                 penalty = late_penalty(result.score, done.late_penalty_per_day, done.late_days)
                 s.execute(update(Submission).where(Submission.id == submission_id).values(penalty=penalty))
             if result.checks:
-                # one INSERT for every check (no unit of work: these rows are only written)
-                s.execute(insert(CheckRow), [check_values(submission_id, check) for check in result.checks])
+                # one INSERT of every check, straight to the table (no objects: these rows are only written)
+                s.connection().execute(insert(CHECK_RESULTS), [check_values(submission_id, check) for check in result.checks])
 
         self._transaction("store results in", store)
 
@@ -360,7 +363,8 @@ class Gradebook(People, Deadlines, Sessions):
             taking = update(Submission).values(
                 lease_owner=lease.owner, lease_expires=now + timedelta(seconds=lease.seconds), attempts=Submission.attempts + int(attempt)
             )
-            if _count(s.execute(taking.where(*pending, free))) != 1:
+            attempts = s.scalar(taking.where(*pending, free).returning(Submission.attempts))
+            if attempts is None:
                 row = s.execute(
                     select(Submission.status, Submission.lease_owner, Submission.lease_expires, Submission.attempts)
                     .where(Submission.id == submission_id)
@@ -370,10 +374,10 @@ class Gradebook(People, Deadlines, Sessions):
                 if row.status != SubmissionStatus.PENDING or not holder_gone(row.lease_owner or ""):
                     return Holder(False, row.status, row.lease_owner, row.lease_expires, row.attempts)
                 # Its holder ran on this machine and is gone: take over from exactly that holder.
-                if _count(s.execute(taking.where(*pending, Submission.lease_owner == row.lease_owner))) != 1:
+                attempts = s.scalar(taking.where(*pending, Submission.lease_owner == row.lease_owner).returning(Submission.attempts))
+                if attempts is None:
                     return Holder(False, row.status, row.lease_owner, row.lease_expires, row.attempts)
-            attempts = s.scalar(select(Submission.attempts).where(Submission.id == submission_id)) or 0
-            return Holder(True, SubmissionStatus.PENDING, lease.owner, now + timedelta(seconds=lease.seconds), attempts)
+            return Holder(True, SubmissionStatus.PENDING, lease.owner, now + timedelta(seconds=lease.seconds), attempts or 0)
 
         return self._transaction("lease a submission in", take)
 

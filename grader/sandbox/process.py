@@ -57,6 +57,7 @@ class Sandbox:
         self._locked = False
         self.isolation = ""
         self._requests = self._replies = -1
+        self._reader: wire.Reader | None = None  # the frames of _replies
         self._dead: dict[str, Outcome] = {}
         self._report: LoadReport | None = None
         self._skip: list[int] = []
@@ -177,7 +178,7 @@ class Sandbox:
 
         try:
             self._send({"function": function, "names": names, "calls": [[{"__handle__": a.name} if isinstance(a, Handle) else a for a in args]]}, start + deadline)
-            while not select.select([self._replies], [], [], CPU_POLL)[0]:
+            while not (self._reader and self._reader.pending) and not select.select([self._replies], [], [], CPU_POLL)[0]:
                 spent = cost()
                 if spent >= budget or time.monotonic() - start >= deadline:
                     self._stop()
@@ -305,7 +306,9 @@ class Sandbox:
         """The next frame, refused unless its body has ``form``; checked before its arrays are
         read (see ``wire.read_frame``)."""
         limit = self.limits.max_reply_mb << 20 if max_bytes is None else max_bytes
-        return wire.read_frame(self._replies, deadline=deadline, max_bytes=limit, form=form)
+        if self._reader is None:  # a new child's pipe
+            self._reader = wire.Reader(self._replies)
+        return wire.read_frame(self._reader, deadline=deadline, max_bytes=limit, form=form)
 
     def _cpu(self) -> float | None:
         """The child's CPU time so far, as the zygote reads it; None if it cannot be read."""
@@ -343,6 +346,7 @@ class Sandbox:
             if fd >= 0:
                 os.close(fd)
         self._requests = self._replies = -1
+        self._reader = None
 
     def _exit_reason(self) -> str:
         """Why the child stopped answering; ends it."""

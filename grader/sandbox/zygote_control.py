@@ -13,6 +13,7 @@ before each fork.
 from __future__ import annotations
 
 import atexit
+import base64
 import functools
 import json
 import logging
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zlib
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -39,9 +41,10 @@ INSIDE_MODULES = ("wire", "child", "confine", "zygote")
 #: The kernel's limit on one argument (MAX_ARG_STRLEN): the bootstrap, sources included, is one.
 MAX_ARGUMENT = 128 * 1024
 _BOOTSTRAP = """\
-import linecache, os, sys, types
+import base64, json, linecache, os, sys, types, zlib
 
-def _load(sources):
+def _load(packed):
+    sources = json.loads(zlib.decompress(base64.b85decode(packed)))
     package = types.ModuleType("inside")
     package.__path__ = []
     package.__package__ = "inside"
@@ -360,12 +363,13 @@ def _signal_name(number: int) -> str:
 @functools.cache
 def bootstrap() -> str:
     """The program of ``python -I -c`` that runs the zygote: it holds the sources of
-    ``grader.sandbox.inside``, runs them as the in-memory package ``inside`` (the sandbox
+    ``grader.sandbox.inside`` (compressed: one argument may hold 128 KiB), runs them as the in-memory package ``inside`` (the sandbox
     cannot see the grader's files, and imports nothing named ``grader``), then calls
     ``inside.zygote.main`` with the control fd and namespace kind. Read on first use."""
     package = resources.files("grader.sandbox.inside")
-    sources = tuple((name, package.joinpath(f"{name}.py").read_text(encoding="utf-8")) for name in INSIDE_MODULES)
-    return _BOOTSTRAP.replace("SOURCES", repr(sources), 1)
+    sources = [(name, package.joinpath(f"{name}.py").read_text(encoding="utf-8")) for name in INSIDE_MODULES]
+    packed = base64.b85encode(zlib.compress(json.dumps(sources).encode(), 9)).decode()  # a quarter of the size
+    return _BOOTSTRAP.replace("SOURCES", repr(packed), 1)
 
 
 def environment() -> dict[str, str]:
