@@ -86,6 +86,39 @@ def test_kinks_are_skipped_never_failed(course: Path, correct_source: str) -> No
     assert checks["q2b_dW2_gradcheck"].errors["skipped_at_kinks"] == 0
 
 
+def test_the_kinks_are_looked_at_only_for_a_parameter_that_moves_them(course: Path, correct_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """W2 and b2 come after the last ReLU: two evaluations of kinks per case tell it (at theta
+    and at one nudge), instead of two per direction; W1 and b1 are still checked direction by
+    direction, and every direction passes."""
+    import grader.checks.gradcheck as gradcheck
+
+    calls: dict[str, int] = {}
+    real = gradcheck._directions
+
+    def counted(ctx, check, inputs, rng):  # type: ignore[no-untyped-def]
+        before = ctx.memo.setdefault("kinks calls", [0])
+        reference = ctx.reference
+
+        def reference_counting(function, arguments):  # type: ignore[no-untyped-def]
+            before[0] += function == "kinks"
+            return reference(function, arguments)
+
+        ctx.reference = reference_counting
+        try:
+            start = before[0]
+            found = real(ctx, check, inputs, rng)
+            calls[check.id] = calls.get(check.id, 0) + before[0] - start
+            return found
+        finally:
+            del ctx.reference
+
+    monkeypatch.setattr(gradcheck, "_directions", counted)
+    checks = gradchecks(checks_of(course, correct_source))
+    assert all(c.status == "passed" for c in checks.values())
+    assert calls["q2b_dW2_gradcheck"] == 2 * 2 and calls["q2c_db2_gradcheck"] == 2  # 2 cases, 1 case
+    assert calls["q2c_dW1_gradcheck"] >= 2 * (2 + 2 * 8) and calls["q2c_db1_gradcheck"] >= 2 * (2 + 2 * 8)
+
+
 def test_a_step_across_the_kink_would_have_given_a_false_failure(course: Path) -> None:
     """The reason for skipping: the centered difference across a kink is far from the gradient."""
     module = near_kink_reference(course)

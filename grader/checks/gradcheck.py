@@ -174,7 +174,13 @@ def _directions(ctx: Context, check: Check, inputs: dict[str, Any], rng: np.rand
     """Unit directions, coordinates first, none crossing a kink within +-H_OWN; and how many were skipped."""
     theta = np.asarray(_theta(inputs, check), dtype=np.float64)
     kinks = "kinks" if callable(getattr(ctx.assignment.reference, "kinks", None)) else None
-    signs = np.sign(ctx.reference(kinks, inputs)) if kinks else np.zeros(0)
+    at = np.asarray(ctx.reference(kinks, inputs)) if kinks else np.zeros(0)
+    if kinks and theta.size:
+        # a parameter the kinks do not depend on (after the last kink: W2, b2) crosses none
+        nudge = ctx.rng(f"{check.id}:kinks").standard_normal(theta.shape)
+        moved = np.asarray(ctx.reference(kinks, _with(inputs, check, theta + H_OWN * nudge / np.linalg.norm(nudge))))
+        kinks = kinks if not np.array_equal(moved, at) else None
+    signs = np.sign(at)
 
     def smooth(v: Array) -> bool:
         if kinks is None:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from grader.db import StoredSubmission
@@ -54,15 +54,18 @@ def list_assignments(request: Request, who: Caller) -> list[dict[str, Any]]:
 
 
 @router.post("/assignments/{name}/submissions", status_code=202)
-async def submit(name: str, request: Request, who: Caller) -> dict[str, Any]:
+async def submit(name: str, request: Request, who: Caller) -> JSONResponse:
     """Accept an upload (multipart field ``file``) for grading; 202 with its id at once."""
     accepted = await receive(request, who, name)
-    return {
-        "submission_id": accepted.submission_id,
-        "status": "pending",
-        "submitted_at": views.when(accepted.submitted_at),
-        "late_days": accepted.late_days,
-    }
+    return JSONResponse(
+        {
+            "submission_id": accepted.submission_id,
+            "status": "pending",
+            "submitted_at": views.when(accepted.submitted_at),
+            "late_days": accepted.late_days,
+        },
+        202,
+    )
 
 
 @router.get("/assignments/{name}/submissions")
@@ -76,13 +79,14 @@ def history(name: str, request: Request, who: Caller) -> list[dict[str, Any]]:
 @router.get("/submissions/{submission_id}")
 async def result(
     submission_id: str, request: Request, who: Caller, wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0
-) -> dict[str, Any]:
+) -> JSONResponse:
     """One submission's result, as ``grade submit --json`` prints it (see ``views.submission``).
 
     With ``wait`` (seconds, at most ``MAX_WAIT``), a pending submission's answer waits until it
-    is graded or that time has passed, whichever is first (``grader.service.watch``)."""
+    is graded or that time has passed, whichever is first (``grader.service.watch``). The
+    answer is plain JSON already: it is sent as it is, without FastAPI's encoder."""
     stored = await visible_once_graded(request, submission_id, who, wait)
-    return await run_in_threadpool(_shown, request, stored)
+    return JSONResponse(await run_in_threadpool(_shown, request, stored))
 
 
 async def visible_once_graded(request: Request, submission_id: str, who: Identity, wait: float) -> StoredSubmission:
