@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, Table, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, Table, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -461,7 +461,7 @@ class Gradebook(People, Deadlines, Sessions):
         return self._load(Assignment.name == assignment, *mine)
 
     def get(self, submission_id: int) -> StoredSubmission | None:
-        found = self._load(Submission.id == submission_id, limit=1)
+        found = self._load(Submission.id == bindparam("id"), limit=1, parameters={"id": submission_id})
         return found[0] if found else None
 
     def latest_per_student(self, assignment: str) -> list[StoredSubmission]:
@@ -484,8 +484,7 @@ class Gradebook(People, Deadlines, Sessions):
         def read(s: Session) -> set[int]:
             found: set[int] = set()
             for start in range(0, len(ids), 500):  # keep each IN list of parameters short
-                query = select(Submission.id).where(Submission.id.in_(ids[start : start + 500]), Submission.status != SubmissionStatus.PENDING)
-                found.update(s.scalars(query))
+                found.update(s.scalars(_FINISHED, {"ids": ids[start : start + 500]}))
             return found
 
         return self._transaction("read gradebook", read) if ids else set()
@@ -515,9 +514,11 @@ class Gradebook(People, Deadlines, Sessions):
         *where: ColumnElement[bool],
         limit: int | None = None,
         order: tuple[Any, ...] = (Submission.submitted_at.desc(), Submission.id.desc()),
+        parameters: dict[str, Any] | None = None,
     ) -> list[StoredSubmission]:
-        """The submissions ``where`` says, with their checks: two reads of plain columns (no
-        objects to track, nor the uploaded files)."""
+        """The submissions ``where`` says (with ``parameters`` for its bound values), with their
+        checks: two reads of plain columns (no objects to track, nor the uploaded files), one
+        where every submission is pending (it has no checks yet)."""
         query = (
             select(*STORED_COLUMNS)
             .join(Student, Submission.student_id == Student.id)
@@ -528,16 +529,21 @@ class Gradebook(People, Deadlines, Sessions):
         )
 
         def read(s: Session) -> list[StoredSubmission]:
-            rows = s.execute(query).all()
+            rows = s.execute(query, parameters or {}).all()
             checks: dict[int, list[Any]] = {row.id: [] for row in rows}
-            ids = list(checks)
+            ids = [row.id for row in rows if row.status != SubmissionStatus.PENDING]
             for start in range(0, len(ids), 500):  # keep each IN list of parameters short
-                chunk = select(*CHECK_COLUMNS).where(CheckRow.submission_id.in_(ids[start : start + 500])).order_by(CheckRow.id)
-                for check in s.execute(chunk):
+                for check in s.execute(_CHECKS, {"ids": ids[start : start + 500]}):
                     checks[check.submission_id].append(check)
             return [stored(row, checks[row.id]) for row in rows]
 
         return self._transaction("read gradebook", read)
+
+
+#: which of some submissions are finished (built once: grade serve asks it a few times a second)
+_FINISHED = select(Submission.id).where(Submission.id.in_(bindparam("ids", expanding=True)), Submission.status != SubmissionStatus.PENDING)
+#: the checks of some submissions, in order (built once)
+_CHECKS = select(*CHECK_COLUMNS).where(CheckRow.submission_id.in_(bindparam("ids", expanding=True))).order_by(CheckRow.id)
 
 
 def _count(result: Any) -> int:

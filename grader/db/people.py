@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from grader import students
@@ -136,15 +136,18 @@ class People:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         digest = token_digest(token)
-        query = select(Token.sha256, Token.role, Token.subject).where(Token.sha256 == digest, Token.revoked_at.is_(None))
 
         def work(s: Session) -> Identity | None:
-            row = s.execute(query).first()
+            row = s.execute(_TOKEN, {"digest": digest}).first()
             if row is None or not hmac.compare_digest(row.sha256, digest):
                 return None
             return Identity(row.subject, row.role)
 
         return self._transaction("read gradebook", work)
+
+
+#: who a token digest speaks for (built once: every request asks it)
+_TOKEN = select(Token.sha256, Token.role, Token.subject).where(Token.sha256 == bindparam("digest"), Token.revoked_at.is_(None))
 
 
 def _stored(entry: RosterEntry) -> dict[str, str | None]:
