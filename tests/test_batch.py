@@ -131,6 +131,10 @@ def test_broken_and_hanging_submissions_do_not_stop_the_others(course: Path, db_
     assert statuses["hangs"][1] == 0 and statuses["bomb"][1] == 0
 
 
+#: ``python -c WITH_SIGINT ARGS...`` runs ``python ARGS...`` with SIGINT at its default
+WITH_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_batch_loses_nothing_and_the_rerun_completes_it(course: Path, db_url: str, tmp_path: Path, sig: int) -> None:
@@ -140,7 +144,9 @@ def test_an_interrupted_batch_loses_nothing_and_the_rerun_completes_it(course: P
     students = write_class(directory, 8)
     held = students[3]
     (directory / f"{held}.py").write_text(HANGS_THEN_CORRECT)
-    command = [sys.executable, "-m", "grader.cli", "--course", str(course), "batch", str(directory), "-a", "backprop", "--workers", "1", "--json"]
+    # Ctrl-C at a terminal: the batch starts with SIGINT at its default, even where this test
+    # runs with it ignored (a command started in the background by a shell without job control)
+    command = [sys.executable, "-c", WITH_SIGINT, "-m", "grader.cli", "--course", str(course), "batch", str(directory), "-a", "backprop", "--workers", "1", "--json"]
     env = {**os.environ, "GRADE_DB_URL": db_url}
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as process:
         deadline = time.monotonic() + 60
