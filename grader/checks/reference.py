@@ -16,13 +16,14 @@ from grader.rubric import Check
 
 def reference_check(ctx: Context, check: Check) -> CheckResult:
     """Passes when every case agrees with the reference within the check's tolerance on that
-    case (``Context.tolerance``, ``Context.judged_rtol``). Every case is looked at, even after one failed: a failed
-    check names its first failing case (``case``, with that case's figures) and says on which
+    case (``Context.tolerance``, ``Context.judged_rtol``). Every case is looked at, even after
+    one failed: a failed check names its first failing case (``case``, with that case's figures) and says on which
     cases the answer was right, which tells a wrong term from a wrong whole (a loss right on the
     case with lambda = 0 is wrong only in its regularization)."""
     rubric = ctx.rubric
     name = rubric.name_of(check.function, *check.path)
-    worst, widest = 0.0, rubric.tolerance(check)[0]
+    base, floor = rubric.tolerance(check)
+    worst, widest = 0.0, base
     first: CheckResult | None = None
     right: list[str] = []
     wrong: list[str] = []
@@ -34,7 +35,6 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
                 return problem  # a crash or a hang on the first failing case: as it is
             wrong.append(case)
             continue
-        floor = rubric.tolerance(check)[1]
         outcome = ctx.answer(check.function, case)
         expected = np.asarray(pick(ctx.expected(check.function, case), check.path), dtype=np.float64)
         try:
@@ -47,7 +47,7 @@ def reference_check(ctx: Context, check: Check) -> CheckResult:
             continue
         if given is not None and not note:
             note = {"shape_note": shape_note(name, given, expected.shape), "given_shape": list(given), "expected_shape": list(expected.shape)}
-        result = compare(got, expected, rubric.tolerance(check)[0], floor)
+        result = compare(got, expected, base, floor)
         rtol = ctx.judged_rtol(check, case, result.rel_error)
         widest = max(widest, rtol)
         if result.rel_error <= rtol:

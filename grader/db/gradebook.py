@@ -461,7 +461,7 @@ class Gradebook(People, Deadlines, Sessions):
         return self._load(Assignment.name == assignment, *mine)
 
     def get(self, submission_id: int) -> StoredSubmission | None:
-        found = self._load(Submission.id == bindparam("id"), limit=1, parameters={"id": submission_id})
+        found = self._load(Submission.id == submission_id, limit=1)
         return found[0] if found else None
 
     def latest_per_student(self, assignment: str) -> list[StoredSubmission]:
@@ -514,10 +514,8 @@ class Gradebook(People, Deadlines, Sessions):
         *where: ColumnElement[bool],
         limit: int | None = None,
         order: tuple[Any, ...] = (Submission.submitted_at.desc(), Submission.id.desc()),
-        parameters: dict[str, Any] | None = None,
     ) -> list[StoredSubmission]:
-        """The submissions ``where`` says (with ``parameters`` for its bound values), with their
-        checks: two reads of plain columns (no objects to track, nor the uploaded files), one
+        """The submissions ``where`` says, with their checks: two reads of plain columns (no objects to track, nor the uploaded files), one
         where every submission is pending (it has no checks yet)."""
         query = (
             select(*STORED_COLUMNS)
@@ -529,7 +527,7 @@ class Gradebook(People, Deadlines, Sessions):
         )
 
         def read(s: Session) -> list[StoredSubmission]:
-            rows = s.execute(query, parameters or {}).all()
+            rows = s.execute(query).all()
             checks: dict[int, list[Any]] = {row.id: [] for row in rows}
             ids = [row.id for row in rows if row.status != SubmissionStatus.PENDING]
             for start in range(0, len(ids), 500):  # keep each IN list of parameters short

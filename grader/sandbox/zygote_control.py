@@ -363,8 +363,9 @@ def _signal_name(number: int) -> str:
 @functools.cache
 def bootstrap() -> str:
     """The program of ``python -I -c`` that runs the zygote: it holds the sources of
-    ``grader.sandbox.inside`` (compressed: one argument may hold 128 KiB), runs them as the in-memory package ``inside`` (the sandbox
-    cannot see the grader's files, and imports nothing named ``grader``), then calls
+    ``grader.sandbox.inside`` (compressed: one argument may hold 128 KiB), runs them as the
+    in-memory package ``inside`` (the sandbox cannot see the grader's files, and imports
+    nothing named ``grader``), then calls
     ``inside.zygote.main`` with the control fd and namespace kind. Read on first use."""
     package = resources.files("grader.sandbox.inside")
     sources = [(name, package.joinpath(f"{name}.py").read_text(encoding="utf-8")) for name in INSIDE_MODULES]

@@ -112,12 +112,8 @@ class Reader:
         del self.pending[:done]
         while done < n:
             if n - done >= self.CHUNK:
-                _wait(self.fd, deadline)
-                got = os.readv(self.fd, [view[done : done + (1 << 20)]])
-                if not got:
-                    raise Closed()
-                done += got
-                continue
+                _read_into(self.fd, view[done:], deadline)
+                return buffer
             self._fill(deadline)
             take = min(n - done, len(self.pending))
             view[done : done + take] = self.pending[:take]
@@ -278,11 +274,16 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
 def _read_buffer(fd: int, n: int, deadline: float | None) -> bytearray:
     """``n`` bytes read straight into the memory that will hold them."""
     buffer = bytearray(n)
-    view, done = memoryview(buffer), 0
-    while done < n:
+    _read_into(fd, memoryview(buffer), deadline)
+    return buffer
+
+
+def _read_into(fd: int, view: memoryview, deadline: float | None) -> None:
+    """Fill ``view`` from ``fd``, a megabyte at most per system call."""
+    done = 0
+    while done < len(view):
         _wait(fd, deadline)
         got = os.readv(fd, [view[done : done + (1 << 20)]])
         if not got:
             raise Closed()
         done += got
-    return buffer
