@@ -166,3 +166,22 @@ def test_wrong_gradient_with_a_right_loss_is_blamed_on_the_gradient(course: Path
     assert db1.status == "failed"
     assert db1.errors["rel_error"] > 1e-2
     assert "Your loss() computes J here, so the mistake is in this gradient, not in the loss." in db1.message
+
+
+def test_the_probe_times_the_reference_loss_once_per_unit_seconds(course: Path, correct_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit (the reference loss timed on the probe case) depends on the case's shapes, not on
+    the draw: a grading process measures it again only after UNIT_SECONDS."""
+    import grader.checks.probe as probe
+
+    timed: list[int] = []
+    real = probe._unit
+    monkeypatch.setattr(probe, "_unit", lambda loss, args: timed.append(1) or real(loss, args))
+    monkeypatch.setattr(probe, "_units", {})
+    for seed in (1, 2, 3):
+        checks = checks_of(course, correct_source, seed)
+        assert all(c.status == "passed" for c in checks.values()), [c.message for c in checks.values() if c.status != "passed"]
+    assert len(timed) == 1  # three gradings, one measurement
+    [(key, (unit, measured))] = probe._units.items()
+    probe._units[key] = (unit, measured - probe.UNIT_SECONDS)  # as if measured UNIT_SECONDS ago
+    checks_of(course, correct_source, 4)
+    assert len(timed) == 2
