@@ -4,12 +4,15 @@ exactly once (one grading took it, or two when the first was killed), never stor
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from helpers import CORRECT, HANGS_THEN_CORRECT, ROOT
+from servers import PrivatePostgres, PrivateRedis
 from serving import Served, enrol, graded, upload, wait_for
 from sqlalchemy import create_engine, text
 
@@ -122,3 +125,104 @@ def test_celery_workers_grade_uploads_by_id(course: Path, postgres_url: str, bro
     [row] = submission_rows(postgres_url)
     assert row[2:5] == ("graded", 100.0, 1)
     assert "grader.grade_upload" in (tmp_path / "worker.log").read_text()
+
+
+def start_worker(course: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A `grade worker` of one process, in a process group of its own, logging to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "grader.cli", "--course", str(course), "worker", "--concurrency", "1"],
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.postgres
+def test_a_celery_worker_killed_mid_grading_costs_the_service_no_upload(course: Path, postgres_url: str, any_broker: str, tmp_path: Path) -> None:
+    # The only worker is killed outright while it grades ada's upload (its load waits for the 3 s
+    # load timeout). A new worker grades it: RabbitMQ gives the unacknowledged task back at once;
+    # on Redis the server's sweep sees that the lease's holder (a process of this machine) is
+    # gone, takes the upload over and queues it again.
+    tokens = enrol(postgres_url, "ada", "bea")
+    env = {"GRADE_DB_URL": postgres_url, "GRADE_BROKER_URL": any_broker, "GRADE_LEASE_SECONDS": "2"}
+    workers = [start_worker(course, env, tmp_path / "worker0.log")]
+    try:
+        with Served(course, postgres_url, tmp_path, "--backend", "celery", env=env) as server:
+            with server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea:
+                held = upload(ada, HANGS_THEN_CORRECT).json()["submission_id"]
+                wait_for(lambda: holder(postgres_url, held).startswith("grade worker"), "the worker holds ada's upload", server.process, workers[0])
+                queued = upload(bea, CORRECT).json()["submission_id"]  # behind it, on the queue
+                kill_group(workers[0])
+                assert [r[2] for r in submission_rows(postgres_url)] == ["pending", "pending"]
+                workers.append(start_worker(course, env, tmp_path / "worker1.log"))
+                assert graded(ada, held, server.process, workers[1])["score"] == 100.0
+                assert graded(bea, queued, server.process, workers[1])["score"] == 100.0
+    finally:
+        for worker in workers:
+            kill_group(worker)
+    rows = submission_rows(postgres_url)
+    assert [(r[1], r[2], r[3]) for r in rows] == [("ada", "graded", 100.0), ("bea", "graded", 100.0)]
+    assert rows[0][4] == 2  # taken by the killed worker, then by the new one
+    assert "grader.grade_upload" in (tmp_path / "worker0.log").read_text()  # the killed worker had really taken it
+
+
+@pytest.mark.postgres
+def test_uploads_accepted_while_the_broker_is_down_are_graded_once_it_is_back(
+    course: Path, postgres_url: str, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    # An upload is recorded before anything is queued: with the broker away it is still
+    # accepted (and /healthz says what is wrong); the server's sweep queues it once the broker
+    # answers again, a broker that restarted empty.
+    tokens = enrol(postgres_url, "ada", "bea")
+    env = {"GRADE_DB_URL": postgres_url, "GRADE_BROKER_URL": private_redis.url, "GRADE_LEASE_SECONDS": "2"}
+    worker = start_worker(course, env, tmp_path / "worker.log")
+    try:
+        with Served(course, postgres_url, tmp_path, "--backend", "celery", env=env) as server:
+            with server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea:
+                before = upload(ada, CORRECT).json()["submission_id"]
+                assert graded(ada, before, server.process, worker)["score"] == 100.0
+                private_redis.stop()
+                health = ada.get("/healthz")
+                assert health.status_code == 503 and health.json()["queue"] == "the broker cannot be reached"
+                during = upload(bea, CORRECT)
+                assert during.status_code == 202, during.text
+                assert bea.get(f"/api/v1/submissions/{during.json()['submission_id']}").json()["status"] == "pending"
+                private_redis.start()
+                assert graded(bea, during.json()["submission_id"], server.process, worker)["score"] == 100.0
+    finally:
+        kill_group(worker)
+    rows = submission_rows(postgres_url)
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [("ada", "graded", 100.0, 1), ("bea", "graded", 100.0, 1)]
+    assert "could not queue submission" in server.log()
+
+
+@pytest.mark.postgres
+def test_a_restart_of_postgresql_while_the_service_grades_loses_no_upload(course: Path, private_postgres: PrivatePostgres, tmp_path: Path) -> None:
+    # ada's upload is being graded (its load waits for the 3 s load timeout) and the others wait
+    # behind it when the database goes away; every operation that meets the outage is tried
+    # again, and each upload ends graded by one grading.
+    url = private_postgres.url
+    students = ["ada", *(f"s{i}" for i in range(5))]
+    tokens = enrol(url, *students)
+    with Served(course, url, tmp_path, "--workers", "1") as server:
+        clients = {s: server.client(tokens[s]) for s in students}
+        try:
+            sent = {"ada": upload(clients["ada"], HANGS_THEN_CORRECT).json()["submission_id"]}
+            wait_for(lambda: holder(url, sent["ada"]).startswith("grade serve worker"), "a grading process holds ada's upload", server.process)
+            sent.update({s: upload(clients[s], CORRECT).json()["submission_id"] for s in students[1:]})
+            private_postgres.stop()
+            time.sleep(1.0)  # the outage itself, not a synchronization
+            private_postgres.start()
+            for student, sid in sent.items():
+                assert graded(clients[student], sid, server.process)["score"] == 100.0
+        finally:
+            for client in clients.values():
+                client.close()
+    rows = submission_rows(url)
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [(s, "graded", 100.0, 1) for s in students]
+    assert "trying again" in server.log(), "no operation of the server met the outage: the test tested nothing"
