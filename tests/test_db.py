@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from select import select as wait_readable
 
@@ -519,3 +519,21 @@ def test_revision_0006_upgrades_a_0005_gradebook_keeping_its_roster(url: str) ->
         canvas = grader.identity.RosterEntry("ada", "Lovelace, Ada", "ada@uni.example", "101", "ada@uni.example", "Section 1")
         assert book.import_roster([canvas]) == (0, 1)
         assert book.roster() == [canvas, grader.identity.RosterEntry("bob", "Bob", "")]
+
+
+def test_batch_rows_give_a_finished_claims_score_and_a_pending_ones_lease_in_one_read(url: str) -> None:
+    from grader.leases import Lease
+
+    lease = Lease.mine("grade batch", 60.0)  # this process: alive
+    claim = {"assignment": "hw1", "filename": "a.py", "content": b"x", "seed": 7, "rubric_version": "v1", "lease": lease}
+    with Gradebook(url) as book:
+        done = book.claim_submission(batch_key="k-done", student="s1", **claim)
+        waiting = book.claim_submission(batch_key="k-waiting", student="s2", **claim)
+        book.finish_submission(done.id, RESULT)
+        found = book.batch_rows(["k-done", "k-waiting", "k-never"])
+    assert set(found) == {"k-done", "k-waiting"}
+    assert (found["k-done"].id, found["k-done"].status, found["k-done"].score, found["k-done"].pending) == (done.id, "graded", 2.5, None)
+    held = found["k-waiting"].pending
+    assert (found["k-waiting"].status, found["k-waiting"].score) == ("pending", None)
+    assert held is not None and (held.id, held.assignment, held.owner, held.batch_key) == (waiting.id, "hw1", lease.owner, "k-waiting")
+    assert held.expires is not None and not held.lapsed(datetime.now(UTC))

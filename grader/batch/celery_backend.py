@@ -338,16 +338,17 @@ def follow(
     waiting = queue.waiting
     last_ping = last_worker = time.monotonic()
     while waiting:
-        keys = list(waiting)
-        for key, (status, score, submission_id) in gradebook.batch_status(keys).items():
-            if status != SubmissionStatus.PENDING:
-                done = Done(waiting.pop(key).student, status, score or 0.0, loaded.rubric.max_score, submission_id)
-                summary.done.append(done)
-                if progress:
-                    progress(done, len(summary.done), summary.total)
+        pending: dict[str, Pending] = {}
+        for key, row in gradebook.batch_rows(list(waiting)).items():
+            if row.pending is not None:
+                pending[key] = row.pending
+                continue
+            done = Done(waiting.pop(key).student, row.status, row.score or 0.0, loaded.rubric.max_score, row.id)
+            summary.done.append(done)
+            if progress:
+                progress(done, len(summary.done), summary.total)
         if not waiting:
             break
-        pending = {p.batch_key: p for p in gradebook.pending(keys=list(waiting)) if p.batch_key}
         now = time.monotonic()
         if now - last_ping >= PING_EVERY_SECONDS:
             last_ping = now

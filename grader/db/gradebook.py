@@ -9,7 +9,7 @@ whose commit reached the server while its acknowledgement was lost:
 - ``finish_submission`` takes its ``graded_at`` once, before the first attempt: a retry that
   finds the row finished with that very time and status knows its own lost attempt finished
   it (no other grading has the same microsecond) and returns as if it had;
-- reads (``batch_status``, ``_load``, ``revision``) and ``upgrade`` (one transaction behind a
+- reads (``batch_rows``, ``_load``, ``revision``) and ``upgrade`` (one transaction behind a
   lock, at head afterwards) repeat harmlessly;
 - ``begin_submission`` does not: after a lost acknowledgement its retry records a second row,
   and the first stays 'pending' forever. The window is the instant between the server's
@@ -94,6 +94,16 @@ class Pending:
         """Whether its holder is known to have stopped: no lease, one run out, or a holder on
         this machine that no longer runs."""
         return self.owner is None or self.expires is None or self.expires < now or holder_gone(self.owner)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """A submission recorded under a batch key: its status and score, and its lease while pending."""
+
+    id: int
+    status: str
+    score: float | None
+    pending: Pending | None
 
 
 class Gradebook(People, Deadlines, Sessions):
@@ -491,14 +501,27 @@ class Gradebook(People, Deadlines, Sessions):
 
     def batch_status(self, keys: list[str]) -> dict[str, tuple[str, float | None, int]]:
         """(status, score, id) of the submissions recorded under these batch keys, by key."""
+        return {key: (row.status, row.score, row.id) for key, row in self.batch_rows(keys).items()}
 
-        def read(s: Session) -> dict[str, tuple[str, float | None, int]]:
-            found: dict[str, tuple[str, float | None, int]] = {}
+    def batch_rows(self, keys: list[str]) -> dict[str, BatchRow]:
+        """The submissions recorded under these batch keys, by key: status and score, and the
+        lease of each still pending (one read, whatever the number of keys)."""
+        columns = (
+            Submission.batch_key, Submission.status, Submission.score, Submission.id, Assignment.name,
+            Submission.lease_owner, Submission.lease_expires, Submission.attempts,
+        )
+
+        def read(s: Session) -> dict[str, BatchRow]:
+            found: dict[str, BatchRow] = {}
             for start in range(0, len(keys), 500):  # keep each IN list of parameters short
-                query = select(Submission.batch_key, Submission.status, Submission.score, Submission.id).where(
-                    Submission.batch_key.in_(keys[start : start + 500])
+                query = (
+                    select(*columns)
+                    .join(Assignment, Submission.assignment_id == Assignment.id)
+                    .where(Submission.batch_key.in_(keys[start : start + 500]))
                 )
-                found.update({str(row[0]): (row[1], row[2], row[3]) for row in s.execute(query)})
+                for key, status, score, sid, name, owner, expires, attempts in s.execute(query):
+                    waiting = Pending(sid, name, owner, expires, attempts, key) if status == SubmissionStatus.PENDING else None
+                    found[str(key)] = BatchRow(sid, status, score, waiting)
             return found
 
         return self._transaction("read gradebook", read)
