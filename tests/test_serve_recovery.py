@@ -68,6 +68,51 @@ def test_a_server_killed_mid_grading_grades_every_upload_once_after_a_restart(co
     assert "taking over submission" in server.log()
 
 
+def grading_processes(server: int) -> list[int]:
+    """The server's grading processes: the children of its forkserver (the server's children
+    have none but the forkserver's; the sandboxes are one level further down)."""
+    return [p for child in children_of(server) for p in children_of(child)]
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_grading_processes_killed_while_idle_stop_no_grading(course: Path, db_url: str, tmp_path: Path) -> None:
+    # Idle grading processes wait for work; killed there, outright, they must take nothing with
+    # them: the server replaces them, and every upload is still graded.
+    tokens = enrol(db_url, "ada", "bea")
+    with Served(course, db_url, tmp_path, "--workers", "2") as server:
+        first = wait_for(lambda: sorted(grading_processes(server.process.pid)) if len(grading_processes(server.process.pid)) == 2 else None,
+                         "two grading processes", server.process)
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        with server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea:
+            sent = [(ada, upload(ada, CORRECT).json()["submission_id"]), (bea, upload(bea, CORRECT).json()["submission_id"])]
+            assert [graded(client, sid, server.process)["score"] for client, sid in sent] == [100.0, 100.0]
+            assert ada.get("/healthz").json()["workers"] == "ok"
+            again = grading_processes(server.process.pid)
+            assert len(again) == 2 and not set(again) & set(first)
+            os.kill(again[0], signal.SIGKILL)  # one of two: the other goes on grading meanwhile
+            assert graded(ada, upload(ada, CORRECT).json()["submission_id"], server.process)["score"] == 100.0
+    assert "grading process" in server.log() and "starting another" in server.log()
+
+
+def test_a_grading_process_killed_mid_grading_costs_no_upload(course: Path, db_url: str, tmp_path: Path) -> None:
+    tokens = enrol(db_url, "ada")
+    with Served(course, db_url, tmp_path, "--workers", "2") as server, server.client(tokens["ada"]) as ada:
+        held = upload(ada, HANGS_THEN_CORRECT).json()["submission_id"]  # its load waits for the 3 s load timeout
+        owner = wait_for(lambda: (o := holder(db_url, held)).startswith("grade serve worker") and o, "a grading process holds it", server.process)
+        os.kill(int(owner.split(" pid ")[1].split()[0]), signal.SIGKILL)
+        assert graded(ada, held, server.process)["score"] == 100.0
+    [row] = submission_rows(db_url)
+    assert row[2:5] == ("graded", 100.0, 2)  # taken by the killed process, then by another
+    assert "stopped with submission" in server.log()
+
+
 @pytest.mark.postgres
 def test_two_servers_on_one_postgresql_gradebook_never_grade_an_upload_twice(course: Path, postgres_url: str, tmp_path: Path) -> None:
     students = [f"s{i}" for i in range(6)]
