@@ -49,14 +49,47 @@ class Rate:
 
     def window(self) -> str:
         """The window in words: "10 min", "1 d"."""
-        number, unit = self._window()
-        return f"{number:g} {unit}"
+        return _duration(self.seconds)
+
+    def interval(self) -> str:
+        """How often the bucket gains an upload, in words: "200 s", "72 min"."""
+        return _duration(self.seconds / self.count)
+
+    def wait(self, uploads: list[datetime], now: datetime) -> int:
+        """Whole seconds from ``now`` until the bucket holds an upload again (0: it does now).
+
+        A token bucket of ``count`` uploads, full to begin with, that each upload empties by
+        one and that fills again at ``count`` per ``seconds``: a burst of ``count`` at once,
+        then one every ``seconds / count``. Its level is replayed from the uploads (``uploads``,
+        any order), so every server process sharing a gradebook finds the same. An upload that
+        found the bucket empty (accepted by two servers racing, or under a looser rate since
+        changed) leaves it empty, not in debt."""
+        # Levels are kept in seconds of filling (one upload is ``seconds`` of them, filled at
+        # ``count`` a second), so that whole-second waits come out exact.
+        full, one = self.count * self.seconds, self.seconds
+        level, last = full, None
+        for upload in sorted(uploads):
+            if last is not None:
+                level = min(full, level + (upload - last).total_seconds() * self.count)
+            level, last = max(0.0, level - one), upload
+        if last is not None:
+            level = min(full, level + max(0.0, (now - last).total_seconds()) * self.count)
+        missing = one - level
+        return 0 if missing <= 1e-6 else max(1, math.ceil(missing / self.count - 1e-9))
 
     def _window(self) -> tuple[float, str]:
         for unit in ("d", "h", "min"):
             if self.seconds % UNITS[unit] == 0:
                 return self.seconds / UNITS[unit], unit
         return self.seconds, "s"
+
+
+def _duration(seconds: float) -> str:
+    """A length of time in the largest unit that divides it: "10 min", "1 d", "12.5 s"."""
+    for unit in ("d", "h", "min"):
+        if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
+            return f"{seconds / UNITS[unit]:g} {unit}"
+    return f"{seconds:g} s"
 
 
 @dataclass(frozen=True)
@@ -94,8 +127,8 @@ class Policy:
         earlier uploads that count were submitted (``Gradebook.uploads``), in any order.
 
         In order: before ``opens`` and after ``closes`` (403, the time in the policy's offset),
-        ``max_submissions`` used up (403), then over ``rate`` (429): the window is sliding, and
-        holds the uploads of the last ``rate.seconds`` (one exactly that old has left it)."""
+        ``max_submissions`` used up (403), then over ``rate`` (429: its token bucket is empty,
+        ``Rate.wait``)."""
         _aware(now)
         if self.opens is not None and now < self.opens:
             return Refusal(403, f"the assignment opens at {self.opens.isoformat()}; it takes no upload before then.")
@@ -106,13 +139,14 @@ class Policy:
         if self.max_submissions is not None and len(uploads) >= self.max_submissions:
             return Refusal(403, f"all {self.max_submissions} submissions of the assignment are used up; it takes no more uploads from you.")
         if self.rate is not None:
-            window = timedelta(seconds=self.rate.seconds)
-            recent = sorted(u for u in uploads if u > now - window)
-            if len(recent) >= self.rate.count:
-                # the upload that must leave the window before one more fits in it
-                leaving = recent[len(recent) - self.rate.count]
-                wait = max(1, math.ceil((leaving + window - now).total_seconds()))
-                return Refusal(429, f"at most {self.rate.count} uploads per {self.rate.window()}; try again in {wait} s.", wait)
+            wait = self.rate.wait(uploads, now)
+            if wait:
+                return Refusal(
+                    429,
+                    f"at most {self.rate.count} uploads per {self.rate.window()}, one more every {self.rate.interval()}; "
+                    f"try again in {wait} s.",
+                    wait,
+                )
         return None
 
     def late_days(self, submitted_at: datetime, extension_days: float = 0.0) -> int:

@@ -130,26 +130,39 @@ def ago(*seconds: float) -> list[datetime]:
 @pytest.mark.parametrize(
     ("uploads", "retry_after"),
     [
+        # 3/10min: a bucket of 3 uploads, full to begin with, gaining one every 200 s
         (ago(), None),
-        (ago(500, 300), None),  # two in the last 10 min: a third fits
-        (ago(100, 500, 300), 100),  # the oldest (500 s ago) leaves in 100 s; any order
-        (ago(600, 300, 100), None),  # exactly 600 s old has left the window
-        (ago(599, 300, 100), 1),
-        (ago(599.5, 300, 100), 1),  # half a second, rounded up
-        (ago(550, 500, 400, 300, 100), 200),  # five (from racing servers): three must leave, the third oldest in 200 s
-        (ago(900, 800, 700, 300, 100), None),  # old uploads do not count
-        (ago(300, 100, -30), 300),  # an upload a clock ahead recorded counts
+        (ago(500, 300), None),  # one left
+        (ago(2, 1, 0), 198),  # a burst of three empties it; 2 s of filling are done, 198 s to go
+        (ago(0.5, 0.25, 0), 200),  # 199.25 s to go, rounded up
+        (ago(100, 500, 300), None),  # any order; 200 s between the last two filled it again
+        (ago(400, 200, 0), None),  # one every 200 s never runs out
+        (ago(150, 0.5, 0), 50),  # the bucket began filling 150 s ago: 50 s more give back one upload
+        (ago(250, 0.5, 0), None),  # ... and after 200 s it has
+        (ago(3, 2, 1, 0.5, 0), 200),  # five (from racing servers): an empty bucket is empty, never in debt
+        (ago(1000, 999, 998), None),  # long ago: full again
+        (ago(300, 100, -30), None),  # an upload a clock ahead recorded counts, and nothing fills before it
     ],
 )
-def test_rate_is_a_sliding_window(uploads: list[datetime], retry_after: int | None) -> None:
+def test_rate_is_a_token_bucket(uploads: list[datetime], retry_after: int | None) -> None:
     policy = Policy(rate=Rate(3, 600))
     refusal = allowed(policy, NOW, uploads)
     if retry_after is None:
         assert refusal is None
     else:
-        assert refusal == Refusal(429, f"at most 3 uploads per 10 min; try again in {retry_after} s.", retry_after)
+        message = f"at most 3 uploads per 10 min, one more every 200 s; try again in {retry_after} s."
+        assert refusal == Refusal(429, message, retry_after)
         assert allowed(policy, NOW + timedelta(seconds=retry_after), uploads) is None
         assert allowed(policy, NOW + timedelta(seconds=retry_after - 1), uploads) is not None
+
+
+def test_a_student_uploading_as_fast_as_allowed_gets_a_burst_then_one_per_interval() -> None:
+    policy, start, accepted = Policy(rate=Rate(3, 600)), NOW, []
+    for second in range(3600):
+        now = start + timedelta(seconds=second)
+        if allowed(policy, now, accepted) is None:
+            accepted.append(now)
+    assert [int((u - start).total_seconds()) for u in accepted] == [0, 1, 2, *range(200, 3600, 200)]
 
 
 def test_the_default_policy_allows_everything() -> None:
