@@ -65,7 +65,10 @@ def test_a_student_uploads_and_reads_their_own_result(course: Path, db_url: str,
         page = ada.get(f"/api/v1/submissions/{accepted['submission_id']}/report", params={"format": "html"})
         assert page.headers["content-type"].startswith("text/html") and "default-src 'none'" in page.headers["content-security-policy"]
         assert page.text.lstrip().lower().startswith("<!doctype html>")
-        assert ada.get(f"/api/v1/submissions/{accepted['submission_id']}/report", params={"format": "pdf"}).status_code == 422
+        unknown = ada.get(f"/api/v1/submissions/{accepted['submission_id']}/report", params={"format": "pdf"})
+        assert unknown.status_code == 422 and isinstance(unknown.json()["detail"], str)  # one sentence, not pydantic's list
+        assert unknown.json()["detail"].startswith("the query parameter 'format' is not valid: ")
+        assert "'text', 'md' or 'html'" in unknown.json()["detail"] and "pdf" not in unknown.json()["detail"]
         assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
 
 
@@ -270,7 +273,10 @@ def test_a_long_poll_answers_as_soon_as_the_grading_ends(course: Path, db_url: s
         # someone else's submission is 404 at once, not after the wait (the client gives up at 5 s)
         assert ada.get(url, params={"wait": 30}, timeout=5).status_code == 404
         for wrong in ("31", "-1", "soon", "nan"):
-            assert bea.get(url, params={"wait": wrong}).status_code == 422, wrong
+            refused = bea.get(url, params={"wait": wrong})
+            assert refused.status_code == 422, wrong
+            detail = refused.json()["detail"]
+            assert detail.startswith("the query parameter 'wait' is not valid: ") and detail.endswith(".") and wrong not in detail, detail
         found = bea.get(url, params={"wait": 30}, timeout=60).json()
         assert (found["status"], found["score"], found["submission_id"]) == ("graded", 100.0, mine)
         assert found == bea.get(url).json()  # the same answer as without waiting

@@ -10,7 +10,7 @@ nothing. Student ids never appear in a URL: the token says who is asking.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -105,7 +105,7 @@ def _shown(request: Request, stored: StoredSubmission) -> dict[str, Any]:
 
 @router.get("/submissions/{submission_id}/report")
 def report(
-    submission_id: str, request: Request, who: Caller, format: Annotated[str, Query(pattern="^(text|md|html)$")] = "text"
+    submission_id: str, request: Request, who: Caller, format: Annotated[Literal["text", "md", "html"], Query()] = "text"
 ) -> Response:
     """One submission's report: text, Markdown, or a self-contained HTML page."""
     from grader.reports.api import header, render
@@ -141,8 +141,8 @@ def export(
     name: str,
     request: Request,
     who: Instructor,
-    format: Annotated[str, Query(pattern="^(csv|canvas)$")] = "csv",
-    policy: Annotated[str, Query(pattern="^(latest|best)$")] = "latest",
+    format: Annotated[Literal["csv", "canvas"], Query()] = "csv",
+    policy: Annotated[Literal["latest", "best"], Query()] = "latest",
     canvas_assignment: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     """Grades as a spreadsheet CSV or Canvas's import CSV, one submission per student; the

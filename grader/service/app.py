@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -58,6 +60,7 @@ def create_app(service: Service) -> FastAPI:
     app.add_exception_handler(pages.PageRefused, _page_refused)  # type: ignore[arg-type]
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_exception_handler(Refused, _refused)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(GraderError, _failed)  # type: ignore[arg-type]
     app.add_exception_handler(ClientDisconnect, _gone)  # type: ignore[arg-type]
     app.add_middleware(_Headers)
@@ -113,6 +116,27 @@ async def _script(request: Request) -> Response:
 async def _refused(request: Request, exc: Refused) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    """A parameter out of its range or choices: 422 and one sentence naming it and what it may
+    be (never the value sent back, nor the validator's internals)."""
+    message = invalid_sentence(exc.errors())
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": message}, 422)
+    return pages.page(request, "refused.html", 422, message=message)
+
+
+def invalid_sentence(errors: Sequence[Any]) -> str:
+    """One sentence for pydantic's first complaint about a request."""
+    first = errors[0] if errors else {}
+    where = [str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path", "header", "cookie")]
+    what = str(first.get("msg") or "is not valid").rstrip(".")
+    what = what[0].lower() + what[1:] if what else what
+    if where:
+        kind = {"query": "the query parameter", "body": "the form field"}.get(str(first["loc"][0]), "the parameter")
+        return f"{kind} '{where[-1]}' is not valid: {what}."
+    return f"the request is not valid: {what}."
 
 
 async def _failed(request: Request, exc: GraderError) -> JSONResponse:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -285,8 +285,8 @@ def class_export(
     name: str,
     request: Request,
     signed: SignedInstructor,
-    format: Annotated[str, Query(pattern="^(csv|canvas)$")] = "csv",
-    policy: Annotated[str, Query(pattern="^(latest|best)$")] = "latest",
+    format: Annotated[Literal["csv", "canvas"], Query()] = "csv",
+    policy: Annotated[Literal["latest", "best"], Query()] = "latest",
 ) -> Response:
     """The API's export (``GET /api/v1/assignments/{name}/export``), for a signed-in instructor."""
     from grader.service.api import export
@@ -304,7 +304,7 @@ def roster_token(
     request: Request,
     signed: SignedInstructor,
     subject: Annotated[str, Form(max_length=200)],
-    role: Annotated[str, Form(pattern="^(student|instructor)$")] = "student",
+    role: Annotated[Literal["student", "instructor"], Form()] = "student",
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:
     require_csrf(signed, csrf)
