@@ -16,6 +16,7 @@ from helpers import CORRECT, FULL, SAMPLES, run
 from serving import Served, descendants, enrol, graded, niceness, upload, wait_for
 
 from grader.batch.claims import GRADING_NICENESS
+from grader.db import Gradebook
 
 pytestmark = pytest.mark.slow  # each test starts a server of its own (about 2 s)
 
@@ -39,7 +40,7 @@ def test_a_student_uploads_and_reads_their_own_result(course: Path, db_url: str,
         assert listed == {
             "name": "backprop", "title": listed["title"], "max_score": 100.0, "opens": None, "due": None, "closes": None,
             "max_submissions": None, "max_upload_kb": None, "late_penalty_per_day": 0.0,
-            "submissions_used": 0, "submissions_remaining": None,
+            "submissions_used": 0, "submissions_remaining": None, "extension_days": 0.0,
         }
         before = datetime.now(UTC)
         answer = upload(ada, CORRECT, "backprop.py")
@@ -196,6 +197,21 @@ def test_max_submissions_is_403_once_used_up(course: Path, db_url: str, tmp_path
         again = upload(ada, CORRECT)
         assert again.status_code == 403
         assert ada.get("/api/v1/assignments").json()[0]["submissions_remaining"] == 0
+
+
+def test_a_student_sees_their_own_extended_due_and_closing_times(course: Path, db_url: str, tmp_path: Path) -> None:
+    due, closes = datetime(2026, 12, 8, 23, 59, tzinfo=UTC), datetime(2026, 12, 11, 23, 59, tzinfo=UTC)
+    with_policy(course, f'due = "{iso(due)}"\ncloses = "{iso(closes)}"')
+    tokens = enrol(db_url, "ada", "bea")
+    with Gradebook(db_url) as book:
+        book.extend("ada", "backprop", 1.5)
+    with Served(course, db_url, tmp_path, "--workers", "1") as server:
+        with server.client(tokens["ada"]) as ada, server.client(tokens["bea"]) as bea, server.client(tokens["prof"]) as prof:
+            extended, plain, seen = (c.get("/api/v1/assignments").json()[0] for c in (ada, bea, prof))
+    later = timedelta(days=1.5)
+    assert (extended["due"], extended["closes"], extended["extension_days"]) == (iso(due + later), iso(closes + later), 1.5)
+    assert (plain["due"], plain["closes"], plain["extension_days"]) == (iso(due), iso(closes), 0.0)
+    assert (seen["due"], seen["closes"]) == (iso(due), iso(closes))  # an instructor sees the course's own
 
 
 def test_hidden_checks_are_redacted_and_printed_output_never_shown(course: Path, db_url: str, tmp_path: Path) -> None:

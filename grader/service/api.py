@@ -41,15 +41,19 @@ def intake(request: Request) -> Intake:
 
 @router.get("/assignments")
 def list_assignments(request: Request, who: Caller) -> list[dict[str, Any]]:
-    """Every assignment of the course, with the caller's submissions used and left."""
+    """Every assignment of the course, with the caller's submissions used and left, and their
+    own due and closing times (an extension moves them)."""
     service = service_of(request)
     shown = []
     for name in service.workspace.course.names():
         loaded, _ = service.workspace.find(name)
         if loaded is None:
             continue  # a rubric that does not load is the instructor's to fix (grade commands say why)
-        used = len(service.gradebook.uploads(who.subject, name)) if who.role == "student" else None
-        shown.append(views.assignment(loaded, used))
+        if who.role == "student":
+            standing = service.gradebook.standing(who.subject, name)
+            shown.append(views.assignment(loaded, len(standing.uploads), standing.extension_days))
+        else:
+            shown.append(views.assignment(loaded, None))
     return shown
 
 

@@ -63,9 +63,10 @@ def history_entry(stored: StoredSubmission) -> dict[str, Any]:
     }
 
 
-def assignment(loaded: Assignment, uploads: int | None) -> dict[str, Any]:
+def assignment(loaded: Assignment, uploads: int | None, extension_days: float = 0.0) -> dict[str, Any]:
     """An assignment as a student plans around it: its window and limits, and, for a student,
-    the submissions used (``uploads``) and left (None without a limit)."""
+    the submissions used (``uploads``) and left (None without a limit); ``due`` and ``closes``
+    are the caller's own, moved by their extension (``extension_days``)."""
     policy = loaded.rubric.policy
     limit = policy.max_submissions
     return {
@@ -73,8 +74,9 @@ def assignment(loaded: Assignment, uploads: int | None) -> dict[str, Any]:
         "title": loaded.rubric.title,
         "max_score": loaded.rubric.max_score,
         "opens": when(policy.opens),
-        "due": when(policy.due),
-        "closes": when(policy.closes),
+        "due": when(policy.due_for(extension_days)),
+        "closes": when(policy.closes_for(extension_days)),
+        "extension_days": extension_days,
         "max_submissions": limit,
         "max_upload_kb": policy.max_upload_kb,
         "late_penalty_per_day": policy.late_penalty_per_day,
