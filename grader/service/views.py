@@ -29,13 +29,19 @@ def when(moment: datetime | None) -> str | None:
 
 def submission(stored: StoredSubmission, rubric: Rubric | None) -> dict[str, Any]:
     """``stored`` as the API shows it: the ``grade submit --json`` contract, ``score`` being the
-    penalized score, plus ``submitted_at``, ``late_days``, ``raw_score`` and ``penalty``."""
+    penalized score, plus ``submitted_at``, ``late_days``, ``raw_score`` and ``penalty``; a late
+    submission's message ends with what the lateness cost, as its report says."""
     pending = stored.status == SubmissionStatus.PENDING
     max_score = stored.max_score if stored.max_score is not None else (rubric.max_score if rubric else 0.0)
     result = GradingResult(
         stored.status, PENDING if pending else stored.message, stored.seed, stored.checks, max_score, stored.warnings, "", stored.isolation
     )
     shown = Submitted(stored.id, stored.student, stored.assignment, result, rubric).to_json()
+    if not pending and stored.late_days:
+        from grader.reports.api import header
+
+        # "100 of 100 points." alone would contradict the penalized score beside it
+        shown["message"] = f"{shown['message']} {header(stored, max_score).lateness}".strip()
     shown.update(
         score=None if pending else stored.final_score,
         raw_score=stored.score,
