@@ -130,3 +130,9 @@ def test_malformed_forms_are_refused() -> None:
     with pytest.raises(Refused) as caught:
         asyncio.run(read_upload({"content-type": "multipart/form-data; boundary=" + "b" * 71}, Body(b"").__aiter__(), limit=10))
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("content", [b"", b"\n", b" \r\n\t\n"])
+def test_an_empty_file_is_refused_and_recorded_nowhere(content: bytes) -> None:
+    assert refusal(Body(form("hw.py", content)), 1024) == (400, "hw.py is empty; nothing was recorded.")
+    assert read(Body(form("hw.py", b"x = 1\n")), 1024).content == b"x = 1\n"  # a line of code is not empty

@@ -148,4 +148,6 @@ async def read_upload(headers: dict[str, str], body: AsyncIterator[bytes], *, li
         raise Refused(400, "the multipart form ended before its closing boundary.")
     if reader.filename is None:
         raise Refused(400, f"the form has no file in the field {FIELD!r}.")
+    if not reader.content.strip():  # a slip, not an attempt: it uses up nothing
+        raise Refused(400, f"{reader.filename} is empty; nothing was recorded.")
     return Submission(reader.filename, bytes(reader.content), KINDS[PurePath(reader.filename).suffix.lower()])
