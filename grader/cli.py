@@ -266,12 +266,18 @@ def history(cli: Cli, assignment: str, as_json: bool) -> None:
     if not items:
         click.echo(printable(f"no submissions of {assignment} yet."))
         return
-    click.echo(f"{'id':>6}  {'submitted at':<25}  {'status':<8}  {'score':>13}  late")
+    everyone = len({str(item.get("student", "")) for item in items}) > 1  # an instructor's history
+    who = f"  {'student':<16}" if everyone else ""
+    click.echo(f"{'id':>6}  {'submitted at':<32}{who}  {'status':<8}  {'score':>13}  late")
     for item in items:
-        score = item.get("score")
-        shown = "-" if score is None else f"{score:g} of {item.get('max_score', 0):g}"
-        late = f"{item.get('late_days')} d, -{item.get('penalty', 0):g}" if item.get("late_days") else ""
-        click.echo(printable(f"{item.get('submission_id', ''):>6}  {str(item.get('submitted_at', '')):<25}  {str(item.get('status', '')):<8}  {shown:>13}  {late}"))
+        score, penalty = item.get("score"), item.get("penalty")
+        shown = "-" if not isinstance(score, int | float) else f"{score:g} of {item.get('max_score') or 0:g}"
+        late = ""
+        if item.get("late_days"):
+            late = f"{item.get('late_days')} d" + (f", -{penalty:g} points" if isinstance(penalty, int | float) and penalty else "")
+        student = f"  {str(item.get('student', '')):<16}" if everyone else ""
+        line = f"{item.get('submission_id', ''):>6}  {str(item.get('submitted_at', '')):<32}{student}  {str(item.get('status', '')):<8}  {shown:>13}  {late}"
+        click.echo(printable(line.rstrip()))
 @main.command()
 @click.option("--assignment", "-a", required=True, help="Assignment name.")
 @click.option("--student", "-s", help="Student id: report this student's latest submission.")

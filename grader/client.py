@@ -60,7 +60,11 @@ class Client:
         except OSError as exc:
             raise ServiceRefusal(f"cannot read {path}: {exc.strerror or exc}.") from None
         files = {"file": (path.name, content, "application/octet-stream")}
-        return self._json("POST", f"/assignments/{_segment(assignment)}/submissions", files=files)
+        receipt = self._json("POST", f"/assignments/{_segment(assignment)}/submissions", files=files)
+        identified = isinstance(receipt, dict) and isinstance(receipt.get("submission_id"), int) and not isinstance(receipt["submission_id"], bool)
+        if not identified:
+            raise ServerUnreachable(f"{self.login.server} answered the upload without a submission id; is it a grader server?")
+        return dict(receipt)
 
     def assignments(self) -> list[dict[str, Any]]:
         found = self._json("GET", "/assignments")
@@ -70,7 +74,12 @@ class Client:
         return items
 
     def submission(self, submission_id: int) -> dict[str, Any]:
-        return self._json("GET", f"/submissions/{int(submission_id)}")
+        return self._result(self._json("GET", f"/submissions/{int(submission_id)}"))
+
+    def _result(self, found: Any) -> dict[str, Any]:
+        if not isinstance(found, dict):
+            raise ServerUnreachable(f"{self.login.server} answered with something that is not a submission; is it a grader server?")
+        return found
 
     def wait(
         self, submission_id: int, *, seconds: float = WAIT_SECONDS, progress: Callable[[float], None] | None = None
@@ -86,7 +95,7 @@ class Client:
         while True:
             asked = time.monotonic()
             hold = min(HOLD_SECONDS, max(0.0, seconds - (asked - start)))
-            found = self._json("GET", f"/submissions/{int(submission_id)}", params={"wait": f"{hold:.1f}"})
+            found = self._result(self._json("GET", f"/submissions/{int(submission_id)}", params={"wait": f"{hold:.1f}"}))
             waited = time.monotonic() - start
             if found.get("status") != "pending" or waited >= seconds:
                 return found
@@ -125,7 +134,7 @@ class Client:
             response = self._http.request(method, url, **options)
         except httpx.TimeoutException:
             raise ServerUnreachable(f"{self.login.server} did not answer in time; try again later.") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
             raise ServerUnreachable(f"cannot reach {self.login.server} ({_first_line(exc)}); check the address and your network.") from None
         if response.status_code >= 500:
             raise ServerUnreachable(f"{self.login.server} failed ({response.status_code}); try again later.")
@@ -156,6 +165,6 @@ def _refusal(response: httpx.Response) -> str:
         message = response.text
     message = " ".join(message.split())[:QUOTED_CHARS] or f"refused ({response.status_code})"
     retry = response.headers.get("Retry-After", "")
-    if response.status_code == 429 and retry.isdigit():
+    if response.status_code == 429 and retry.isdigit() and "try again" not in message:
         message += f" (try again in {int(retry)} s)"
     return message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,18 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def _server_url(server: str) -> str:
     server = server.strip().rstrip("/")
+    refused = ServiceRefusal(f"the server address {server[:80]!r} is not an http:// or https:// URL; give e.g. https://grader.example.edu.")
     if not server.startswith(("http://", "https://")) or len(server) > 2000 or any(c.isspace() for c in server):
-        raise ServiceRefusal(f"the server address {server[:80]!r} is not an http:// or https:// URL; give e.g. https://grader.example.edu.")
+        raise refused
+    try:  # the host and port must make sense before any request: "http://[::1", ":abc", "a..b"
+        parts = urllib.parse.urlsplit(server)
+        port = parts.port
+        host = parts.hostname or ""
+        host.encode("idna")
+    except (ValueError, UnicodeError):
+        raise refused from None
+    if not host or (port is not None and not 0 < port < 65536) or parts.query or parts.fragment:
+        raise refused
     return server
 
 
@@ -54,12 +65,15 @@ def save_login(server: str, token: str, path: Path | None = None) -> Path:
         raise ServiceRefusal("the token is empty or not a token; paste the token your instructor gave you.")
     login = Login(_server_url(server), token)
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = f"server = {json.dumps(login.server)}\ntoken = {json.dumps(login.token)}\n"  # JSON strings are TOML strings
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        os.fchmod(out.fileno(), 0o600)  # an older file may have had a wider mode
-        out.write(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            os.fchmod(out.fileno(), 0o600)  # an older file may have had a wider mode
+            out.write(text)
+    except OSError as exc:
+        raise ServiceRefusal(f"cannot write {path} ({exc.strerror or exc}); set XDG_CONFIG_HOME to a directory of yours.") from None
     return path
 
 

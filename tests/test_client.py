@@ -45,6 +45,12 @@ def test_no_server_configured_means_local(tmp_path: Path) -> None:
         ("https://grader.example.edu", "two words", "not a token"),
         ("https://grader.example.edu", "", "not a token"),
         ("https://grader.example.edu", "t\x1b[2J", "not a token"),
+        ("http://[::1", "t", "is not an http:// or https:// URL"),
+        ("http://127.0.0.1:abc", "t", "is not an http:// or https:// URL"),
+        ("http://127.0.0.1:99999", "t", "is not an http:// or https:// URL"),
+        ("http://a..b", "t", "is not an http:// or https:// URL"),
+        ("http://[zz]/", "t", "is not an http:// or https:// URL"),
+        ("https://grader.example.edu/?next=1", "t", "is not an http:// or https:// URL"),
     ],
 )
 def test_a_bad_login_is_refused_saying_why(tmp_path: Path, server: str, token: str, problem: str) -> None:
@@ -158,3 +164,54 @@ def test_waiting_asks_with_long_polls_and_still_works_with_a_server_that_answers
     with Client(Login("http://grader.test", "tok"), transport=httpx.MockTransport(answer)) as client:
         assert client.wait(12, seconds=1.0)["status"] in ("pending", "graded")
     assert 0 < float(asked[0].url.params["wait"]) <= 1.0
+
+
+def test_a_server_address_that_is_no_url_is_one_line_exit_2_in_every_command(course: Path, tmp_path: Path) -> None:
+    path = tmp_path / "hw.py"
+    path.write_text(CORRECT)
+    env = {"GRADE_SERVER": "http://[::1", "GRADE_TOKEN": "tok", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    for args in (["submit", str(path), "-a", "backprop"], ["report", "-a", "backprop"], ["history", "-a", "backprop"]):
+        result = run(course, *args, env=env)
+        assert result.exit_code == 2, result.output
+        [line] = result.output.strip().splitlines()
+        assert "is not an http:// or https:// URL" in line
+
+
+def test_a_login_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file where the directory would be")
+    with pytest.raises(ServiceRefusal, match="cannot write .*; set XDG_CONFIG_HOME"):
+        save_login("https://grader.example.edu", "tok", tmp_path / "taken" / "grade" / "config.toml")
+
+
+@pytest.mark.parametrize("receipt", [{}, [], None, "hi", 42, {"submission_id": "12"}, {"submission_id": True}])
+def test_an_upload_answered_without_a_submission_id_is_no_grader(tmp_path: Path, receipt: object) -> None:
+    import httpx
+
+    from grader.client import Client
+    from grader.login import ServerUnreachable
+
+    path = tmp_path / "hw.py"
+    path.write_text(CORRECT)
+    transport = httpx.MockTransport(lambda request: httpx.Response(202, json=receipt))
+    with Client(Login("http://grader.test", "tok"), transport=transport) as client, pytest.raises(ServerUnreachable, match="is it a grader server"):
+        client.upload(path, "backprop")
+
+
+@pytest.mark.parametrize(
+    ("detail", "shown"),
+    [
+        ("at most 3 uploads per 10 min, one more every 200 s; try again in 120 s.", "at most 3 uploads per 10 min, one more every 200 s; try again in 120 s."),
+        ("slow down.", "slow down. (try again in 120 s)"),
+    ],
+)
+def test_a_rate_refusal_says_when_to_try_again_once(tmp_path: Path, detail: str, shown: str) -> None:
+    import httpx
+
+    from grader.client import Client
+
+    path = tmp_path / "hw.py"
+    path.write_text(CORRECT)
+    transport = httpx.MockTransport(lambda request: httpx.Response(429, json={"detail": detail}, headers={"Retry-After": "120"}))
+    with Client(Login("http://grader.test", "tok"), transport=transport) as client, pytest.raises(ServiceRefusal) as refused:
+        client.upload(path, "backprop")
+    assert str(refused.value) == shown

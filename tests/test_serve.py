@@ -175,6 +175,8 @@ def test_policy_refuses_before_reading_and_counts_only_what_it_accepts(course: P
         result = graded(ada, first.json()["submission_id"], server.process)
         assert (result["raw_score"], result["penalty"], result["score"]) == (100.0, 20.0, 80.0)
         assert result["message"] == "100 of 100 points. Late by 2 days: 20 points off, 80 of 100."
+        [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
+        assert (entry["score"], entry["raw_score"], entry["penalty"], entry["late_days"]) == (80.0, 100.0, 20.0, 2)
         listed = ada.get("/api/v1/assignments").json()[0]
         assert (listed["submissions_used"], listed["submissions_remaining"], listed["max_submissions"]) == (1, 1, 2)
         assert listed["due"] == iso(now - timedelta(days=1, hours=1)).replace("Z", "+00:00")

@@ -42,7 +42,7 @@ def serve(
 
         from grader.service.app import create_app
     except ImportError as exc:
-        raise GraderError(f"grade serve needs {exc.name}: install the serve extra (pip install 'grader[serve]').") from None
+        raise GraderError(f"grade serve needs {exc.name}: install the serve extra (pip install -e '.[serve]' in the grader's directory).") from None
     from grader.service.state import Service
 
     service = Service.start(settings, course=course, workers=workers, backend=backend, isolation=isolation)

@@ -63,6 +63,8 @@ def history_entry(stored: StoredSubmission) -> dict[str, Any]:
         "filename": stored.filename,
         "status": stored.status,
         "score": None if pending else stored.final_score,
+        "raw_score": stored.score,
+        "penalty": None if pending else stored.penalty,
         "max_score": stored.max_score,
         "submitted_at": when(stored.submitted_at),
         "late_days": stored.late_days,
