@@ -82,16 +82,23 @@ def rename_student(url: str, old: str, new: str) -> None:
 def rows(url: str) -> list[tuple[str, str, float | None]]:
     """(student, status, score) of every submission row in order, straight from the database;
     none while the database or its schema does not exist yet."""
+    return query(
+        url,
+        "SELECT students.external_id, submissions.status, submissions.score FROM submissions "
+        "JOIN students ON students.id = submissions.student_id ORDER BY submissions.id",
+    )
+
+
+def query(url: str, sql: str, **params: object) -> list[tuple]:
+    """The rows ``sql`` reads straight from the database; none while the database or its
+    schema does not exist yet."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         return []  # connecting would create the file under the grader's feet
     engine = create_engine(url)
     try:
         with engine.connect() as db:
-            return [tuple(r) for r in db.execute(text(
-                "SELECT students.external_id, submissions.status, submissions.score FROM submissions "
-                "JOIN students ON students.id = submissions.student_id ORDER BY submissions.id"
-            ))]
+            return [tuple(r) for r in db.execute(text(sql), params)]
     except Exception:
         return []
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CORRECT, HANGS_THEN_CORRECT, SAMPLES, batch, rows, run
+from helpers import CORRECT, HANGS_THEN_CORRECT, SAMPLES, batch, query, rows, run
 
 from grader.batch import Skipped, claims, discover, local
 from grader.batch.claims import Done, batch_key
@@ -163,6 +164,45 @@ def test_an_interrupted_batch_loses_nothing_and_the_rerun_completes_it(course: P
     assert sorted(student for student, _, _ in after) == students  # exactly one row each
     assert all(status == "graded" and score == 100 for _, status, score in after)
     assert summary["already_graded"] == len(finished_before)
+
+
+def lease_and_attempts(url: str, student: str) -> tuple[str | None, int] | None:
+    """The lease holder and attempts of ``student``'s row, straight from the gradebook."""
+    found = query(
+        url,
+        "SELECT submissions.lease_owner, submissions.attempts FROM submissions "
+        "JOIN students ON students.id = submissions.student_id WHERE students.external_id = :student",
+        student=student,
+    )
+    return (found[0][0], found[0][1]) if found else None
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_grading_is_replaced_and_its_submission_graded(course: Path, db_url: str, tmp_path: Path) -> None:
+    # A worker process is killed outright while it grades student000 (its load waits for the 3 s
+    # load timeout): the batch hands that submission to another worker, which takes it over,
+    # and starts a new worker; it ends with every student graded once.
+    directory = tmp_path / "class"
+    students = write_class(directory, 6)
+    held = students[0]
+    (directory / f"{held}.py").write_text(HANGS_THEN_CORRECT)
+    command = [sys.executable, "-m", "grader.cli", "--course", str(course), "batch", str(directory), "-a", "backprop", "--workers", "2", "--json"]
+    with subprocess.Popen(command, env={**os.environ, "GRADE_DB_URL": db_url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True) as process:
+        deadline = time.monotonic() + 60
+        while not ((found := lease_and_attempts(db_url, held)) and (found[0] or "").startswith("grade batch") and found[1] == 1):
+            assert time.monotonic() < deadline and process.poll() is None, "no worker took student000"
+            time.sleep(0.02)
+        os.kill(int(str(found[0]).split(" pid ")[1].split()[0]), signal.SIGKILL)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()[-2000:]
+    summary = json.loads(out)
+    assert summary["counts"] == {"graded": len(students)}, summary
+    after = rows(db_url)
+    assert sorted(student for student, _, _ in after) == students  # exactly one row each
+    assert all(status == "graded" and score == 100 for _, status, score in after)
+    assert lease_and_attempts(db_url, held) == (None, 2)  # the killed worker's grading, then another's
+    assert "with a job; handing it to another" in err.decode()
 
 
 def test_strict_isolation_and_usage_errors_are_one_line(course: Path, db_url: str, tmp_path: Path) -> None:

@@ -110,7 +110,7 @@ def test_a_grading_process_killed_mid_grading_costs_no_upload(course: Path, db_u
         assert graded(ada, held, server.process)["score"] == 100.0
     [row] = submission_rows(db_url)
     assert row[2:5] == ("graded", 100.0, 2)  # taken by the killed process, then by another
-    assert "stopped with submission" in server.log()
+    assert "with a job; handing it to another" in server.log()
 
 
 @pytest.mark.postgres

@@ -19,6 +19,7 @@ from grader.db import Gradebook
 from grader.errors import GraderError
 from grader.leases import Lease
 from grader.loading import read_submission
+from grader.pool import MAX_HANDOUTS, Pool, serve
 from grader.settings import current
 
 log = logging.getLogger(__name__)
@@ -42,19 +43,30 @@ def run_local_batch(
     workers = workers or os.cpu_count() or 1
     log.info("batch of %d submissions of %s (%d skipped) with %d worker processes", len(jobs), assignment, len(skipped), workers)
     start = time.monotonic()
-    # Leaving the block terminates the workers, on Ctrl-C too: a grading cut short stays
-    # pending in the gradebook and the rerun grades it; nothing that finished is lost.
+    # Leaving terminates the workers, on Ctrl-C too: a grading cut short stays pending in the
+    # gradebook and the rerun grades it; nothing that finished is lost. A worker that dies is
+    # replaced, and its submission handed to another (``grader.pool``): no batch waits forever.
     settings = current()
     initargs = (str(course), assignment, db_url, settings.db_retry_seconds, isolation, settings.lease_seconds)
-    with multiprocessing.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
-        try:
-            for done in pool.imap_unordered(_grade, [(job.student, str(job.path)) for job in jobs]):
+    pool = Pool(multiprocessing.get_context("fork"), workers, _work, initargs, "batch worker")
+    try:
+        for job in jobs:
+            pool.put((job.student, str(job.path)))
+        while len(summary.done) < len(jobs):
+            finished = pool.step(None)
+            for student, path in pool.abandoned:
+                why = f"{path}: not graded: {MAX_HANDOUTS} worker processes died while grading it; grade it again."
+                finished.append(Done(student, NOT_RECORDED, 0.0, Course(course).assignment(assignment).rubric.max_score, None, why))
+            pool.abandoned.clear()
+            for done in finished:
                 summary.done.append(done)
                 if progress:
                     progress(done, len(summary.done), len(jobs))
-        finally:
-            summary.wall_seconds = time.monotonic() - start
-            log.info("batch of %s: %d of %d done in %.1f s", assignment, len(summary.done), len(jobs), summary.wall_seconds)
+    finally:
+        pool.close()
+        pool.release()
+        summary.wall_seconds = time.monotonic() - start
+        log.info("batch of %s: %d of %d done in %.1f s", assignment, len(summary.done), len(jobs), summary.wall_seconds)
     return summary
 
 
@@ -63,7 +75,8 @@ def run_local_batch(
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(course: str, assignment: str, url: str, retry_seconds: float, isolation: str, lease_seconds: float) -> None:
+def _work(connection: Any, course: str, assignment: str, url: str, retry_seconds: float, isolation: str, lease_seconds: float) -> None:
+    """A worker process: grade each (student, path) the batch hands it (``grader.pool``)."""
     # Ctrl-C is the batch's to handle (it stops the workers); no worker prints a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker.update(
@@ -72,6 +85,7 @@ def _start_worker(course: str, assignment: str, url: str, retry_seconds: float, 
         isolation=isolation,
         lease=Lease.mine("grade batch", lease_seconds),
     )
+    serve(connection, _grade)
 
 
 def _grade(job: tuple[str, str]) -> Done:

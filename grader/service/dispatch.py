@@ -22,22 +22,19 @@ takes it first, however many servers share the gradebook.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from grader.batch.claims import GRADING_NICENESS
 from grader.db import Gradebook
 from grader.leases import Lease, holder_gone, is_upload, readable
+from grader.pool import Pool, serve
 from grader.settings import Settings, install
 
 log = logging.getLogger(__name__)
@@ -112,134 +109,47 @@ class Dispatch:
 
 
 class LocalGraders:
-    """``workers`` grading processes of this server, each asking for an upload id whenever it is idle.
-
-    Nothing is shared between the processes: each has a pipe of its own to the server, on which
-    it says it is ready and receives one id. A queue that they all read from would have them
-    take a lock to read it; a process killed while it held that lock (idle, waiting for work)
-    would stop every other one forever. Here a process that dies takes nothing with it: the id
-    it was handed last goes to the next process that asks (which takes the upload over if the
-    dead one had taken it), and ``revive`` replaces the process.
-    """
+    """``workers`` grading processes of this server, each asking for an upload id whenever it is
+    idle (``grader.pool``: a process killed, idle or mid-grading, takes nothing with it, and is
+    replaced at once); a thread of the server hands the ids out."""
 
     def __init__(self, settings: Settings, course: Path, db_url: str, workers: int, isolation: str, queued_by: str) -> None:
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["grader.service.dispatch", "grader.batch.claims"])
-        self._args = (settings, str(course), db_url, isolation, queued_by)
-        self._lock = threading.Lock()
-        self._waiting: collections.deque[int] = collections.deque()
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_write, False)  # a full pipe already wakes the hand-out
-        self._closed = False
-        self._workers = [self._start() for _ in range(workers)]
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["grader.service.dispatch", "grader.batch.claims"])
+        self._pool = Pool(context, workers, _work, (settings, str(course), db_url, isolation, queued_by), "grading process")
         self._handing = threading.Thread(target=self._hand_out, name="grader-hand-out", daemon=True)
         self._handing.start()
 
-    def _start(self) -> _Worker:
-        ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_work, args=(theirs, *self._args), name="grade serve worker", daemon=True)
-        process.start()
-        theirs.close()  # the process's end is the process's alone: its death ends the pipe
-        return _Worker(process, ours)
-
     def send(self, submission_id: int) -> bool:
-        with self._lock:
-            self._waiting.append(submission_id)
-        self._wake()
+        self._pool.put(submission_id)
         return True
 
     def depth(self) -> int | None:
-        with self._lock:
-            return len(self._waiting)
+        return self._pool.depth()
 
     def problems(self) -> dict[str, str]:
-        with self._lock:
-            workers = list(self._workers)
-        alive = sum(w.process.is_alive() and not w.gone for w in workers)
-        if alive < len(workers):
-            return {"workers": f"{len(workers) - alive} of {len(workers)} grading processes stopped"}
-        return {}
+        stopped = self._pool.stopped()
+        return {"workers": f"{stopped} of {self._pool.size()} grading processes stopped"} if stopped else {}
 
     def revive(self) -> None:
-        with self._lock:
-            for i, worker in enumerate(self._workers):
-                if not worker.process.is_alive():
-                    log.warning("grading process %s stopped (exit code %s); starting another", worker.process.pid, worker.process.exitcode)
-                    self._workers[i] = self._start()
-        self._wake()  # the hand-out listens to the new pipes from now on
+        pass  # the pool replaces a process as soon as its pipe ends
 
     def close(self) -> None:
         """Stop the graders at once: a grading cut short stays pending, leased to a process that
         is gone, and the next server to start takes it over."""
-        with self._lock:
-            self._closed = True
-            workers = list(self._workers)
-        self._wake()
+        self._pool.close()
         self._handing.join(10)
-        for worker in workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-        for worker in workers:
-            worker.process.join(10)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.connection.close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"!")
+        if not self._handing.is_alive():
+            self._pool.release()
 
     def _hand_out(self) -> None:
-        """Give each waiting id to the next process that says it is ready (this thread alone
-        reads and writes the pipes)."""
-        while True:
-            with self._lock:
-                if self._closed:
-                    return
-                listening = {w.connection: w for w in self._workers if not w.gone}
-            for ready in multiprocessing.connection.wait([*listening, self._wake_read]):
-                if ready == self._wake_read:
-                    os.read(self._wake_read, 4096)
-                    continue
-                worker = listening[ready]
-                try:
-                    worker.connection.recv()
-                    worker.ready, worker.handed = True, None  # done with what it was handed
-                except (EOFError, OSError):  # the process died: revive() replaces it
-                    worker.gone, worker.ready = True, False
-                    if worker.handed is not None:
-                        # Handed to it, perhaps unread: to the next one (it takes the upload
-                        # over if the dead one had taken it).
-                        log.warning("grading process %s stopped with submission %d; handing it to another", worker.process.pid, worker.handed)
-                        with self._lock:
-                            self._waiting.appendleft(worker.handed)
-                        worker.handed = None
-            with self._lock:
-                for worker in self._workers:
-                    if not self._waiting:
-                        break
-                    if worker.ready and not worker.gone:
-                        submission_id = self._waiting.popleft()
-                        try:
-                            worker.connection.send(submission_id)
-                            worker.ready, worker.handed = False, submission_id
-                        except OSError:
-                            worker.gone = True
-                            self._waiting.appendleft(submission_id)
-
-
-@dataclass(eq=False)
-class _Worker:
-    """A grading process and the server's end of its pipe."""
-
-    process: Any
-    connection: Any
-    ready: bool = False  # it asked for an id and has not been handed one
-    handed: int | None = None  # the id it was handed last, until it asks for another
-    gone: bool = False  # its pipe ended: it died
+        while not self._pool.closed:
+            try:
+                self._pool.step(None)
+            except Exception:  # never let the hand-out die: uploads would wait forever
+                log.exception("handing out uploads failed")
+            # Given up after grading processes died with them: the sweep sends them again later.
+            self._pool.abandoned.clear()
 
 
 #: how often a grading process asks whether its server still runs
@@ -247,8 +157,8 @@ WATCH_SECONDS = 0.25
 
 
 def _work(connection: Any, settings: Settings, course: str, db_url: str, isolation: str, queued_by: str) -> None:
-    """A grading process: ask the server for an upload id on ``connection`` and grade it, until
-    the server goes."""
+    """A grading process: grade each upload id the server hands it on ``connection`` (``grader.pool``),
+    until the server goes."""
     from grader.batch.claims import grade_by_id
     from grader.workspace import Workspace
 
@@ -268,16 +178,14 @@ def _work(connection: Any, settings: Settings, course: str, db_url: str, isolati
     workspace = Workspace(course, db_url)
     lease = Lease.mine("grade serve worker", settings.lease_seconds)
     with Gradebook(db_url, upgrade=False, retry_seconds=settings.db_retry_seconds) as gradebook:
-        while True:
-            try:
-                connection.send("ready")
-                submission_id = connection.recv()
-            except (EOFError, OSError):  # the server is gone
-                return
+
+        def grade(submission_id: int) -> None:
             try:
                 grade_by_id(gradebook, workspace.assignment, submission_id, isolation, lease, queued_by=queued_by)
             except Exception:  # the gradebook failed: the upload stays pending, and is taken over
                 log.exception("grading submission %d failed", submission_id)
+
+        serve(connection, grade)
 
 
 def _die_with(server: str) -> None:
