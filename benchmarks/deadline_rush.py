@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -195,13 +196,15 @@ def main() -> None:
             list(pool.map(lambda pair: one(*pair), enumerate(students)))
         wall = time.monotonic() - start
     finally:
-        for process in processes:
+        for process in processes:  # as an operator stops them: each stops what it started
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):  # whatever is left of its group
                 os.killpg(process.pid, signal.SIGKILL)
         logs.close()
 

@@ -147,6 +147,9 @@ class Pool:
             worker.process.join()
         worker.connection.close()
         with self._lock:
+            if self.closed:  # stopped by ``close``
+                self._workers.remove(worker)
+                return
             job = worker.handed
             if job is not None and job.handouts >= MAX_HANDOUTS:
                 log.error("%s %s stopped (exit code %s) with a job that %d processes died with; giving it up", self.name,
@@ -158,9 +161,6 @@ class Pool:
                 self._jobs.appendleft(job)
             else:
                 log.warning("%s %s stopped (exit code %s); starting another", self.name, worker.process.pid, worker.process.exitcode)
-            if self.closed:
-                self._workers.remove(worker)
-                return
             self._workers[self._workers.index(worker)] = self._start()
 
 
