@@ -496,8 +496,12 @@ def new(cli: Cli, assignment: str) -> None:
 @_one_line_errors
 def worker(cli: Cli, concurrency: int | None) -> None:
     """Grade submissions from the queue at GRADE_BROKER_URL (default redis://127.0.0.1:6379/0)."""
-    from grader.batch.celery_backend import start_worker
+    from grader import extras
 
+    try:
+        from grader.batch.celery_backend import start_worker
+    except ImportError as exc:
+        raise extras.require(exc, "grade worker") from None
     start_worker(cli.settings, cli.course, concurrency)
 
 

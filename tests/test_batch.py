@@ -221,6 +221,27 @@ def test_an_unreachable_broker_is_a_one_line_error(course: Path, db_url: str, tm
     assert "secret" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args", [["worker"], ["batch", "CLASS", "-a", "backprop", "--backend", "celery"]])
+def test_without_the_celery_extra_the_celery_commands_say_which_to_install(
+    course: Path, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    write_class(tmp_path / "class", 1)
+    monkeypatch.delitem(sys.modules, "grader.batch.celery_backend", raising=False)
+    monkeypatch.setitem(sys.modules, "kombu", None)  # as if the celery extra were not installed
+    result = run(course, *[str(tmp_path / "class") if a == "CLASS" else a for a in args])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.endswith("needs kombu: install the celery extra (pip install -e '.[celery]' in the grader's directory).")
+
+
+def test_a_missing_module_no_extra_installs_is_the_graders_own_fault() -> None:
+    from grader import extras
+
+    assert "install the serve extra" in str(extras.require(ImportError("no uvicorn", name="uvicorn"), "grade serve"))
+    with pytest.raises(ImportError, match="no such"):
+        extras.require(ImportError("no such", name="grader.nothing"), "grade serve")
+
+
 def test_the_celery_task_keeps_its_name() -> None:
     """Workers and batches of different versions share a queue: the task name is the contract."""
     from grader.batch.celery_backend import grade_task

@@ -234,6 +234,7 @@ def test_uploads_accepted_while_the_broker_is_down_are_graded_once_it_is_back(
                 private_redis.stop()
                 health = ada.get("/healthz")
                 assert health.status_code == 503 and health.json()["queue"] == "the broker cannot be reached"
+                assert health.json()["workers"] == "unknown: they answer through the broker"
                 during = upload(bea, CORRECT)
                 assert during.status_code == 202, during.text
                 assert bea.get(f"/api/v1/submissions/{during.json()['submission_id']}").json()["status"] == "pending"

@@ -63,8 +63,12 @@ def run_batch(
     found = discover(Path(directory), canvas_users(workspace) if canvas_names else None)
     url = workspace.db_url
     if backend == "celery":
-        from grader.batch.celery_backend import run_celery_batch
+        from grader import extras
 
+        try:
+            from grader.batch.celery_backend import run_celery_batch
+        except ImportError as exc:
+            raise extras.require(exc, "grade batch --backend celery") from None
         return run_celery_batch(
             found, assignment=assignment, workspace=workspace, isolation=isolation, progress=progress, timeout=timeout
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.errors import GraderError
 from grader.settings import Settings
 
 __all__ = ["serve"]
@@ -42,7 +41,9 @@ def serve(
 
         from grader.service.app import create_app
     except ImportError as exc:
-        raise GraderError(f"grade serve needs {exc.name}: install the serve extra (pip install -e '.[serve]' in the grader's directory).") from None
+        from grader import extras
+
+        raise extras.require(exc, "grade serve") from None
     from grader.service.state import Service
 
     service = Service.start(settings, course=course, workers=workers, backend=backend, isolation=isolation)

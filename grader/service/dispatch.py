@@ -200,7 +200,12 @@ class CeleryGraders:
     """The Celery workers listening on the settings' broker."""
 
     def __init__(self, settings: Settings, isolation: str, queued_by: str) -> None:
-        from grader.batch.celery_backend import configure, require_broker
+        from grader import extras
+
+        try:
+            from grader.batch.celery_backend import configure, require_broker
+        except ImportError as exc:
+            raise extras.require(exc, "grade serve --backend celery") from None
 
         self._celery = configure(settings)
         require_broker(self._celery)
@@ -226,7 +231,7 @@ class CeleryGraders:
 
         workers = workers_answering(self._celery)
         if workers is None:
-            return {"queue": "the broker cannot be reached"}
+            return {"queue": "the broker cannot be reached", "workers": "unknown: they answer through the broker"}
         return {} if workers else {"workers": "no Celery worker answers (start `grade worker`)"}
 
     def revive(self) -> None:
