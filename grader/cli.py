@@ -198,6 +198,7 @@ PROGRESS_EVERY = 5.0
 
 def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool, wait: bool) -> None:
     from grader.client import Client
+    from grader.login import ServerUnreachable
 
     with Client(login) as client:
         receipt = client.upload(path, assignment)
@@ -218,7 +219,13 @@ def _submit_remotely(login: Login, path: Path, assignment: str, *, as_json: bool
 
         if not as_json:
             click.echo(printable(f"submission {submission_id} received{late}; grading..."), err=True)
-        found = client.wait(submission_id, progress=progress)
+        try:
+            found = client.wait(submission_id, progress=progress)
+        except ServerUnreachable as exc:  # the upload is recorded all the same: the server grades it
+            raise ServerUnreachable(
+                f"{str(exc).rstrip('.')}. Submission {submission_id} was received and is graded all the same; "
+                f"grade report --assignment {assignment} shows it once graded."
+            ) from None
         if found.get("status") == "pending":  # recorded all the same: the server grades it
             click.echo(json.dumps(found) if as_json else printable(
                 f"submission {submission_id} is still being graded; grade report --assignment {assignment} shows it once graded."

@@ -215,3 +215,26 @@ def test_a_rate_refusal_says_when_to_try_again_once(tmp_path: Path, detail: str,
     with Client(Login("http://grader.test", "tok"), transport=transport) as client, pytest.raises(ServiceRefusal) as refused:
         client.upload(path, "backprop")
     assert str(refused.value) == shown
+
+
+@pytest.mark.slow
+def test_a_server_gone_while_the_client_waits_is_one_line_saying_the_upload_was_received(course: Path, db_url: str, tmp_path: Path) -> None:
+    from helpers import HANGS_THEN_CORRECT, query
+    from serving import Served, enrol, wait_for
+
+    tokens = enrol(db_url, "ada")
+    path = tmp_path / "hw.py"
+    path.write_text(HANGS_THEN_CORRECT)  # graded after the 3 s load timeout: the client is still waiting
+    with Served(course, db_url, tmp_path, "--workers", "1") as server:
+        env = {**os.environ, "GRADE_SERVER": server.url, "GRADE_TOKEN": tokens["ada"], "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+               "PYTHONPATH": str(ROOT)}
+        client = subprocess.Popen([sys.executable, "-m", "grader.cli", "submit", str(path), "-a", "backprop"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: query(db_url, "SELECT id FROM submissions WHERE lease_owner LIKE 'grade serve worker%'"),
+                 "a grading process holds the upload", server.process, client)
+        server.kill()
+        out, err = client.communicate(timeout=60)
+    assert client.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: cannot reach {server.url} (")
+    assert last.endswith("Submission 1 was received and is graded all the same; grade report --assignment backprop shows it once graded.")

@@ -58,6 +58,7 @@ def test_a_student_uploads_and_reads_their_own_result(course: Path, db_url: str,
         assert sum(c["max_score"] for c in result["checks"]) == sum(FULL.values())
         assert {"id", "status", "score", "max_score", "message", "diagnoses", "inputs"} == set(result["checks"][0])
         assert "output" not in result and "seed" not in result
+        assert f"grade serve: the course at {course} on http://127.0.0.1:{server.port}, graded by 1 grading process;" in server.log()
         [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
         assert (entry["submission_id"], entry["status"], entry["score"], entry["filename"]) == (accepted["submission_id"], "graded", 100.0, "backprop.py")
         assert ada.get("/api/v1/assignments").json()[0]["submissions_used"] == 1
@@ -215,6 +216,21 @@ def test_a_student_sees_their_own_extended_due_and_closing_times(course: Path, d
     assert (extended["due"], extended["closes"], extended["extension_days"]) == (iso(due + later), iso(closes + later), 1.5)
     assert (plain["due"], plain["closes"], plain["extension_days"]) == (iso(due), iso(closes), 0.0)
     assert (seen["due"], seen["closes"]) == (iso(due), iso(closes))  # an instructor sees the course's own
+
+
+def test_a_port_in_use_or_a_host_that_is_none_is_one_line_before_anything_starts(course: Path, db_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(course, "serve", "--port", str(port))
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port, or stop what uses it.\n"
+    nowhere = run(course, "serve", "--host", "nowhere.invalid", "--port", "8000")
+    assert nowhere.exit_code == 2 and nowhere.output.startswith("Error: cannot listen on nowhere.invalid:8000 (")
+    assert len(nowhere.output.splitlines()) == 1
 
 
 def test_hidden_checks_are_redacted_and_printed_output_never_shown(course: Path, db_url: str, tmp_path: Path) -> None:

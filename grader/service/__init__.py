@@ -15,8 +15,12 @@ never need.
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from pathlib import Path
 
+from grader.errors import GraderError
 from grader.settings import Settings
 
 __all__ = ["serve"]
@@ -46,10 +50,39 @@ def serve(
         raise extras.require(exc, "grade serve") from None
     from grader.service.state import Service
 
-    service = Service.start(settings, course=course, workers=workers, backend=backend, isolation=isolation)
+    listening = _listen(host, port)  # before anything starts: a port in use is one line
+    try:
+        service = Service.start(settings, course=course, workers=workers, backend=backend, isolation=isolation)
+    except BaseException:
+        listening.close()
+        raise
     try:
         level = settings.log_level.lower()
+        count = workers or os.cpu_count() or 1
+        graders = f"{count} grading process{'es' if count != 1 else ''}" if backend == "local" else "the Celery workers"
+        shown = f"[{host}]" if ":" in host else host
+        print(f"grade serve: the course at {Path(course).resolve()} on http://{shown}:{port}, graded by {graders}; "
+              "Ctrl-C stops it.", file=sys.stderr, flush=True)
         # One process: the graders are its workers (or Celery's); several servers share a database.
-        uvicorn.run(create_app(service), host=host, port=port, log_level=level, access_log=level in ("debug", "info"), server_header=False)
+        config = uvicorn.Config(create_app(service), log_level=level, access_log=level in ("debug", "info"), server_header=False)
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
+        listening.close()
         service.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port``, or a one-line error saying why there is none."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        listening = socket.socket(family, kind, protocol)
+    except (OSError, UnicodeError) as exc:
+        raise GraderError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); check --host.") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        raise GraderError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port, or stop what uses it.") from None
+    return listening
