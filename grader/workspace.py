@@ -8,8 +8,10 @@ gradebook its own way. An assignment is loaded once per workspace.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from grader.course import Assignment, Course
 from grader.db import Gradebook
@@ -29,13 +31,49 @@ class Workspace:
         """``db_url`` None means the course's own SQLite gradebook (``COURSE/grade.db``)."""
         self.course = Course(course)
         self.db_url = db_url or default_url(self.course.root)
-        self._assignments: dict[str, Assignment] = {}
+        self._assignments: dict[str, tuple[tuple[Any, ...], Assignment]] = {}  # name -> (its files' stamp, it)
+        self._broken: dict[str, tuple[Any, ...]] = {}  # name -> the stamp of files that did not load
+        self._lock = threading.Lock()
 
     def assignment(self, name: str) -> Assignment:
-        """The course's assignment, loaded and checked once; raise a CourseError if unusable."""
-        if name not in self._assignments:
-            self._assignments[name] = self.course.assignment(name)
-        return self._assignments[name]
+        """The course's assignment, loaded and checked once, and again whenever its files change
+        (its rubric, its reference or mistakes module): a server or worker that runs for weeks
+        follows the instructor's edits, a moved due date included. Raise a CourseError if it
+        does not load; once it has loaded, an edit that breaks it is logged and the last good
+        one kept (an editor's half-written file must not close an assignment)."""
+        found = self._assignments.get(name)
+        if found is not None and found[0] == self._stamp(name):
+            return found[1]
+        with self._lock:
+            found = self._assignments.get(name)
+            stamp = self._stamp(name)  # before loading: an edit made while it loads is seen next time
+            if found is not None and (found[0] == stamp or self._broken.get(name) == stamp):
+                return found[1]
+            try:
+                loaded = self.course.assignment(name)
+            except GraderError as exc:
+                if found is None:
+                    raise
+                self._broken[name] = stamp
+                log.error("%s was edited and no longer loads (%s); grading it as it was", name, exc)
+                return found[1]
+            if found is not None:
+                log.info("%s was edited: reloaded (rubric version %s)", name, loaded.version)
+            self._assignments[name] = (stamp, loaded)
+            return loaded
+
+    def _stamp(self, name: str) -> tuple[Any, ...]:
+        """When the files an assignment may load last changed: its rubric and the course's
+        reference modules (a reference may import a module of its own beside it)."""
+        paths = [self.course.root / "rubrics" / f"{name}.toml", *sorted((self.course.root / "reference").glob("*.py"))]
+        stamp: list[Any] = []
+        for path in paths:
+            try:
+                found = path.stat()
+                stamp.append((path.name, found.st_mtime_ns, found.st_size, found.st_ino))
+            except OSError:
+                stamp.append((path.name, None))
+        return tuple(stamp)
 
     def find(self, name: str) -> tuple[Assignment | None, GraderError | None]:
         """The assignment, or None and why: the gradebook may still hold results of an

@@ -7,6 +7,7 @@ are the instructor's. Expectations are worked out by hand from the backprop rubr
 
 from __future__ import annotations
 
+import os
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,8 +220,6 @@ def test_a_student_sees_their_own_extended_due_and_closing_times(course: Path, d
 
 
 def test_a_port_in_use_or_a_host_that_is_none_is_one_line_before_anything_starts(course: Path, db_url: str) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -231,6 +230,21 @@ def test_a_port_in_use_or_a_host_that_is_none_is_one_line_before_anything_starts
     nowhere = run(course, "serve", "--host", "nowhere.invalid", "--port", "8000")
     assert nowhere.exit_code == 2 and nowhere.output.startswith("Error: cannot listen on nowhere.invalid:8000 (")
     assert len(nowhere.output.splitlines()) == 1
+
+
+def test_a_policy_edited_while_the_server_runs_applies_at_once(course: Path, db_url: str, tmp_path: Path) -> None:
+    tokens = enrol(db_url, "ada")
+    rubric = course / "rubrics" / "backprop.toml"
+    with Served(course, db_url, tmp_path, "--workers", "1") as server, server.client(tokens["ada"]) as ada:
+        assert upload(ada, CORRECT).status_code == 202
+        later = datetime.now(UTC) + timedelta(days=1)
+        before = rubric.stat().st_mtime_ns
+        with_policy(course, f'opens = "{iso(later)}"')
+        os.utime(rubric, ns=(before + 10**9, before + 10**9))  # a later time, however coarse the clock
+        closed = upload(ada, CORRECT)
+        assert closed.status_code == 403 and "opens at" in closed.json()["detail"]
+        assert ada.get("/api/v1/assignments").json()[0]["opens"] == iso(later)
+    assert "backprop was edited: reloaded" in server.log()
 
 
 def test_hidden_checks_are_redacted_and_printed_output_never_shown(course: Path, db_url: str, tmp_path: Path) -> None:

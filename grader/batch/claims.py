@@ -16,7 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
@@ -148,11 +148,11 @@ def grade_by_id(
     """Grade the submission recorded as ``submission_id`` (an upload to ``grade serve``), its
     file read from the gradebook, unless it is finished or another live grader holds it.
 
-    ``assignment_of(name)`` loads the course's assignment. A row recorded under another rubric
-    version than the one loaded here, or of an assignment the course no longer loads, is
-    finished as an ``error`` saying so (to the student, without the course's paths or the
-    grader's machine: those are logged): graded under this rubric it would be stored as the
-    other's.
+    ``assignment_of(name)`` loads the course's assignment (again, when its files were edited).
+    A row recorded under another rubric version than the one loaded here (the assignment was
+    edited since) is graded under this one, and stored with its version. A row of an assignment
+    the course no longer loads is finished as an ``error`` saying so (to the student, without
+    the course's paths or the grader's machine: those are logged).
     """
     recorded = gradebook.recorded(submission_id)
     if recorded is None:
@@ -163,11 +163,13 @@ def grade_by_id(
         log.error("%s cannot grade submission %d: %s", readable(lease.owner), submission_id, exc)
         message = f"the grader failed to load the assignment {recorded.assignment!r}; ask your instructor to grade it again."
         return refuse_recorded(gradebook, recorded, None, message, lease, queued_by=queued_by)
-    if assignment.version != recorded.rubric_version:
-        log.error("%s has %s at rubric version %s, not %s of submission %d", readable(lease.owner), assignment.name, assignment.version,
-                  recorded.rubric_version, submission_id)
-        why = f"the grader failed to grade it: it was recorded under rubric version {recorded.rubric_version}, and the grader has version {assignment.version}"
-        return refuse_recorded(gradebook, recorded, assignment.rubric.max_score, f"{why}; submit again.", lease, queued_by=queued_by)
+    if assignment.version != recorded.rubric_version and recorded.status == SubmissionStatus.PENDING:
+        # The assignment was edited since the upload: it is graded as the course is now, which
+        # is what its instructor means (an upload has no batch key tied to a version).
+        log.info("submission %d was recorded under rubric version %s of %s; grading it under version %s", submission_id,
+                 recorded.rubric_version, assignment.name, assignment.version)
+        gradebook.set_rubric_version(submission_id, assignment.version)
+        recorded = replace(recorded, rubric_version=assignment.version)
     return grade_recorded(gradebook, assignment, recorded, isolation, lease, queued_by=queued_by, wait=False)
 
 

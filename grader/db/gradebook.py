@@ -444,6 +444,16 @@ class Gradebook(People, Deadlines, Sessions):
         }
         return self._transaction("store results in", lambda s: _count(s.execute(update(Submission).where(*unchanged).values(values))) == 1)
 
+    def set_rubric_version(self, submission_id: int, version: str) -> bool:
+        """Record that the pending submission ``submission_id`` is graded under rubric ``version``
+        (its assignment was edited since it was recorded); False if it is no longer pending."""
+        change = (
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.status == SubmissionStatus.PENDING)
+            .values(rubric_version=version)
+        )
+        return self._transaction("store results in", lambda s: _count(s.execute(change)) == 1)
+
     def recorded(self, submission_id: int) -> Recorded | None:
         """The submission ``submission_id`` as a grader needs it (its file included), or None."""
         query = (
