@@ -576,3 +576,14 @@ def test_latest_per_student(book_url: str) -> None:
         latest = book.latest_per_student("hw1")
         assert book.latest_per_student("nosuch") == []
     assert [(s.student, s.id, s.status) for s in latest] == [("ada", pending_ada, "pending"), ("zoë", newest_zoe, "graded")]
+
+
+def test_a_pending_submission_shows_no_score_yet_in_every_format() -> None:
+    from grader.reports.api import render
+
+    pending = build(Header(7, "ada", "backprop", "pending", "being graded", 0.0, 100.0), ())
+    assert "Score: - / 100." in render(pending, "text")
+    assert "**Score: - / 100**" in render(pending, "md")
+    assert "Score: - / 100</p>" in render(pending, "html")
+    graded = build(Header(7, "ada", "backprop", "graded", "", 0.0, 100.0), ())
+    assert "Score: 0 / 100." in render(graded, "text")  # a real zero is shown as one

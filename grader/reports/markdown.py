@@ -26,7 +26,7 @@ def markdown(report: Report) -> str:
         + (f", submitted {header.submitted_at:%Y-%m-%d %H:%M} UTC" if header.submitted_at else "")
         + ".",
         "",
-        f"**Score: {header.score:g} / {header.max_score:g}** (status: {md(header.status)})"
+        f"**Score: {header.shown_score}** (status: {md(header.status)})"
         + (f" {header.lateness}" if header.lateness else ""),
     ]
     if header.status != "graded":

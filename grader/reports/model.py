@@ -39,6 +39,11 @@ class Header:
     penalty: float = 0.0  # points the lateness cost; ``score`` is before it
 
     @property
+    def shown_score(self) -> str:
+        """"80 / 100"; a pending submission has none yet ("- / 100")."""
+        return f"{'-' if self.status == 'pending' else f'{self.score:g}'} / {self.max_score:g}"
+
+    @property
     def lateness(self) -> str:
         """The sentence a report adds for a late submission, or ""."""
         if not self.late_days:

@@ -31,7 +31,7 @@ def text(report: Report) -> str:
     lines = [
         f"{header.assignment} / {header.student}: submission {header.submission_id}"
         f"{f' ({header.filename})' if header.filename else ''}{when}",
-        f"Status: {header.status}. Score: {header.score:g} / {header.max_score:g}."
+        f"Status: {header.status}. Score: {header.shown_score}."
         + (f" Isolation: {header.isolation}." if header.isolation else "")
         + (f" {header.lateness}" if header.lateness else ""),
     ]
