@@ -70,6 +70,11 @@ class Pool:
     def size(self) -> int:
         return len(self._workers)
 
+    def in_flight(self) -> list[Any]:
+        """The jobs handed to processes that have not answered them yet."""
+        with self._lock:
+            return [w.handed.job for w in self._workers if w.handed is not None]
+
     def wake(self) -> None:
         """End the wait of a ``step`` now (any thread)."""
         with contextlib.suppress(OSError):

@@ -113,6 +113,30 @@ def test_a_grading_process_killed_mid_grading_costs_no_upload(course: Path, db_u
     assert "with a job; handing it to another" in server.log()
 
 
+def test_stopping_the_server_mid_grading_costs_the_upload_no_attempt(course: Path, db_url: str, tmp_path: Path) -> None:
+    # Three restarts of the server, each while ada's upload is being graded (its load waits for
+    # the 3 s load timeout): a stop on purpose is no crash, and the upload is not closed as
+    # "interrupted 3 times"; the fourth server grades it.
+    tokens = enrol(db_url, "ada")
+    server = Served(course, db_url, tmp_path, "--workers", "1")
+    try:
+        server.start()
+        with server.client(tokens["ada"]) as ada:
+            held = upload(ada, HANGS_THEN_CORRECT).json()["submission_id"]
+        for _ in range(3):
+            wait_for(lambda: holder(db_url, held).startswith("grade serve worker"), "a grading process holds the upload", server.process)
+            server.stop()
+            [row] = submission_rows(db_url)
+            assert row[2:5] == ("pending", None, 0) and row[5].startswith("grade serve on "), row
+            server.start()
+        with server.client(tokens["ada"]) as ada:
+            assert graded(ada, held, server.process)["score"] == 100.0
+    finally:
+        server.stop()
+    [row] = submission_rows(db_url)
+    assert row[2:5] == ("graded", 100.0, 1)
+
+
 @pytest.mark.postgres
 def test_two_servers_on_one_postgresql_gradebook_never_grade_an_upload_twice(course: Path, postgres_url: str, tmp_path: Path) -> None:
     students = [f"s{i}" for i in range(6)]

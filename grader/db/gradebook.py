@@ -398,6 +398,25 @@ class Gradebook(People, Deadlines, Sessions):
         renewing = update(Submission).where(Submission.lease_owner == owner, Submission.status == SubmissionStatus.PENDING)
         return self._transaction("renew leases in", lambda s: _count(s.execute(renewing.values(lease_expires=expires))))
 
+    def give_back(self, submission_ids: list[int], lease: Lease) -> int:
+        """Lease these pending submissions to ``lease`` again, undoing the attempt of gradings
+        that were stopped on purpose (their holders, processes of this machine, are gone), so
+        that only crashes count against ``MAX_ATTEMPTS``; returns how many were given back."""
+        now = datetime.now(UTC)
+
+        def give_back(s: Session) -> int:
+            held = s.execute(
+                select(Submission.id, Submission.lease_owner).where(Submission.id.in_(submission_ids), Submission.status == SubmissionStatus.PENDING)
+            ).all()
+            gone = [row.id for row in held if row.lease_owner and row.lease_owner != lease.owner and holder_gone(row.lease_owner)]
+            if not gone:
+                return 0
+            back = update(Submission).where(Submission.id.in_(gone), Submission.status == SubmissionStatus.PENDING, Submission.attempts > 0)
+            values = {"lease_owner": lease.owner, "lease_expires": now + timedelta(seconds=lease.seconds), "attempts": Submission.attempts - 1}
+            return _count(s.execute(back.values(values)))
+
+        return self._transaction("store results in", give_back) if submission_ids else 0
+
     def release(self, submission_ids: list[int], owner: str) -> None:
         """Give up ``owner``'s leases on these pending submissions: they become orphans, for
         the next batch to regrade or the next command to close."""

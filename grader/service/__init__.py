@@ -16,6 +16,7 @@ never need.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -65,10 +66,21 @@ def serve(
               "Ctrl-C stops it.", file=sys.stderr, flush=True)
         # One process: the graders are its workers (or Celery's); several servers share a database.
         config = uvicorn.Config(create_app(service), log_level=level, access_log=level in ("debug", "info"), server_header=False)
-        uvicorn.Server(config).run(sockets=[listening])
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found:
+        # this one ends the command through the ``finally`` below, so that the service stops in
+        # order (its graders, the gradings they cut short, its heartbeat) and the exit code is 0.
+        previous = signal.signal(signal.SIGTERM, _stopped)
+        try:
+            uvicorn.Server(config).run(sockets=[listening])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         listening.close()
         service.stop()
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _listen(host: str, port: int) -> socket.socket:

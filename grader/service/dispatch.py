@@ -119,6 +119,7 @@ class LocalGraders:
         self._pool = Pool(context, workers, _work, (settings, str(course), db_url, isolation, queued_by), "grading process")
         self._handing = threading.Thread(target=self._hand_out, name="grader-hand-out", daemon=True)
         self._handing.start()
+        self.interrupted: list[int] = []  # the uploads whose grading ``close`` cut short
 
     def send(self, submission_id: int) -> bool:
         self._pool.put(submission_id)
@@ -136,7 +137,8 @@ class LocalGraders:
 
     def close(self) -> None:
         """Stop the graders at once: a grading cut short stays pending, leased to a process that
-        is gone, and the next server to start takes it over."""
+        is gone, and the next server to start takes it over; ``interrupted`` says which."""
+        self.interrupted = self._pool.in_flight()
         self._pool.close()
         self._handing.join(10)
         if not self._handing.is_alive():

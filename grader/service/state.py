@@ -78,8 +78,16 @@ class Service:
 
     def stop(self) -> None:
         """Stop the graders, the heartbeat and the connections. Uploads still pending stay
-        leased to this server until the lease runs out; the next server takes them over."""
+        leased to this server until the lease runs out; the next server takes them over. A
+        grading this stop cut short does not count as one of the upload's attempts (only
+        crashes do: an upload that keeps killing its graders is closed after a few)."""
         self.dispatch.graders.close()
+        cut = getattr(self.dispatch.graders, "interrupted", [])
+        if cut:
+            try:
+                self.gradebook.give_back(cut, self.dispatch.lease)
+            except GraderError as exc:  # the gradebook is away: they count, and are taken over all the same
+                log.warning("could not give back %d interrupted gradings: %s", len(cut), exc)
         self.heartbeat.__exit__(None, None, None)
         self.probe.close()
         self.gradebook.close()
