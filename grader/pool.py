@@ -26,22 +26,37 @@ import logging
 import multiprocessing.connection
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from grader.errors import GraderError
 
 log = logging.getLogger(__name__)
 
 #: processes a job is handed to, each of which died with it, before it is given up on (``Pool.abandoned``)
 MAX_HANDOUTS = 4  # a grading closes its submission as an error at its 4th attempt (grader.batch.claims.MAX_ATTEMPTS)
+#: the longest wait before a process that died as it started is started again
+STARTS_BACKOFF_SECONDS = 5.0
+
+
+class PoolBroken(GraderError):
+    """The pool's processes die as they start: the machine or the setup is broken, not a job."""
 
 
 class Pool:
     """``size`` processes of ``context`` running ``target(connection, *args)``, which serves jobs
     with ``serve``; ``name`` names them in logs."""
 
-    def __init__(self, context: Any, size: int, target: Callable[..., None], args: tuple[Any, ...], name: str) -> None:
+    def __init__(
+        self, context: Any, size: int, target: Callable[..., None], args: tuple[Any, ...], name: str, *, give_up_after: int | None = None
+    ) -> None:
         self._context, self._target, self._args, self.name = context, target, args, name
+        #: processes in a row that may die before they ask for work before ``step`` raises
+        #: ``PoolBroken`` (None: never; each failed start waits longer before the next)
+        self.give_up_after = give_up_after
+        self._failed_starts = 0
         self._lock = threading.Lock()
         self._jobs: collections.deque[_Job] = collections.deque()
         #: jobs given up on: handed out ``MAX_HANDOUTS`` times, each time to a process that died
@@ -100,7 +115,8 @@ class Pool:
                 continue
             if done:
                 results.append(result)
-            worker.ready, worker.handed = True, None
+            worker.ready, worker.handed, worker.asked = True, None, True
+            self._failed_starts = 0
         with self._lock:
             for worker in self._workers:
                 if not self._jobs:
@@ -166,6 +182,16 @@ class Pool:
                 self._jobs.appendleft(job)
             else:
                 log.warning("%s %s stopped (exit code %s); starting another", self.name, worker.process.pid, worker.process.exitcode)
+            if not worker.asked:  # it died before it asked for work: as it started
+                self._failed_starts += 1
+                if self.give_up_after is not None and self._failed_starts >= self.give_up_after:
+                    self._workers.remove(worker)
+                    raise PoolBroken(
+                        f"every {self.name} dies as it starts ({self._failed_starts} in a row, the last with exit code "
+                        f"{worker.process.exitcode}); see the messages above."
+                    )
+                # no process spinning through starts: 0.1 s, then twice as long each time, up to 5 s
+                time.sleep(min(STARTS_BACKOFF_SECONDS, 0.1 * 2 ** (self._failed_starts - 1)))
             self._workers[self._workers.index(worker)] = self._start()
 
 
@@ -176,6 +202,7 @@ class _Worker:
     process: Any
     connection: Any
     ready: bool = False  # it asked for a job and has not been handed one
+    asked: bool = False  # it has asked for work at least once: it started
     handed: _Job | None = None  # the job it was handed last, until it asks for another
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from grader.pool import MAX_HANDOUTS, Pool, serve
+from grader.pool import MAX_HANDOUTS, Pool, PoolBroken, serve
 
 
 def _square_unless_told_to_die(connection: Any, marks: str) -> None:
@@ -77,3 +77,19 @@ def test_idle_processes_killed_take_nothing_with_them(pool: Pool) -> None:
     for n in range(4):
         pool.put(n)
     assert sorted(run(pool, 4)) == [0, 1, 4, 9]
+
+
+def _dies_as_it_starts(connection: Any) -> None:
+    os._exit(3)
+
+
+def test_processes_that_die_as_they_start_break_the_pool_after_a_bound() -> None:
+    pool = Pool(multiprocessing.get_context("fork"), 2, _dies_as_it_starts, (), "test worker", give_up_after=3)
+    try:
+        pool.put(1)
+        with pytest.raises(PoolBroken, match=r"every test worker dies as it starts \(3 in a row, the last with exit code 3\)"):
+            for _ in range(10):
+                pool.step(30)
+    finally:
+        pool.close()
+        pool.release()

@@ -48,7 +48,7 @@ def run_local_batch(
     # replaced, and its submission handed to another (``grader.pool``): no batch waits forever.
     settings = current()
     initargs = (str(course), assignment, db_url, settings.db_retry_seconds, isolation, settings.lease_seconds)
-    pool = Pool(multiprocessing.get_context("fork"), workers, _work, initargs, "batch worker")
+    pool = Pool(multiprocessing.get_context("fork"), workers, _work, initargs, "batch worker", give_up_after=3 * workers)
     try:
         for job in jobs:
             pool.put((job.student, str(job.path)))
