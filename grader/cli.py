@@ -296,15 +296,16 @@ def history(cli: Cli, assignment: str, as_json: bool) -> None:
 @_one_line_errors
 def report(cli: Cli, assignment: str, student: str | None, everyone: bool, format_: str, output: Path | None) -> None:
     """Show a student's latest result for an assignment, or write every student's; with a server
-    configured (grade login), your own latest result from the server."""
+    configured (grade login), your own latest result from the server (an instructor's token:
+    --student ID's)."""
     login = cli.login()
     if login is not None:
-        if student is not None or everyone:
-            raise UsageProblem("with a server configured you see your own results: drop --student and --all.")
+        if everyone:
+            raise UsageProblem("with a server configured, reports come one at a time: drop --all (an instructor names a student with --student ID).")
         from grader.client import Client
 
         with Client(login) as client:
-            text = client.report(int(client.latest(assignment)["submission_id"]), format_)
+            text = client.report(int(client.latest(assignment, student)["submission_id"]), format_)
         if output is None:
             click.echo(printable(text), nl=False)
         else:

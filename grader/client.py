@@ -115,9 +115,15 @@ class Client:
             raise ServerUnreachable("the server's answer is not a list of submissions; is it a grader server?")
         return items
 
-    def latest(self, assignment: str) -> dict[str, Any]:
-        """The caller's newest submission of ``assignment``."""
+    def latest(self, assignment: str, student: str | None = None) -> dict[str, Any]:
+        """The caller's newest submission of ``assignment`` (an instructor: ``student``'s)."""
         items = self.history(assignment)
+        if student is not None:
+            items = [item for item in items if item.get("student") == student]
+            if not items:
+                raise ServiceRefusal(f"no submission of {assignment} by {student} that your token may see.")
+        elif len({str(item.get("student")) for item in items}) > 1:
+            raise ServiceRefusal("your token sees every student's submissions (an instructor's): name one with --student ID.")
         if not items:
             raise ServiceRefusal(f"you have no submission of {assignment} yet; submit with grade submit FILE --assignment {assignment}.")
         return max(items, key=lambda item: (str(item.get("submitted_at", "")), int(item.get("submission_id", 0))))

@@ -81,8 +81,8 @@ def test_student_commands_say_what_is_missing(course: Path, tmp_path: Path) -> N
     served = {**home, "GRADE_SERVER": "http://127.0.0.1:9", "GRADE_TOKEN": "tok"}
     result = run(course, "submit", str(path), "-a", "backprop", "-s", "ada", env=served)
     assert result.exit_code == 2 and "your token names you" in result.output
-    result = run(course, "report", "-a", "backprop", "--student", "ada", env=served)
-    assert result.exit_code == 2 and "drop --student and --all" in result.output
+    result = run(course, "report", "-a", "backprop", "--all", "-o", str(tmp_path / "all"), env=served)
+    assert result.exit_code == 2 and "reports come one at a time: drop --all" in result.output
     result = run(course, "submit", str(path), "-a", "backprop", env={**home, "GRADE_SERVER": "http://127.0.0.1:9"})
     assert result.exit_code == 2 and "no token" in result.output
     assert not os.path.exists(tmp_path / "cfg")  # nothing was written by commands that only read the login
@@ -238,3 +238,28 @@ def test_a_server_gone_while_the_client_waits_is_one_line_saying_the_upload_was_
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"Error: cannot reach {server.url} (")
     assert last.endswith("Submission 1 was received and is graded all the same; grade report --assignment backprop shows it once graded.")
+
+
+def test_an_instructors_latest_names_the_student_and_a_students_is_their_own() -> None:
+    import httpx
+
+    from grader.client import Client
+
+    everyone = [
+        {"submission_id": 1, "student": "ada", "submitted_at": "2026-12-01T10:00:00+00:00"},
+        {"submission_id": 2, "student": "bea", "submitted_at": "2026-12-01T11:00:00+00:00"},
+        {"submission_id": 3, "student": "ada", "submitted_at": "2026-12-01T12:00:00+00:00"},
+    ]
+
+    def listing(items: list[dict[str, object]]) -> httpx.MockTransport:
+        return httpx.MockTransport(lambda request: httpx.Response(200, json=items))
+
+    with Client(Login("http://grader.test", "tok"), transport=listing(everyone)) as instructor:
+        with pytest.raises(ServiceRefusal, match="name one with --student ID"):
+            instructor.latest("backprop")
+        assert instructor.latest("backprop", "ada")["submission_id"] == 3
+        assert instructor.latest("backprop", "bea")["submission_id"] == 2
+        with pytest.raises(ServiceRefusal, match="no submission of backprop by cy"):
+            instructor.latest("backprop", "cy")
+    with Client(Login("http://grader.test", "tok"), transport=listing(everyone[::2])) as student:
+        assert student.latest("backprop")["submission_id"] == 3
