@@ -20,6 +20,8 @@ SAMPLES = ROOT / "submissions" / "backprop"
 #: the backprop assignment's parts and their points (rubrics/backprop.toml)
 FULL = {"q1_loss": 20, "q2a_dz3": 15, "q2b_dW2": 20, "q2c_dW1": 20, "q2c_db1": 15, "q2c_db2": 10}
 PARTS = list(FULL)
+#: the keys of `grade submit --json` (README: "grade submit --json")
+SUBMIT_JSON_KEYS = {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "isolation", "checks"}
 #: a correct answer whose three functions do not call each other
 CORRECT = (SAMPLES / "correct_loops.py").read_text()
 #: a correct submission whose top level ends in a statement that waits until it is killed: the

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from helpers import FULL, SAMPLES, part_scores, run, submit
+from helpers import FULL, SAMPLES, SUBMIT_JSON_KEYS, part_scores, run, submit
 
 from grader.db import Gradebook
 
@@ -55,7 +55,7 @@ def test_sample_part_scores_and_diagnoses(course: Path, db_url: str, name: str) 
 def test_json_contract(course: Path, db_url: str) -> None:
     code, out = submit(course, "seed_db2_not_summed.py")
     assert code == 0
-    assert set(out) == {"submission_id", "student", "assignment", "status", "message", "score", "max_score", "isolation", "checks"}
+    assert set(out) == SUBMIT_JSON_KEYS
     assert isinstance(out["submission_id"], int)
     assert out["isolation"] == "namespaces+seccomp"
     for check in out["checks"]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import CORRECT, FULL, SAMPLES, run
+from helpers import CORRECT, FULL, SAMPLES, SUBMIT_JSON_KEYS, run
 from serving import Served, descendants, enrol, graded, niceness, upload, wait_for
 
 from grader.batch.claims import GRADING_NICENESS
@@ -59,6 +59,8 @@ def test_a_student_uploads_and_reads_their_own_result(course: Path, db_url: str,
         assert sum(c["max_score"] for c in result["checks"]) == sum(FULL.values())
         assert {"id", "status", "score", "max_score", "message", "diagnoses", "inputs"} == set(result["checks"][0])
         assert "output" not in result and "seed" not in result
+        # exactly `grade submit --json`'s keys, plus the four of a served upload
+        assert set(result) == SUBMIT_JSON_KEYS | {"submitted_at", "late_days", "raw_score", "penalty"}
         assert f"grade serve: the course at {course} on http://127.0.0.1:{server.port}, graded by 1 grading process;" in server.log()
         [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
         assert (entry["submission_id"], entry["status"], entry["score"], entry["filename"]) == (accepted["submission_id"], "graded", 100.0, "backprop.py")
@@ -156,7 +158,8 @@ def test_hostile_ids_names_and_file_names_are_answered_not_obeyed(course: Path, 
         kept = upload(ada, CORRECT, "../../../etc/passwd.py")
         assert kept.status_code == 202
         result = graded(ada, kept.json()["submission_id"], server.process)
-        assert result["filename"] == "passwd.py" and result["score"] == 100.0
+        [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
+        assert entry["filename"] == "passwd.py" and result["score"] == 100.0
         assert ada.get("/api/v1/assignments").json()[0]["submissions_used"] == 1  # refusals used nothing
 
 

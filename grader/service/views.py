@@ -47,9 +47,7 @@ def submission(stored: StoredSubmission, rubric: Rubric | None) -> dict[str, Any
         raw_score=stored.score,
         penalty=None if pending else stored.penalty,
         submitted_at=when(stored.submitted_at),
-        graded_at=when(stored.graded_at),
         late_days=stored.late_days,
-        filename=stored.filename,
     )
     return shown
 
