@@ -160,6 +160,8 @@ def test_hostile_ids_names_and_file_names_are_answered_not_obeyed(course: Path, 
         result = graded(ada, kept.json()["submission_id"], server.process)
         [entry] = ada.get("/api/v1/assignments/backprop/submissions").json()
         assert entry["filename"] == "passwd.py" and result["score"] == 100.0
+        for spelling in (f"0{entry['submission_id']}", f"00{entry['submission_id']}"):  # one spelling per id
+            assert ada.get(f"/api/v1/submissions/{spelling}").status_code == 404, spelling
         assert ada.get("/api/v1/assignments").json()[0]["submissions_used"] == 1  # refusals used nothing
 
 

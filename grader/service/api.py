@@ -178,6 +178,8 @@ def visible(request: Request, submission_id: str, who: Identity) -> StoredSubmis
     missing = Refused(404, "there is no such submission.")
     if not submission_id.isdigit() or not submission_id.isascii() or len(submission_id) > 19 or not 0 < int(submission_id) <= MAX_ID:
         raise missing
+    if str(int(submission_id)) != submission_id:  # one spelling per id: "01" is no id
+        raise missing
     stored = service_of(request).gradebook.get(int(submission_id))
     if stored is None or (who.role != "instructor" and stored.student != who.subject):
         raise missing
