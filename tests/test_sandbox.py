@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -293,6 +294,45 @@ def test_the_grader_is_not_importable_and_the_environment_is_empty() -> None:
     assert float(imports.value["array"]) == 0.0
 
 
+#: a submission that asks numpy's OpenBLAS how it was set up when numpy was loaded (in the
+#: sandbox: by the zygote, from the environment it was started with)
+OPENBLAS_SETUP = """
+import ctypes, glob, os
+import numpy as np
+
+def _openblas():
+    [path] = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    return ctypes.CDLL(path)
+
+def core():
+    name = getattr(_openblas(), "scipy_openblas_get_corename64_")
+    name.restype = ctypes.c_char_p
+    return np.frombuffer(name(), dtype=np.uint8).astype(float)
+
+def threads():
+    return float(getattr(_openblas(), "scipy_openblas_get_num_threads64_")())
+"""
+
+
+def test_numpy_in_the_sandbox_computes_with_the_blas_set_up_as_the_graders() -> None:
+    # OPENBLAS_CORETYPE (a machine's choice of kernels; some processors compute wrong results
+    # without it) and one BLAS thread must reach the zygote that loads numpy: bubblewrap starts
+    # it with no environment of its own. Otherwise the sandbox computes with other kernels than
+    # the grader, and a reproduced answer differs from the graded one in its last bits.
+    namespace: dict[str, Any] = {}
+    exec(OPENBLAS_SETUP, namespace)
+    here = namespace["_openblas"]()
+    if not hasattr(here, "scipy_openblas_get_corename64_"):
+        pytest.skip("numpy's OpenBLAS here is not scipy-openblas")
+    with sandbox(OPENBLAS_SETUP, ["core", "threads"]) as box:
+        assert box.load().status == "ok"
+        [core] = box.run("core", [], [[]])
+        [threads] = box.run("threads", [], [[]])
+    inside = bytes(core.value["array"].astype(np.uint8)).decode()
+    expected = namespace["core"]().astype(np.uint8).tobytes().decode()
+    assert (inside, float(threads.value["array"])) == (expected, 1.0)
+
+
 def test_scratch_is_private_and_gone_for_the_next_submission() -> None:
     first = "import os\nopen('left-behind.txt', 'w').write('x')\ndef where():\n    return float(len(os.getcwd()))\n"
     with sandbox(first, ["where"]) as box:
@@ -320,8 +360,8 @@ def test_cleaning_the_private_tmp_leaves_other_file_systems_unwalked(tmp_path: P
     files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*"))
     command = zygote_control.bubblewrap_command
 
-    def with_tree(bwrap: str, args: list[str]) -> list[str]:
-        full = command(bwrap, args)
+    def with_tree(bwrap: str, args: list[str], env: dict[str, str] | None = None) -> list[str]:
+        full = command(bwrap, args, env)
         at = full.index("--remount-ro")
         return full[:at] + ["--bind", str(tree), "/tmp/outer/venv"] + full[at:]
 

@@ -206,8 +206,10 @@ def landlock_roots() -> list[str]:
     return _outermost(r for r in roots if r != "/")
 
 
-def bubblewrap_command(bwrap: str, command: list[str]) -> list[str]:
-    """``command`` inside a fresh set of namespaces seeing only the Python installation."""
+def bubblewrap_command(bwrap: str, command: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """``command`` inside a fresh set of namespaces seeing only the Python installation, with
+    ``env`` as its whole environment (bwrap starts it with none: what the caller's process was
+    given would not reach it)."""
     args = [
         bwrap,
         "--unshare-all",
@@ -223,6 +225,8 @@ def bubblewrap_command(bwrap: str, command: list[str]) -> list[str]:
         "--tmpfs", "/tmp",
         "--chdir", "/tmp",
     ]
+    for key, value in (env or {}).items():
+        args += ["--setenv", key, value]
     for path in _readable_roots():
         args += ["--ro-bind", path, path]
     # Once the mounts are made, only the sized /tmp stays writable: the root and /dev are

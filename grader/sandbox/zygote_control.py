@@ -99,7 +99,7 @@ class Zygote:
         if confinement is not None:  # the Landlock path: each child confines itself
             command.append(json.dumps(confinement))
         if layers.bubblewrap:
-            command = bubblewrap_command(layers.bubblewrap, command)
+            command = bubblewrap_command(layers.bubblewrap, command, environment())
         stderr, stderr_write = os.pipe()
         try:
             self.process = subprocess.Popen(
