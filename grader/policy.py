@@ -44,7 +44,7 @@ class Rate:
         return cls(int(count), float(number or 1) * UNITS[unit])
 
     def __str__(self) -> str:
-        number, unit = self._window()
+        number, unit = _in_unit(self.seconds)
         return f"{self.count}/{number:g}{unit}"
 
     def window(self) -> str:
@@ -77,19 +77,19 @@ class Rate:
         missing = one - level
         return 0 if missing <= 1e-6 else max(1, math.ceil(missing / self.count - 1e-9))
 
-    def _window(self) -> tuple[float, str]:
-        for unit in ("d", "h", "min"):
-            if self.seconds % UNITS[unit] == 0:
-                return self.seconds / UNITS[unit], unit
-        return self.seconds, "s"
+
+def _in_unit(seconds: float) -> tuple[float, str]:
+    """A length of time in the largest unit that divides it: (10, "min"), (1, "d"), (12.5, "s")."""
+    for unit in ("d", "h", "min"):
+        if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
+            return seconds / UNITS[unit], unit
+    return seconds, "s"
 
 
 def _duration(seconds: float) -> str:
-    """A length of time in the largest unit that divides it: "10 min", "1 d", "12.5 s"."""
-    for unit in ("d", "h", "min"):
-        if seconds >= UNITS[unit] and seconds % UNITS[unit] == 0:
-            return f"{seconds / UNITS[unit]:g} {unit}"
-    return f"{seconds:g} s"
+    """``_in_unit`` in words: "10 min", "1 d", "12.5 s"."""
+    number, unit = _in_unit(seconds)
+    return f"{number:g} {unit}"
 
 
 @dataclass(frozen=True)

@@ -341,7 +341,8 @@ def test_a_celery_task_finishes_its_claimed_row_whatever_happens(
             assert student == "claim-fails", exc
         key = batch_key("backprop", student, hashlib.sha256(content).hexdigest(), rubric_version)
         with Gradebook(db_url) as gradebook:
-            [(status, _, submission_id)] = gradebook.batch_status([key]).values()
+            [row] = gradebook.batch_rows([key]).values()
+            status, submission_id = row.status, row.id
             stored = gradebook.get(submission_id)
         assert stored is not None
         return status, stored.message

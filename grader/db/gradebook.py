@@ -528,10 +528,6 @@ class Gradebook(People, Deadlines, Sessions):
 
         return self._transaction("read gradebook", read) if ids else set()
 
-    def batch_status(self, keys: list[str]) -> dict[str, tuple[str, float | None, int]]:
-        """(status, score, id) of the submissions recorded under these batch keys, by key."""
-        return {key: (row.status, row.score, row.id) for key, row in self.batch_rows(keys).items()}
-
     def batch_rows(self, keys: list[str]) -> dict[str, BatchRow]:
         """The submissions recorded under these batch keys, by key: status and score, and the
         lease of each still pending (one read, whatever the number of keys)."""

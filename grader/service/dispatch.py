@@ -58,10 +58,8 @@ class Graders(Protocol):
     def problems(self) -> dict[str, str]:
         """What is wrong with the graders, by part (``queue``, ``workers``); empty when healthy."""
 
-    def revive(self) -> None:
-        """Replace graders that died."""
-
-    def close(self) -> None: ...
+    def close(self) -> list[int]:
+        """Stop; the uploads whose grading this cut short (none when the graders outlive it)."""
 
 
 class Dispatch:
@@ -84,7 +82,6 @@ class Dispatch:
     def sweep(self) -> list[int]:
         """Take over the uploads whose holder stopped and send them, and send again those the
         graders never took; returns the ids sent."""
-        self.graders.revive()
         sent = []
         for orphan in self.gradebook.pending(lapsed_only=True):
             if not is_upload(orphan.batch_key) or orphan.owner == self.lease.owner:
@@ -119,7 +116,6 @@ class LocalGraders:
         self._pool = Pool(context, workers, _work, (settings, str(course), db_url, isolation, queued_by), "grading process")
         self._handing = threading.Thread(target=self._hand_out, name="grader-hand-out", daemon=True)
         self._handing.start()
-        self.interrupted: list[int] = []  # the uploads whose grading ``close`` cut short
 
     def send(self, submission_id: int) -> bool:
         self._pool.put(submission_id)
@@ -132,17 +128,16 @@ class LocalGraders:
         stopped = self._pool.stopped()
         return {"workers": f"{stopped} of {self._pool.size()} grading processes stopped"} if stopped else {}
 
-    def revive(self) -> None:
-        pass  # the pool replaces a process as soon as its pipe ends
-
-    def close(self) -> None:
+    def close(self) -> list[int]:
         """Stop the graders at once: a grading cut short stays pending, leased to a process that
-        is gone, and the next server to start takes it over; ``interrupted`` says which."""
-        self.interrupted = self._pool.in_flight()
+        is gone, and the next server to start takes it over; returns which they were. (A process
+        that dies before is replaced by the pool itself.)"""
+        interrupted = self._pool.in_flight()
         self._pool.close()
         self._handing.join(10)
         if not self._handing.is_alive():
             self._pool.release()
+        return interrupted
 
     def _hand_out(self) -> None:
         while not self._pool.closed:
@@ -236,8 +231,5 @@ class CeleryGraders:
             return {"queue": "the broker cannot be reached", "workers": "unknown: they answer through the broker"}
         return {} if workers else {"workers": "no Celery worker answers (start `grade worker`)"}
 
-    def revive(self) -> None:
-        pass  # the workers are started and restarted by whoever runs them
-
-    def close(self) -> None:
-        pass
+    def close(self) -> list[int]:
+        return []  # the workers go on grading: they are started and stopped by whoever runs them

@@ -81,8 +81,7 @@ class Service:
         leased to this server until the lease runs out; the next server takes them over. A
         grading this stop cut short does not count as one of the upload's attempts (only
         crashes do: an upload that keeps killing its graders is closed after a few)."""
-        self.dispatch.graders.close()
-        cut = getattr(self.dispatch.graders, "interrupted", [])
+        cut = self.dispatch.graders.close()
         if cut:
             try:
                 self.gradebook.give_back(cut, self.dispatch.lease)
